@@ -1,0 +1,149 @@
+"""KPIs of a pipeline, as the bureaus report them (see ``shared/seeds``).
+
+``cohort``: the projects signed in [from, to], and how far they got by the as-of date.
+``flow``: the stage entries whose date lies in [from, to], whatever the signing date
+(the seeds' 新增投产项目 is a flow figure).
+Rates are fractions of ``signed``; amounts are 万元.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, Literal
+
+from events.projection import ProjectState
+
+KPI_KEYS = (
+    "signed",
+    "landed",
+    "started",
+    "produced",
+    "cancelled",
+    "landing_rate",
+    "start_rate",
+    "production_rate",
+    "investment_wan",
+    "funds_wan",
+    "stalled",
+)
+
+KPI_LABELS_ZH = {
+    "signed": "签约项目",
+    "landed": "落地项目",
+    "started": "开工项目",
+    "produced": "投产项目",
+    "cancelled": "取消项目",
+    "landing_rate": "落地率",
+    "start_rate": "开工率",
+    "production_rate": "投产率",
+    "investment_wan": "总投资(万元)",
+    "funds_wan": "到位资金(万元)",
+    "stalled": "停滞项目",
+}
+
+GROUP_LABEL_ZH = {"unit": "责任单位", "industry": "行业", "channel": "签约渠道"}
+UNASSIGNED = "(未填)"
+
+Mode = Literal["cohort", "flow"]
+GroupBy = Literal["unit", "industry", "channel"]
+
+
+def _in(day: date | None, lo: date, hi: date) -> bool:
+    return day is not None and lo <= day <= hi
+
+
+def _rate(n: int, d: int) -> float | None:
+    return round(n / d, 4) if d else None
+
+
+def _finish(counts: dict[str, float]) -> dict[str, Any]:
+    signed = int(counts["signed"])
+    out: dict[str, Any] = {
+        "signed": signed,
+        "landed": int(counts["landed"]),
+        "started": int(counts["started"]),
+        "produced": int(counts["produced"]),
+        "cancelled": int(counts["cancelled"]),
+    }
+    out["landing_rate"] = _rate(out["landed"], signed)
+    out["start_rate"] = _rate(out["started"], signed)
+    out["production_rate"] = _rate(out["produced"], signed)
+    out["investment_wan"] = round(counts["investment_wan"], 4)
+    out["funds_wan"] = round(counts["funds_wan"], 4)
+    out["stalled"] = int(counts["stalled"])
+    return out
+
+
+def _contribution(s: ProjectState, mode: Mode, lo: date, hi: date, as_of: date) -> dict[str, float] | None:
+    """What one project adds to the totals, or None when it is outside the report."""
+    if mode == "cohort":
+        if not _in(s.signed_on, lo, hi):
+            return None
+        return {
+            "signed": 1,
+            "landed": s.reached >= 2,
+            "started": s.reached >= 3,
+            "produced": s.reached >= 4,
+            "cancelled": s.cancelled_on is not None,
+            "investment_wan": s.investment_wan,
+            "funds_wan": s.funds_wan,
+            "stalled": s.is_stalled(as_of),
+        }
+    funds = sum(f.amount_wan for f in s.funds if f.currency == "CNY" and lo <= f.arrived_on <= hi)
+    signed = _in(s.signed_on, lo, hi)
+    contrib = {
+        "signed": signed,
+        "landed": _in(s.landed_on, lo, hi),
+        "started": _in(s.started_on, lo, hi),
+        "produced": _in(s.produced_on, lo, hi),
+        "cancelled": _in(s.cancelled_on, lo, hi),
+        "investment_wan": s.investment_wan if signed else 0.0,
+        "funds_wan": funds,
+        "stalled": s.is_stalled(as_of),
+    }
+    return contrib if any(contrib.values()) else None
+
+
+def compute_kpis(
+    states: Iterable[ProjectState],
+    *,
+    date_from: date,
+    date_to: date,
+    as_of: date | None = None,
+    mode: Mode = "cohort",
+    by: GroupBy | None = None,
+) -> dict[str, Any]:
+    """KPIs over folded states (folded as of ``as_of``, default ``date_to``).
+
+    Without ``by``: a flat dict of :data:`KPI_KEYS`. With ``by``: ``{"groups": [...], "total": {...}}``,
+    groups ranked (季排名) by funds, then investment, then key.
+    """
+    if mode not in ("cohort", "flow"):
+        raise ValueError(f"mode must be 'cohort' or 'flow', got {mode!r}")
+    if date_from > date_to:
+        raise ValueError(f"--from {date_from} is after --to {date_to}")
+    as_of = as_of or date_to
+    zero = dict.fromkeys(("signed", "landed", "started", "produced", "cancelled", "investment_wan", "funds_wan", "stalled"), 0.0)
+    total = dict(zero)
+    groups: dict[str, dict[str, float]] = defaultdict(lambda: dict(zero))
+    for s in states:
+        c = _contribution(s, mode, date_from, date_to, as_of)
+        if c is None:
+            continue
+        for k, v in c.items():
+            total[k] += float(v)
+        if by is not None:
+            key = getattr(s, by) or UNASSIGNED
+            g = groups[key]
+            for k, v in c.items():
+                g[k] += float(v)
+    if by is None:
+        return _finish(total)
+    ranked = sorted(groups.items(), key=lambda kv: (-kv[1]["funds_wan"], -kv[1]["investment_wan"], kv[0]))
+    return {
+        "by": by,
+        "groups": [{"key": key, "rank": i + 1, **_finish(vals)} for i, (key, vals) in enumerate(ranked)],
+        "total": _finish(total),
+    }

@@ -1,0 +1,124 @@
+"""The typed v1 event model (wire format in ``shared/DOMAIN.md``).
+
+Pure domain: nothing here touches storage or the network.
+Instants are timezone-aware; a date or a naive date-time on the wire means Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+SCHEMA_VERSION = 1
+
+
+class EventType(StrEnum):
+    SIGNED = "signed"
+    LANDED = "landed"
+    STARTED = "started"
+    PRODUCED = "produced"
+    CANCELLED = "cancelled"
+    FUNDS_ARRIVED = "funds_arrived"
+    RETRACTED = "retracted"
+
+
+class Stage(StrEnum):
+    """A project's lifecycle stage; the order of the first four is the funnel."""
+
+    NONE = "none"
+    SIGNED = "signed"
+    LANDED = "landed"
+    STARTED = "started"
+    PRODUCED = "produced"
+    CANCELLED = "cancelled"
+
+
+FUNNEL: tuple[Stage, ...] = (Stage.SIGNED, Stage.LANDED, Stage.STARTED, Stage.PRODUCED)
+FUNNEL_RANK: dict[str, int] = {s.value: i + 1 for i, s in enumerate(FUNNEL)}
+
+STAGE_LABEL_ZH: dict[str, str] = {
+    "none": "未签约",
+    "signed": "签约",
+    "landed": "落地",
+    "started": "开工",
+    "produced": "投产",
+    "cancelled": "取消",
+}
+
+# Same-instant events are applied in lifecycle order, so a day on which a project is signed and
+# landed folds the same whatever order the lines arrived in.
+TYPE_ORDER: dict[str, int] = {
+    "signed": 0,
+    "landed": 1,
+    "started": 2,
+    "produced": 3,
+    "funds_arrived": 4,
+    "cancelled": 5,
+    "retracted": 6,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One validated lifecycle event.
+
+    ``occurred_at`` and ``recorded_at`` are aware datetimes; ``recorded_at`` is ``None`` only
+    before arrival stamps it.
+    """
+
+    event_id: str
+    project_id: str
+    type: EventType
+    occurred_at: datetime
+    recorded_at: datetime | None = None
+    schema_version: int = SCHEMA_VERSION
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def sort_key(self) -> tuple[datetime, int, str]:
+        """Order used by every fold: business time, then lifecycle order, then id (never arrival)."""
+        return (self.occurred_at, TYPE_ORDER[self.type], self.event_id)
+
+    def content_hash(self) -> str:
+        """Hash of what the event says; ``recorded_at`` is excluded because re-sending a fact is no conflict."""
+        return content_hash(self.event_id, self.project_id, self.type, self.occurred_at, self.schema_version, self.payload)
+
+    def to_wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "event_id": self.event_id,
+            "project_id": self.project_id,
+            "type": str(self.type),
+            "occurred_at": self.occurred_at.isoformat(),
+            "schema_version": self.schema_version,
+            "payload": self.payload,
+        }
+        if self.recorded_at is not None:
+            out["recorded_at"] = self.recorded_at.isoformat()
+        return out
+
+
+def content_hash(
+    event_id: str, project_id: str, type_: str, occurred_at: datetime, schema_version: int, payload: dict[str, Any]
+) -> str:
+    canonical = json.dumps(
+        [event_id, project_id, str(type_), occurred_at.astimezone(timezone.utc).isoformat(), schema_version, payload],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def end_of_day(day: date) -> datetime:
+    """The first instant after ``day`` in Asia/Shanghai: 'as of a date' includes all of that day."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=SHANGHAI)
+
+
+def local_date(instant: datetime) -> date:
+    """The Asia/Shanghai calendar date of an instant."""
+    return instant.astimezone(SHANGHAI).date()

@@ -1,0 +1,263 @@
+"""The lifecycle state machine and the fold from an event history to project states.
+
+Projections are functions of the log: the same set of events gives the same states whatever
+order they arrived in, because events are applied in ``Event.sort_key`` order (business time).
+A well-formed event that contradicts its project's history is kept and reported as an
+:class:`Anomaly`; it never disappears silently.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from events.model import FUNNEL, FUNNEL_RANK, Event, EventType, Stage, local_date
+
+STALLED_AFTER_MONTHS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """A well-formed event that does not fit its project's history. ``code`` is stable for scripts."""
+
+    code: str
+    event_id: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail} (event {self.event_id})"
+
+
+@dataclass(frozen=True, slots=True)
+class Funds:
+    """One arrival of capital: ``amount_wan`` in 万元 (CNY) or 万美元 (USD)."""
+
+    arrived_on: date
+    amount_wan: float
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiteTake:
+    """What a ``landed`` event takes: a parcel and/or factory, land in 亩, floor space in m²."""
+
+    event_id: str
+    landed_on: date
+    parcel_id: str | None
+    factory_id: str | None
+    land_area_mu: float | None
+    floor_area_m2: float | None
+    location: tuple[float, float] | None  # (lon, lat) CGCS2000, from the signed event
+
+
+@dataclass(slots=True)
+class ProjectState:
+    project_id: str
+    name: str | None = None
+    investor: str | None = None
+    industry: str | None = None
+    unit: str | None = None
+    channel: str | None = None
+    investment_wan: float = 0.0
+    foreign: bool = False
+    foreign_usd_wan: float | None = None
+    confidential: bool = False
+    location: tuple[float, float] | None = None
+    intended_parcel_id: str | None = None
+    reached: int = 0  # 0 none, 1 signed, 2 landed, 3 started, 4 produced
+    signed_on: date | None = None
+    landed_on: date | None = None
+    started_on: date | None = None
+    produced_on: date | None = None
+    cancelled_on: date | None = None
+    cancel_reason: str | None = None
+    last_change_on: date | None = None
+    funds: list[Funds] = field(default_factory=list)
+    sites: list[SiteTake] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    _signed_seen: bool = False
+
+    @property
+    def stage(self) -> Stage:
+        if self.cancelled_on is not None:
+            return Stage.CANCELLED
+        return FUNNEL[self.reached - 1] if self.reached else Stage.NONE
+
+    @property
+    def funds_wan(self) -> float:
+        """CNY funds in place, 万元."""
+        return sum(f.amount_wan for f in self.funds if f.currency == "CNY")
+
+    @property
+    def funds_usd_wan(self) -> float:
+        """Foreign funds in place, 万美元."""
+        return sum(f.amount_wan for f in self.funds if f.currency == "USD")
+
+    def stage_dates(self) -> dict[str, date | None]:
+        return {
+            "signed_on": self.signed_on,
+            "landed_on": self.landed_on,
+            "started_on": self.started_on,
+            "produced_on": self.produced_on,
+            "cancelled_on": self.cancelled_on,
+        }
+
+    def is_stalled(self, as_of: date) -> bool:
+        """停滞: signed, neither cancelled nor produced, and no stage change for 6 months up to ``as_of``."""
+        if self.cancelled_on is not None or self.reached in (0, 4) or self.last_change_on is None:
+            return False
+        return self.last_change_on <= months_before(as_of, STALLED_AFTER_MONTHS)
+
+    def to_row(self, as_of: date) -> dict[str, Any]:
+        """The replay row: JSON-ready, dates as ISO strings."""
+        row: dict[str, Any] = {
+            "project_id": self.project_id,
+            "name": self.name,
+            "stage": self.stage.value,
+        }
+        row.update({k: (v.isoformat() if v else None) for k, v in self.stage_dates().items()})
+        row.update(
+            {
+                "investment_wan": round(self.investment_wan, 4),
+                "funds_wan": round(self.funds_wan, 4),
+                "funds_usd_wan": round(self.funds_usd_wan, 4),
+                "unit": self.unit,
+                "industry": self.industry,
+                "channel": self.channel,
+                "investor": self.investor,
+                "confidential": self.confidential,
+                "stalled": self.is_stalled(as_of),
+                "anomalies": [str(a) for a in self.anomalies],
+            }
+        )
+        return row
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier, clamped to the month's end."""
+    y, m = divmod(day.year * 12 + (day.month - 1) - months, 12)
+    m += 1
+    import calendar
+
+    return date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
+
+
+def active_events(events: Iterable[Event]) -> list[Event]:
+    """Drop retracted events. A retraction that is itself retracted no longer withdraws its target."""
+    evs = list(events)
+    retractions = {e.event_id: e.payload["event_id"] for e in evs if e.type is EventType.RETRACTED}
+    memo: dict[str, bool] = {}
+
+    def is_active_retraction(rid: str, seen: frozenset[str]) -> bool:
+        if rid in memo:
+            return memo[rid]
+        if rid in seen:  # a cycle of retractions: let each stand
+            return True
+        retractors = by_target.get(rid, ())
+        withdrawn = any(is_active_retraction(r, seen | {rid}) for r in retractors)
+        memo[rid] = not withdrawn
+        return memo[rid]
+
+    by_target: dict[str, list[str]] = defaultdict(list)
+    for rid, target in retractions.items():
+        by_target[target].append(rid)
+    withdrawn_ids = {target for rid, target in retractions.items() if is_active_retraction(rid, frozenset())}
+    return [e for e in evs if e.event_id not in withdrawn_ids and e.type is not EventType.RETRACTED]
+
+
+def _apply(state: ProjectState, ev: Event) -> None:
+    on = local_date(ev.occurred_at)
+    p = ev.payload
+    t = ev.type
+    if t is EventType.SIGNED:
+        if state._signed_seen:
+            state.anomalies.append(Anomaly("duplicate_signed", ev.event_id, f"signed again on {on}"))
+            return
+        state._signed_seen = True
+        state.name = p.get("name")
+        state.investor = p.get("investor")
+        state.industry = p.get("industry")
+        state.unit = p.get("unit")
+        state.channel = p.get("channel")
+        state.investment_wan = float(p.get("investment_wan") or 0.0)
+        state.foreign = bool(p.get("foreign", False))
+        state.foreign_usd_wan = p.get("foreign_usd_wan")
+        state.confidential = bool(p.get("confidential", False))
+        loc = p.get("location")
+        state.location = (float(loc["lon"]), float(loc["lat"])) if loc else None
+        state.intended_parcel_id = p.get("parcel_id")
+        state.signed_on = on
+        if state.reached == 0:
+            state.reached = 1
+            state.last_change_on = on
+        return
+    if t in (EventType.LANDED, EventType.STARTED, EventType.PRODUCED):
+        rank = FUNNEL_RANK[t.value]
+        if state.cancelled_on is not None:
+            state.anomalies.append(Anomaly(f"{t.value}_after_cancelled", ev.event_id, f"{t.value} on {on} after cancellation on {state.cancelled_on}"))
+            return
+        if not state._signed_seen:
+            state.anomalies.append(Anomaly(f"{t.value}_before_signed", ev.event_id, f"{t.value} on {on} before any signing"))
+        if rank <= state.reached:
+            code = f"duplicate_{t.value}" if rank == state.reached else f"{t.value}_after_{FUNNEL[state.reached - 1].value}"
+            state.anomalies.append(Anomaly(code, ev.event_id, f"{t.value} on {on} but the project is already {state.stage.value}"))
+            return
+        if rank > state.reached + 1 and state._signed_seen:
+            skipped = ", ".join(s.value for s in FUNNEL[state.reached : rank - 1])
+            state.anomalies.append(Anomaly("skipped_stage", ev.event_id, f"{t.value} on {on} without {skipped}"))
+        state.reached = rank
+        state.last_change_on = on
+        if t is EventType.LANDED:
+            state.landed_on = on
+            state.sites.append(
+                SiteTake(
+                    event_id=ev.event_id,
+                    landed_on=on,
+                    parcel_id=p.get("parcel_id"),
+                    factory_id=p.get("factory_id"),
+                    land_area_mu=p.get("land_area_mu"),
+                    floor_area_m2=p.get("floor_area_m2"),
+                    location=state.location,
+                )
+            )
+        elif t is EventType.STARTED:
+            state.started_on = on
+        else:
+            state.produced_on = on
+        return
+    if t is EventType.CANCELLED:
+        if state.cancelled_on is not None:
+            state.anomalies.append(Anomaly("duplicate_cancelled", ev.event_id, f"cancelled again on {on}"))
+            return
+        if state.reached == 4:
+            state.anomalies.append(Anomaly("cancelled_after_produced", ev.event_id, f"cancelled on {on} after production on {state.produced_on}"))
+            return
+        if not state._signed_seen:
+            state.anomalies.append(Anomaly("cancelled_before_signed", ev.event_id, f"cancelled on {on} before any signing"))
+        state.cancelled_on = on
+        state.cancel_reason = p.get("reason")
+        state.last_change_on = on
+        return
+    if t is EventType.FUNDS_ARRIVED:
+        if not state._signed_seen:
+            state.anomalies.append(Anomaly("funds_before_signed", ev.event_id, f"funds on {on} before any signing"))
+        state.funds.append(Funds(on, float(p["amount_wan"]), p.get("currency", "CNY")))
+
+
+def fold_project(project_id: str, events: Iterable[Event]) -> ProjectState:
+    """Fold one project's (already de-retracted) events into its state."""
+    state = ProjectState(project_id=project_id)
+    for ev in sorted(events, key=Event.sort_key):
+        _apply(state, ev)
+    return state
+
+
+def fold(events: Iterable[Event]) -> dict[str, ProjectState]:
+    """Fold a whole history (retractions included) into one state per project."""
+    by_project: dict[str, list[Event]] = defaultdict(list)
+    for ev in active_events(events):
+        by_project[ev.project_id].append(ev)
+    return {pid: fold_project(pid, evs) for pid, evs in sorted(by_project.items())}

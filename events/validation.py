@@ -1,0 +1,168 @@
+"""Parse and validate wire-format events with messages that name the field and the fault."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import date, datetime
+from typing import Any
+
+from events.model import SCHEMA_VERSION, SHANGHAI, Event, EventType
+
+
+class EventValidationError(ValueError):
+    """A record that is not a valid event. ``event_id`` is set when the record had a readable one."""
+
+    def __init__(self, reason: str, *, field: str | None = None, event_id: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        self.event_id = event_id
+        where = f"field '{field}': " if field else ""
+        who = f"event {event_id!r}: " if event_id else ""
+        super().__init__(f"{who}{where}{reason}")
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_instant(value: Any, field: str, *, event_id: str | None = None) -> datetime:
+    """ISO 8601 date or date-time; no zone means Asia/Shanghai; a bare date means its local midnight."""
+    if not isinstance(value, str) or not value.strip():
+        raise EventValidationError(f"must be an ISO 8601 date or date-time string, got {value!r}", field=field, event_id=event_id)
+    text = value.strip()
+    try:
+        if _DATE_ONLY.match(text):
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
+        instant = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise EventValidationError(f"not an ISO 8601 date or date-time: {value!r}", field=field, event_id=event_id) from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=SHANGHAI)
+    return instant
+
+
+def _number(payload: dict[str, Any], key: str, *, required: bool, event_id: str, minimum: float | None = 0.0) -> None:
+    fname = f"payload.{key}"
+    if key not in payload or payload[key] is None:
+        if required:
+            raise EventValidationError("is required", field=fname, event_id=event_id)
+        return
+    value = payload[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EventValidationError(f"must be a number, got {value!r}", field=fname, event_id=event_id)
+    if not math.isfinite(value):
+        raise EventValidationError(f"must be finite, got {value!r}", field=fname, event_id=event_id)
+    if minimum is not None and value < minimum:
+        raise EventValidationError(f"must be ≥ {minimum:g}, got {value!r}", field=fname, event_id=event_id)
+
+
+def _string(payload: dict[str, Any], key: str, *, required: bool, event_id: str) -> None:
+    fname = f"payload.{key}"
+    if key not in payload or payload[key] is None:
+        if required:
+            raise EventValidationError("is required", field=fname, event_id=event_id)
+        return
+    value = payload[key]
+    if not isinstance(value, str):
+        raise EventValidationError(f"must be a string, got {value!r}", field=fname, event_id=event_id)
+    if required and not value.strip():
+        raise EventValidationError("must not be empty", field=fname, event_id=event_id)
+
+
+def _validate_payload(type_: EventType, payload: dict[str, Any], event_id: str) -> None:
+    if type_ is EventType.SIGNED:
+        _string(payload, "name", required=True, event_id=event_id)
+        _number(payload, "investment_wan", required=True, event_id=event_id)
+        _number(payload, "foreign_usd_wan", required=False, event_id=event_id)
+        for key in ("investor", "industry", "unit", "channel", "parcel_id"):
+            _string(payload, key, required=False, event_id=event_id)
+        for key in ("foreign", "confidential"):
+            if key in payload and payload[key] is not None and not isinstance(payload[key], bool):
+                raise EventValidationError(f"must be true or false, got {payload[key]!r}", field=f"payload.{key}", event_id=event_id)
+        if payload.get("location") is not None:
+            loc = payload["location"]
+            if not isinstance(loc, dict):
+                raise EventValidationError(f"must be an object {{lon, lat}}, got {loc!r}", field="payload.location", event_id=event_id)
+            _number(loc, "lon", required=True, event_id=event_id, minimum=-180)
+            _number(loc, "lat", required=True, event_id=event_id, minimum=-90)
+            if loc["lon"] > 180 or loc["lat"] > 90:
+                raise EventValidationError(f"lon/lat out of range: {loc!r}", field="payload.location", event_id=event_id)
+    elif type_ is EventType.LANDED:
+        _string(payload, "parcel_id", required=False, event_id=event_id)
+        _string(payload, "factory_id", required=False, event_id=event_id)
+        _number(payload, "land_area_mu", required=False, event_id=event_id)
+        _number(payload, "floor_area_m2", required=False, event_id=event_id)
+    elif type_ is EventType.CANCELLED:
+        _string(payload, "reason", required=False, event_id=event_id)
+    elif type_ is EventType.FUNDS_ARRIVED:
+        _number(payload, "amount_wan", required=True, event_id=event_id)
+        currency = payload.get("currency", "CNY")
+        if currency not in ("CNY", "USD"):
+            raise EventValidationError(f"must be 'CNY' or 'USD', got {currency!r}", field="payload.currency", event_id=event_id)
+    elif type_ is EventType.RETRACTED:
+        _string(payload, "event_id", required=True, event_id=event_id)
+        if payload["event_id"] == event_id:
+            raise EventValidationError("a retraction cannot withdraw itself", field="payload.event_id", event_id=event_id)
+        _string(payload, "reason", required=False, event_id=event_id)
+
+
+def _required_str(record: dict[str, Any], key: str, event_id: str | None) -> str:
+    if key not in record or record[key] is None:
+        raise EventValidationError("is required", field=key, event_id=event_id)
+    value = record[key]
+    if not isinstance(value, str):
+        raise EventValidationError(f"must be a string, got {value!r}", field=key, event_id=event_id)
+    if not value.strip():
+        raise EventValidationError("must not be empty", field=key, event_id=event_id)
+    return value
+
+
+def validate_record(record: Any) -> Event:
+    """Turn a decoded JSON value into an :class:`Event`, or raise :class:`EventValidationError`."""
+    if not isinstance(record, dict):
+        raise EventValidationError(f"an event must be a JSON object, got {type(record).__name__}")
+    raw_id = record.get("event_id")
+    eid = raw_id if isinstance(raw_id, str) and raw_id.strip() else None
+    event_id = _required_str(record, "event_id", None)
+    project_id = _required_str(record, "project_id", eid)
+    type_text = _required_str(record, "type", eid)
+    try:
+        type_ = EventType(type_text)
+    except ValueError:
+        allowed = ", ".join(t.value for t in EventType)
+        raise EventValidationError(f"unknown event type {type_text!r} (expected one of {allowed})", field="type", event_id=eid) from None
+    schema_version = record.get("schema_version", SCHEMA_VERSION)
+    if schema_version is None:
+        schema_version = SCHEMA_VERSION
+    if isinstance(schema_version, bool) or not isinstance(schema_version, int) or schema_version < 1:
+        raise EventValidationError(f"must be a positive integer, got {schema_version!r}", field="schema_version", event_id=eid)
+    occurred_at = parse_instant(record.get("occurred_at"), "occurred_at", event_id=eid)
+    recorded_at = None
+    if record.get("recorded_at") is not None:
+        recorded_at = parse_instant(record["recorded_at"], "recorded_at", event_id=eid)
+    payload = record.get("payload", {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise EventValidationError(f"must be an object, got {type(payload).__name__}", field="payload", event_id=eid)
+    _validate_payload(type_, payload, event_id)
+    return Event(
+        event_id=event_id,
+        project_id=project_id,
+        type=type_,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        schema_version=schema_version,
+        payload=payload,
+    )
+
+
+def parse_event(raw: str | bytes) -> Event:
+    """Decode one JSON text (a Kafka message or a JSON Lines line) and validate it."""
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EventValidationError(f"broken JSON: {exc}") from None
+    return validate_record(record)

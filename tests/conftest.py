@@ -1,0 +1,60 @@
+"""Fixtures for real services: each test session gets its own PostGIS database, dropped at the end.
+
+``ZHAOSHANG_TEST_DATABASE_URL`` points the tests at another server (its database name is used as a
+prefix); by default the local PostgreSQL is used.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from warehouse.db import drop_database, ensure_database, make_engine, resolve_url
+from warehouse.migrate import upgrade
+
+KEEP_TABLES = {"spatial_ref_sys", "alembic_version"}
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[URL]:
+    base = resolve_url(os.environ.get("ZHAOSHANG_TEST_DATABASE_URL"))
+    url = base.set(database=f"{base.database}_test_{uuid.uuid4().hex[:8]}")
+    ensure_database(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def session_engine(database_url: URL) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(session_engine: Engine) -> Engine:
+    """The test database, emptied: every table but PostGIS's and Alembic's is truncated."""
+    with session_engine.begin() as conn:
+        tables = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ).scalars().all()
+        victims = [t for t in tables if t not in KEEP_TABLES]
+        if victims:
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in victims) + " RESTART IDENTITY CASCADE"))
+    return session_engine
+
+
+@pytest.fixture
+def db_url_str(database_url: URL) -> str:
+    """The test database URL as a string, for CLI invocations (``--database-url``)."""
+    return database_url.render_as_string(hide_password=False)

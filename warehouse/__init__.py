@@ -1,0 +1,1 @@
+"""The PostGIS warehouse: connection, provisioning, migrations, the event log and its projections."""

@@ -1,0 +1,1 @@
+"""zhaoshang: the command line that wires the layers (events, warehouse, ingestion, maps, assets)."""

@@ -1,0 +1,38 @@
+"""The ``zhaoshang`` command."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="zhaoshang",
+    help="招商引资项目全周期与土地台账平台 · investment-promotion pipeline and land inventory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each command group lives in its own module and registers itself.
+COMMAND_MODULES = (
+    "zhaoshang.commands.core",
+    "zhaoshang.commands.demo",
+)
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+from zhaoshang.groups import GROUPS  # noqa: E402
+
+for _group, _sub in GROUPS.items():
+    if _sub.registered_commands or _sub.registered_groups:
+        app.add_typer(_sub, name=_group)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""What every command shares: the database option, errors, JSON output, dates, progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from warehouse.db import ENV_VAR, make_engine, resolve_url
+
+console = Console(stderr=True)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar=ENV_VAR,
+        help="PostgreSQL/PostGIS URL (libpq or SQLAlchemy form). Default: local PostgreSQL, database zhaoshang.",
+        show_default=False,
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    console.print(f"[bold red]错误 error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def url_of(database_url: str | None) -> URL:
+    try:
+        return resolve_url(database_url)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def engine_of(database_url: str | None) -> Engine:
+    """An engine on a database that exists and is migrated (set-up is idempotent and cheap when done)."""
+    from warehouse.db import ensure_database
+    from warehouse.migrate import upgrade
+
+    url = url_of(database_url)
+    try:
+        ensure_database(url)
+        engine = make_engine(url)
+        upgrade(engine)
+    except Exception as exc:  # connection refused, auth, missing PostGIS: say so plainly
+        fail(f"cannot use the database {url.render_as_string(hide_password=True)}: {exc}\n(run `zhaoshang setup` first)")
+    return engine
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} expects a date like 2024-03-31, got {value!r}")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def progress(transient: bool = True) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )
