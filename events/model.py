@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -106,7 +106,7 @@ def content_hash(
     event_id: str, project_id: str, type_: str, occurred_at: datetime, schema_version: int, payload: dict[str, Any]
 ) -> str:
     canonical = json.dumps(
-        [event_id, project_id, str(type_), occurred_at.astimezone(timezone.utc).isoformat(), schema_version, payload],
+        [event_id, project_id, str(type_), occurred_at.astimezone(UTC).isoformat(), schema_version, payload],
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

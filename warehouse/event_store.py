@@ -210,7 +210,7 @@ def append_validated(
     if inserted != len(staged) - len(clash):
         # Another writer appended some of these ids between our look-up and our insert.
         raced = [i for i, (ev, _, _) in enumerate(staged) if i not in clash and ev.event_id not in inserted_ids]
-        same = dict(
+        same: dict[int, bool] = dict(
             conn.execute(
                 text("SELECT s.ord, l.content_hash = s.content_hash FROM _event_stage s JOIN event_log l USING (event_id) WHERE s.ord = ANY(:o)"),
                 {"o": raced},

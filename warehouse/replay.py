@@ -58,7 +58,8 @@ def load_events(conn: Connection, horizon: Horizon) -> list[Event]:
     params = {"before": horizon.occurred_before, "known_at": horizon.known_at}
     out: list[Event] = []
     loads = json.loads
-    result = conn.execution_options(stream_results=True, max_row_buffer=50_000).execute(text(_EVENT_SQL), params)
+    # A server-side cursor keeps memory flat on large logs; options on the statement, not the connection.
+    result = conn.execute(text(_EVENT_SQL).execution_options(stream_results=True, yield_per=50_000), params)
     for event_id, project_id, type_, occurred_at, recorded_at, schema_version, payload in result:
         out.append(Event(event_id, project_id, EventType(type_), occurred_at, recorded_at, schema_version, loads(payload)))
     return out

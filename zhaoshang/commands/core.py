@@ -11,9 +11,25 @@ from rich.table import Table
 
 from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH
 from events.model import STAGE_LABEL_ZH
-from warehouse.event_store import AppendResult, list_dead_letters, load_records, read_jsonl, retry_dead_letters
+from warehouse.event_store import (
+    AppendResult,
+    list_dead_letters,
+    load_records,
+    read_jsonl,
+    retry_dead_letters,
+)
 from warehouse.replay import Horizon, kpi_report, parse_known_at, replay_rows
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, parse_date, progress, url_of
+from zhaoshang.common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    emit_json,
+    engine_of,
+    fail,
+    parse_date,
+    progress,
+    url_of,
+)
 from zhaoshang.groups import deadletters_app, events_app, report_app
 
 Lang = Annotated[str, typer.Option("--lang", help="zh, en or both: the language of table headers.")]

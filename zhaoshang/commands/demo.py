@@ -11,8 +11,8 @@ import typer
 
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.replay import kpi_report
-from zhaoshang.common import DatabaseUrl, console, engine_of, progress
 from zhaoshang.commands.core import render_kpi_table, setup, write_kpi_xlsx
+from zhaoshang.common import DatabaseUrl, console, engine_of, progress
 
 DEMO_END = date(2026, 10, 31)
 

@@ -1,0 +1,1 @@
+"""Dagster assets: the log and the land turned into monthly states, bulletins, matches and maps."""

@@ -1,0 +1,39 @@
+"""The one ``Definitions`` of the project (``dagster dev`` in the repo root loads ``defs``)."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.automation import build_automation
+from assets.partitions import first_event_month, monthly_partitions
+from assets.pipeline import build_pipeline_assets, project_event_log
+from assets.resources import KafkaResource, OutputResource, WarehouseResource
+
+
+def build_definitions(database_url: str | None = None, output_root: str | None = None, requirements_dir: str | None = None) -> dg.Definitions:
+    """Everything, bound to one warehouse; monthly partitions start at its first event's month."""
+    partitions = monthly_partitions(first_event_month(database_url))
+    pipeline = build_pipeline_assets(partitions)
+    checks = [c for c in pipeline if isinstance(c, dg.AssetChecksDefinition)]
+    assets = [project_event_log] + [a for a in pipeline if not isinstance(a, dg.AssetChecksDefinition)]
+    jobs, sensors, schedules = build_automation(partitions)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=jobs,
+        sensors=sensors,
+        schedules=schedules,
+        resources={
+            "warehouse": WarehouseResource(database_url=database_url),
+            "kafka": KafkaResource(bootstrap=os.environ.get("ZHAOSHANG_KAFKA_BOOTSTRAP"), topic=os.environ.get("ZHAOSHANG_KAFKA_TOPIC", "zhaoshang.events")),
+            "output": OutputResource(
+                root=output_root or os.environ.get("ZHAOSHANG_OUTPUT_DIR", "out"),
+                requirements_dir=requirements_dir or os.environ.get("ZHAOSHANG_REQUIREMENTS_DIR", "requirements"),
+            ),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,51 @@
+"""Resources: the warehouse, Kafka, the output folder."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+from sqlalchemy import Engine
+
+from warehouse.db import make_engine, resolve_url
+
+
+@cache
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The PostGIS warehouse. ``database_url`` None means ``ZHAOSHANG_DATABASE_URL`` or the local default."""
+
+    database_url: str | None = None
+
+    def url_string(self) -> str:
+        return resolve_url(self.database_url).render_as_string(hide_password=False)
+
+    def engine(self) -> Engine:
+        return _engine_for(self.url_string())
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """A Kafka-protocol broker the project events arrive on (None: no stream configured)."""
+
+    bootstrap: str | None = None
+    topic: str = "zhaoshang.events"
+    sink_name: str = "dagster"
+
+
+class OutputResource(dg.ConfigurableResource):
+    """Where maps, bulletins and match results are written."""
+
+    root: str = "out"
+    requirements_dir: str = "requirements"
+
+    def path(self, *parts: str) -> Path:
+        p = Path(self.root).joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def requirements(self) -> Path:
+        return Path(self.requirements_dir)

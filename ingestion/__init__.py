@@ -1,0 +1,1 @@
+"""Readers and the stream: JSON Lines, Kafka, land files, ledgers, demo generators."""
