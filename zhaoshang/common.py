@@ -22,7 +22,10 @@ from sqlalchemy.engine import URL
 
 from warehouse.db import ENV_VAR, make_engine, resolve_url
 
+# Messages and progress go to stderr; tables (the result) to stdout. Off a terminal, rich would
+# wrap at 80 columns and squash the Chinese headers: give tables room instead.
 console = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 220)
 
 DatabaseUrl = Annotated[
     str | None,

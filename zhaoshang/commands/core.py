@@ -26,6 +26,7 @@ from zhaoshang.common import (
     emit_json,
     engine_of,
     fail,
+    out,
     parse_date,
     progress,
     url_of,
@@ -123,7 +124,7 @@ def replay(
             r["unit"] or "",
             str(len(r["anomalies"])) if r["anomalies"] else "",
         )
-    console.print(table)
+    out.print(table)
 
 
 def _fmt(key: str, value: Any) -> str:
@@ -216,7 +217,7 @@ def report_kpis(
     if json_out:
         emit_json(report)
     else:
-        console.print(render_kpi_table(report, lang))
+        out.print(render_kpi_table(report, lang))
 
 
 def deadletters_list(
@@ -237,7 +238,7 @@ def deadletters_list(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(str(r["id"]), r["source"], r["source_position"] or "", r["event_id"] or "", r["reason"][:240], r["status"])
-    console.print(table)
+    out.print(table)
 
 
 def deadletters_retry(

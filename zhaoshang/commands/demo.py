@@ -12,7 +12,7 @@ import typer
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.replay import kpi_report
 from zhaoshang.commands.core import render_kpi_table, setup, write_kpi_xlsx
-from zhaoshang.common import DatabaseUrl, console, engine_of, progress
+from zhaoshang.common import DatabaseUrl, console, engine_of, out, progress
 
 DEMO_END = date(2026, 10, 31)
 
@@ -48,9 +48,9 @@ def demo(
         overall = kpi_report(conn, date_from=date(2019, 1, 1), date_to=DEMO_END)
         by_unit = kpi_report(conn, date_from=year_start, date_to=DEMO_END, by="unit")
         flow = kpi_report(conn, date_from=year_start, date_to=DEMO_END, mode="flow")
-    console.print(render_kpi_table(overall))
-    console.print(render_kpi_table(flow))
-    console.print(render_kpi_table(by_unit))
+    out.print(render_kpi_table(overall))
+    out.print(render_kpi_table(flow))
+    out.print(render_kpi_table(by_unit))
     report_json = out / "kpi_report.json"
     report_json.write_text(json.dumps({"overall": overall, "flow_this_year": flow, "by_unit_this_year": by_unit}, ensure_ascii=False, indent=2))
     xlsx = out / "kpi_by_unit.xlsx"
