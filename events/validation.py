@@ -52,6 +52,8 @@ def _number(payload: dict[str, Any], key: str, *, required: bool, event_id: str,
     value = payload[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise EventValidationError(f"must be a number, got {value!r}", field=fname, event_id=event_id)
+    if isinstance(value, int) and not -1e300 < value < 1e300:  # float() would overflow in the fold
+        raise EventValidationError(f"is too large ({len(str(abs(value)))} digits)", field=fname, event_id=event_id)
     if not math.isfinite(value):
         raise EventValidationError(f"must be finite, got {value!r}", field=fname, event_id=event_id)
     if minimum is not None and value < minimum:
@@ -159,10 +161,62 @@ def validate_record(record: Any) -> Event:
     )
 
 
-def parse_event(raw: str | bytes) -> Event:
-    """Decode one JSON text (a Kafka message or a JSON Lines line) and validate it."""
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (PostgreSQL's jsonb cannot hold it)")
+
+
+# JSON escapes of what PostgreSQL text and jsonb cannot hold: NUL and lone UTF-16 surrogates.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _unstorable(text: str) -> bool:
+    if "\x00" in text:
+        return True
     try:
-        record = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _find_unstorable(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) PostgreSQL cannot store, or None."""
+    if isinstance(value, str):
+        return path if _unstorable(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if _unstorable(k):
+                return sub
+            found = _find_unstorable(v, sub)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _find_unstorable(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def parse_event(raw: str | bytes) -> Event:
+    """Decode one JSON text (a Kafka message or a JSON Lines line) and validate it.
+
+    Besides broken JSON, refuses what PostgreSQL cannot store (NaN/Infinity, NUL characters, lone
+    surrogates), so one such record is dead-lettered instead of failing its whole batch.
+    """
+    try:
+        record = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, over-long integers
         raise EventValidationError(f"broken JSON: {exc}") from None
+    if isinstance(raw, str):
+        suspect = _UNSTORABLE_ESCAPE.search(raw) is not None or _unstorable(raw)
+    else:
+        suspect = _UNSTORABLE_ESCAPE.search(raw.decode("utf-8", "replace")) is not None
+    if suspect:
+        where = _find_unstorable(record, "")
+        if where is not None:
+            raw_id = record.get("event_id") if isinstance(record, dict) else None
+            eid = raw_id if isinstance(raw_id, str) and not _unstorable(raw_id) else None
+            raise EventValidationError("contains a NUL character or a lone surrogate, which PostgreSQL cannot store", field=where, event_id=eid)
     return validate_record(record)

@@ -1,0 +1,167 @@
+"""Append 1,000,000 events through the real path, next to a raw COPY of the same rows.
+
+    ./run bench append [--events N] [--profile N] [--no-doc]
+
+1. Generates the event file once (JSON Lines, realistic payloads; see ``bench/_common.py``).
+2. Raw COPY: the same rows, already in COPY text format (prepared before the clock starts), into a
+   bare table without keys or indexes: the ceiling for getting rows into PostgreSQL.
+3. The real path: ``load_records`` over ``read_jsonl`` (what ``zhaoshang events load`` runs):
+   parse, validate, content hash, COPY into staging, duplicate/conflict check, insert, commit per batch.
+4. Loading the same file again: every event is a duplicate, nothing is accepted.
+
+``--profile N`` also runs cProfile over the real path for the first N events and prints where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import itertools
+import json
+import pstats
+import time
+from pathlib import Path
+
+from _common import N_EVENTS, bench_engine, events_file, machine_line, timed, write_section
+from sqlalchemy import Engine, text
+
+from events.validation import parse_event
+from warehouse.event_store import _STAGE_COLUMNS, _copy_escape, load_records, read_jsonl
+
+RAW_TABLE = "bench_raw_copy"
+
+
+def _prepare_copy_text(path: Path, out: Path) -> int:
+    """The rows the log would hold, as COPY text, written to ``out``; excluded from the timing."""
+    n = 0
+    with out.open("w", encoding="utf-8") as fh:
+        for inc in read_jsonl(path, "bench"):
+            ev = parse_event(inc.raw)
+            payload = json.dumps(ev.payload, ensure_ascii=False, separators=(",", ":"))
+            fields = (
+                ev.event_id,
+                ev.project_id,
+                ev.type.value,
+                ev.occurred_at.isoformat(),
+                (ev.recorded_at.isoformat() if ev.recorded_at else "2026-11-22T00:00:00+00:00"),
+                str(ev.schema_version),
+                payload,
+                ev.content_hash(),
+                inc.source,
+                inc.position or "",
+            )
+            fh.write("\t".join(_copy_escape(f) for f in fields) + "\n")
+            n += 1
+    return n
+
+
+def raw_copy(engine: Engine, copy_text: Path) -> float:
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        conn.exec_driver_sql(
+            f"CREATE TABLE {RAW_TABLE} (event_id text, project_id text, type text, occurred_at timestamptz,"
+            " recorded_at timestamptz, schema_version integer, payload jsonb, content_hash text, source text,"
+            " source_position text)"
+        )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CHECKPOINT")
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        with dbapi.cursor() as cur, cur.copy(f"COPY {RAW_TABLE} ({', '.join(_STAGE_COLUMNS)}) FROM STDIN") as copy, copy_text.open("rb") as fh:
+            while chunk := fh.read(8 << 20):
+                copy.write(chunk)
+    return time.perf_counter() - t0
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=N_EVENTS)
+    ap.add_argument("--profile", type=int, default=0, help="cProfile the real path over this many events")
+    ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    args = ap.parse_args()
+
+    path = events_file(args.events)
+    engine = bench_engine()
+    times: dict[str, float] = {}
+    print(f"append benchmark: {args.events:,} events from {path} ({path.stat().st_size / 2**20:.0f} MiB)", flush=True)
+
+    copy_text = path.with_suffix(".copy.tsv")
+    if not copy_text.is_file():
+        with timed("prepare COPY text (not part of any figure)", times):
+            _prepare_copy_text(path, copy_text)
+
+    times["raw COPY"] = raw_copy(engine, copy_text)
+    assert count(engine, RAW_TABLE) == args.events
+    print(f"  raw COPY: {times['raw COPY']:.2f} s", flush=True)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE {RAW_TABLE}")
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+        conn.exec_driver_sql("CHECKPOINT")
+    with timed("load_records (real path)", times):
+        first = load_records(engine, read_jsonl(path, "bench"))
+    assert first.accepted == args.events and first.read == args.events, first.as_dict()
+    with timed("load_records again (all duplicates)", times):
+        again = load_records(engine, read_jsonl(path, "bench"))
+    assert again.accepted == 0 and again.duplicates == args.events, again.as_dict()
+    with engine.connect() as conn:
+        log_mib = conn.execute(text("SELECT pg_total_relation_size('event_log') / 1048576.0")).scalar_one()
+
+    n = args.events
+    raw_rate = n / times["raw COPY"]
+    real_rate = n / times["load_records (real path)"]
+    dup_rate = n / times["load_records again (all duplicates)"]
+    ratio = real_rate / raw_rate
+    print(f"\nraw COPY          {raw_rate:>10,.0f} events/s")
+    print(f"real append       {real_rate:>10,.0f} events/s   ratio {ratio:.2f} of raw COPY (goal ≥ 0.50)")
+    print(f"re-load (dups)    {dup_rate:>10,.0f} events/s")
+    print(f"event_log size    {log_mib:,.0f} MiB (with indexes)")
+
+    profile_text = ""
+    if args.profile:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+        prof = cProfile.Profile()
+        prof.enable()
+        load_records(engine, itertools.islice(read_jsonl(path, "bench"), args.profile))
+        prof.disable()
+        buf = io.StringIO()
+        pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(18)
+        profile_text = buf.getvalue()
+        print(profile_text)
+        with engine.begin() as conn:  # leave the full log for bench/replay.py
+            conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+        load_records(engine, read_jsonl(path, "bench"))
+
+    if not args.no_doc:
+        write_section(
+            "append",
+            f"""
+## Append: {n:,} events (`./run bench append`)
+
+{machine_line()}
+
+| path | seconds | events/s | vs raw COPY |
+|---|---:|---:|---:|
+| raw `COPY` of the same rows into a bare table (no keys, no indexes; rows pre-formatted) | {times["raw COPY"]:.1f} | {raw_rate:,.0f} | 1.00 |
+| `load_records` / `zhaoshang events load` into an empty log (parse, validate, hash, stage, dedupe, insert) | {times["load_records (real path)"]:.1f} | {real_rate:,.0f} | **{ratio:.2f}** |
+| the same file again (every event a duplicate, nothing accepted) | {times["load_records again (all duplicates)"]:.1f} | {dup_rate:,.0f} | {dup_rate / raw_rate:.2f} |
+
+Goal: the real path at ≥ 0.5 of raw COPY — {"met" if ratio >= 0.5 else "**not met**"}.
+The event file: {path.stat().st_size / 2**20:.0f} MiB of JSON Lines (~220,000 projects in generated districts of 5,000,
+realistic `signed` payloads with names, investors, units, industries, channels). Log size after loading: {log_mib:,.0f} MiB.
+""",
+        )
+
+
+if __name__ == "__main__":
+    main()
