@@ -1,0 +1,519 @@
+"""The land inventory in PostGIS: versioned storage, and the land status joined with the projects.
+
+Everything here is in CGCS2000 geographic coordinates (EPSG:4490); areas are in 亩 (mu,
+1 mu = 10000/15 m²), floor space in m². One table, ``land_inventory``, holds the four kinds of
+feature (``idle`` parcels, standard ``factory`` buildings, ``park`` outlines, ``poi`` points); each
+row is one version of one feature, valid over ``[valid_from, valid_to)``.
+
+The join with the projects: a ``landed`` event's ``parcel_id`` / ``factory_id`` (or, failing both,
+the signed ``location`` point inside a parcel) ties a project to its site. The land it takes
+(``land_area_mu``, or the whole parcel when absent) and the floor space (``floor_area_m2``, or all
+the vacant space when absent) are no longer available; a cancelled project releases them. Landings
+that name a site absent from the inventory valid at the date are anomalies, reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, text
+
+from events.model import Stage
+from events.projection import ProjectState
+from warehouse.replay import Horizon, project_states
+
+CRS = "EPSG:4490"
+M2_PER_MU = 10000.0 / 15.0
+KINDS = ("idle", "factory", "park", "poi")
+SITE_STATUSES = ("available", "partly_taken", "taken", "in_production")
+STATUS_LABEL_ZH = {"available": "可用", "partly_taken": "部分占用", "taken": "已占用", "in_production": "已投产"}
+LAND_STATUS_LABEL_ZH = {
+    "idle": "闲置",
+    "approved_unsupplied": "批而未供",
+    "supplied_unused": "供而未用",
+    "inefficient": "低效用地",
+}
+# A remainder below this share of the site counts as nothing left (rounding in the ledgers).
+REMAINDER_TOLERANCE = 0.005
+
+# Attribute columns stored per row, in table order (the geometry and versioning columns apart).
+ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    "name",
+    "park",
+    "category",
+    "land_use",
+    "land_status",
+    "area_mu",
+    "geom_area_mu",
+    "declared_area_mu",
+    "price_wan_per_mu",
+    "plot_ratio_max",
+    "readiness",
+    "floor_area_m2",
+    "vacant_area_m2",
+    "floors",
+    "floor_load_kn_m2",
+    "clear_height_m",
+    "power_kva",
+    "rent_yuan_m2_month",
+    "extra",
+)
+TEXT_COLUMNS = frozenset({"name", "park", "category", "land_use", "land_status", "readiness", "extra"})
+INT_COLUMNS = frozenset({"floors"})
+
+STATUS_COLUMNS: tuple[str, ...] = (
+    "site_id",
+    "kind",
+    "name",
+    "park",
+    "land_use",
+    "land_status",
+    "status",
+    "area_mu",
+    "remaining_area_mu",
+    "price_wan_per_mu",
+    "plot_ratio_max",
+    "readiness",
+    "floor_area_m2",
+    "vacant_area_m2",
+    "floors",
+    "floor_load_kn_m2",
+    "clear_height_m",
+    "power_kva",
+    "rent_yuan_m2_month",
+    "project_ids",
+)
+
+
+class InventoryError(ValueError):
+    """An inventory load that cannot be applied (e.g. a version older than the current one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VersionCounts:
+    """What a load did to the versioned table: rows inserted, closed, kept, same-day replaced."""
+
+    inserted: int
+    closed: int
+    unchanged: int
+    replaced: int
+
+
+@dataclass(frozen=True, slots=True)
+class LandAnomaly:
+    """A landing that does not fit the inventory. ``code`` is stable for scripts."""
+
+    code: str
+    project_id: str
+    event_id: str
+    site_id: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail} (project {self.project_id}, event {self.event_id})"
+
+
+# --------------------------------------------------------------------------------------------
+# Storage
+
+
+def content_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
+    """A 64-bit hash per row over the attributes and the geometry's WKB: what 'changed' means on reload."""
+    cols = pd.DataFrame({c: frame[c].astype("string").fillna("\x00") for c in ("site_id", *ATTRIBUTE_COLUMNS)})
+    cols["__geom"] = shapely.to_wkb(np.asarray(frame.geometry.values), hex=True)
+    return pd.util.hash_pandas_object(cols, index=False).to_numpy().view(np.int64)
+
+
+def _copy_column(values: pd.Series, kind: str) -> pd.Series:
+    """One column as COPY text: NULL as ``\\N``, backslash/tab/newline escaped (values are data, never SQL)."""
+    if kind == "int":
+        num = pd.to_numeric(values, errors="coerce")
+        out = num.map(lambda v: "\\N" if pd.isna(v) else str(int(v)))
+        return out.astype(object)
+    if kind == "float":
+        num = pd.to_numeric(values, errors="coerce").astype(float)
+        out = pd.Series(np.char.mod("%.17g", num.to_numpy()), index=values.index, dtype=object)
+        out[num.isna().to_numpy()] = "\\N"
+        return out
+    s = values.astype("string")
+    s = s.str.replace("\\", "\\\\", regex=False).str.replace("\t", "\\t", regex=False)
+    s = s.str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False)
+    return s.fillna("\\N").astype(object)
+
+
+def _stage(conn: Connection, frame: gpd.GeoDataFrame, hashes: np.ndarray) -> None:
+    cols = ["site_id", *ATTRIBUTE_COLUMNS, "geom", "content_hash"]
+    # CREATE TABLE AS copies the column types without the constraints (kind is set on insert).
+    conn.exec_driver_sql("DROP TABLE IF EXISTS _land_stage")
+    conn.exec_driver_sql(f"CREATE TEMP TABLE _land_stage ON COMMIT DROP AS SELECT {', '.join(cols)} FROM land_inventory WITH NO DATA")
+    parts: list[pd.Series] = [_copy_column(frame["site_id"], "text")]
+    for c in ATTRIBUTE_COLUMNS:
+        kind = "text" if c in TEXT_COLUMNS else "int" if c in INT_COLUMNS else "float"
+        parts.append(_copy_column(frame[c], kind))
+    # Hex EWKB is PostGIS's own text input for geometry: no per-row function call on the server.
+    parts.append(pd.Series(shapely.to_wkb(np.asarray(frame.geometry.values), hex=True, include_srid=True), index=frame.index, dtype=object))
+    parts.append(pd.Series(hashes.astype(str), index=frame.index, dtype=object))
+    lines = parts[0].str.cat(pd.concat(parts[1:], axis=1), sep="\t")
+    data = ("\n".join(lines.tolist()) + "\n").encode() if len(lines) else b""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur, cur.copy(f"COPY _land_stage ({', '.join(cols)}) FROM STDIN") as copy:
+        # Chunks bound the memory held by the driver for large inventories.
+        step = 8 << 20
+        for i in range(0, len(data), step):
+            copy.write(data[i : i + step])
+
+
+def store_inventory(
+    conn: Connection,
+    frame: gpd.GeoDataFrame,
+    *,
+    kind: str,
+    valid_from: date,
+    source: str = "",
+    partial: bool = False,
+) -> VersionCounts:
+    """Make ``frame`` the ``kind`` inventory from ``valid_from`` on, in the caller's transaction.
+
+    ``frame`` is in EPSG:4490 with ``site_id`` and the :data:`ATTRIBUTE_COLUMNS` (missing ones are
+    null). Rows whose content is unchanged stay as they are; changed rows and rows absent from the
+    file (unless ``partial``: the file then only updates what it names) get ``valid_to =
+    valid_from`` and the new versions are inserted. Reloading on the same day as the current
+    version corrects it in place. A ``valid_from`` before the current version is refused.
+    """
+    if kind not in KINDS:
+        raise InventoryError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if frame.crs is None or frame.crs.to_epsg() != 4490:
+        raise InventoryError("the inventory frame must be in EPSG:4490")
+    if frame["site_id"].duplicated().any():
+        dup = frame.loc[frame["site_id"].duplicated(), "site_id"].iloc[0]
+        raise InventoryError(f"site id {dup!r} appears twice in one inventory version")
+    latest = conn.execute(
+        text("SELECT max(valid_from) FROM land_inventory WHERE kind = :k AND valid_to IS NULL"), {"k": kind}
+    ).scalar()
+    if latest is not None and valid_from < latest:
+        raise InventoryError(
+            f"当前{kind}台账版本自 {latest} 起生效，新版本不能更早 · the current {kind} inventory is valid from {latest};"
+            f" a new version must start on or after it (got {valid_from})"
+        )
+    work = frame.copy()
+    for c in ATTRIBUTE_COLUMNS:
+        if c not in work.columns:
+            work[c] = None
+    hashes = content_hashes(work)
+    _stage(conn, work, hashes)
+    conn.exec_driver_sql("ANALYZE _land_stage")
+    params = {"k": kind, "vf": valid_from, "src": source}
+    vanished = "" if partial else "NOT EXISTS (SELECT 1 FROM _land_stage s WHERE s.site_id = c.site_id) OR "
+    changed = (
+        f"({vanished}EXISTS (SELECT 1 FROM _land_stage s WHERE s.site_id = c.site_id"
+        " AND s.content_hash <> c.content_hash))"
+    )
+    unchanged = conn.execute(
+        text(
+            "SELECT count(*) FROM land_inventory c JOIN _land_stage s ON s.site_id = c.site_id"
+            " AND s.content_hash = c.content_hash WHERE c.kind = :k AND c.valid_to IS NULL"
+        ),
+        params,
+    ).scalar_one()
+    # Same-day reload: the version being replaced never held on any day, so it goes.
+    replaced = conn.execute(
+        text(f"DELETE FROM land_inventory c WHERE c.kind = :k AND c.valid_to IS NULL AND c.valid_from = :vf AND {changed}"),
+        params,
+    ).rowcount
+    closed = conn.execute(
+        text(f"UPDATE land_inventory c SET valid_to = :vf WHERE c.kind = :k AND c.valid_to IS NULL AND {changed}"),
+        params,
+    ).rowcount
+    cols = ", ".join(("site_id", *ATTRIBUTE_COLUMNS, "geom", "content_hash"))
+    inserted = conn.execute(
+        text(
+            f"INSERT INTO land_inventory (kind, {cols}, valid_from, source)"
+            f" SELECT :k, {cols}, :vf, :src FROM _land_stage s WHERE NOT EXISTS ("
+            " SELECT 1 FROM land_inventory c WHERE c.kind = :k AND c.valid_to IS NULL AND c.site_id = s.site_id)"
+        ),
+        params,
+    ).rowcount
+    conn.exec_driver_sql("TRUNCATE _land_stage")
+    return VersionCounts(inserted=inserted, closed=closed, unchanged=unchanged, replaced=replaced)
+
+
+def record_load(conn: Connection, *, kind: str, source: str, valid_from: date, report: Mapping[str, Any]) -> None:
+    conn.execute(
+        text("INSERT INTO land_load (kind, source, valid_from, report) VALUES (:k, :s, :vf, CAST(:r AS jsonb))"),
+        {"k": kind, "s": source, "vf": valid_from, "r": json.dumps(report, ensure_ascii=False, default=str)},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def inventory(conn: Connection, kinds: Iterable[str], as_of: date | None = None) -> gpd.GeoDataFrame:
+    """Every feature of ``kinds`` valid on ``as_of`` (default: the current versions), EPSG:4490."""
+    cols = ("kind", "site_id", *ATTRIBUTE_COLUMNS, "valid_from", "valid_to")
+    select = ", ".join(f"{c}::text" if c == "extra" else c for c in cols)
+    when = "valid_to IS NULL" if as_of is None else "valid_from <= :d AND (valid_to IS NULL OR valid_to > :d)"
+    result = conn.execute(
+        text(f"SELECT {select}, ST_AsBinary(geom) AS wkb FROM land_inventory WHERE kind = ANY(:kinds) AND {when} ORDER BY kind, site_id"),
+        {"kinds": list(kinds), "d": as_of},
+    )
+    rows = result.all()
+    df = pd.DataFrame.from_records(rows, columns=[*cols, "wkb"])
+    geoms = shapely.from_wkb(df.pop("wkb").map(bytes).to_numpy()) if len(df) else np.array([], dtype=object)
+    for c in ATTRIBUTE_COLUMNS:
+        if c not in TEXT_COLUMNS and c not in INT_COLUMNS:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    df["floors"] = pd.to_numeric(df["floors"], errors="coerce").astype("Int64")
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, index=df.index, crs=CRS), crs=CRS)
+
+
+def parks(conn: Connection, as_of: date | None = None) -> gpd.GeoDataFrame:
+    """Industrial park outlines valid on ``as_of`` (default: now): ``park``, ``area_mu``, ``geometry`` (EPSG:4490)."""
+    inv = inventory(conn, ["park"], as_of)
+    out = inv[["site_id", "area_mu", "geometry"]].rename(columns={"site_id": "park"})
+    return gpd.GeoDataFrame(out.reset_index(drop=True), geometry="geometry", crs=CRS)
+
+
+def pois(conn: Connection, as_of: date | None = None) -> gpd.GeoDataFrame:
+    """Points of interest valid on ``as_of``: ``name``, ``kind`` (highway_exit, rail_freight, port, …), point (EPSG:4490)."""
+    inv = inventory(conn, ["poi"], as_of)
+    out = pd.DataFrame({"name": inv["name"].fillna(inv["site_id"]), "kind": inv["category"], "poi_id": inv["site_id"]})
+    return gpd.GeoDataFrame(out.reset_index(drop=True), geometry=inv.geometry.reset_index(drop=True), crs=CRS)
+
+
+def _takes(states: Iterable[ProjectState]) -> pd.DataFrame:
+    """One row per site a project took: what it names, how much, and where it was signed (lon/lat)."""
+    rows: list[tuple[Any, ...]] = []
+    for s in states:
+        stage = s.stage
+        for t in s.sites:
+            lon, lat = t.location if t.location else (np.nan, np.nan)
+            rows.append(
+                (s.project_id, stage.value, t.event_id, t.parcel_id, t.factory_id, t.land_area_mu, t.floor_area_m2, lon, lat)
+            )
+    cols = ["project_id", "stage", "event_id", "parcel_id", "factory_id", "land_area_mu", "floor_area_m2", "lon", "lat"]
+    df = pd.DataFrame.from_records(rows, columns=cols)
+    for c in ("land_area_mu", "floor_area_m2", "lon", "lat"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    for c in ("parcel_id", "factory_id"):
+        df[c] = df[c].astype(object).where(df[c].notna(), None).map(lambda v: None if v is None else str(v))
+    return df
+
+
+def _resolve_takes(takes: pd.DataFrame, sites: gpd.GeoDataFrame) -> tuple[pd.DataFrame, list[LandAnomaly]]:
+    """Tie takes to inventory sites: by id, else by the signed location inside a parcel (one spatial join).
+
+    Returns rows ``(project_id, stage, event_id, kind, site_id, land_area_mu, floor_area_m2)``
+    and the anomalies (unknown ids, landings with no site at all).
+    """
+    anomalies: list[LandAnomaly] = []
+    idle_ids = set(sites.loc[sites["kind"] == "idle", "site_id"])
+    factory_ids = set(sites.loc[sites["kind"] == "factory", "site_id"])
+    base = ["project_id", "stage", "event_id"]
+    parcel = takes[takes["parcel_id"].notna()]
+    factory = takes[takes["factory_id"].notna()]
+    for frame, col, known, code, label in (
+        (parcel, "parcel_id", idle_ids, "unknown_parcel", "地块 parcel"),
+        (factory, "factory_id", factory_ids, "unknown_factory", "厂房 factory"),
+    ):
+        unknown = frame[~frame[col].isin(known)]
+        anomalies.extend(
+            LandAnomaly(code, r.project_id, r.event_id, r[col], f"landed on {label} {r[col]!r}, not in the inventory valid at the date")
+            for _, r in unknown.iterrows()
+        )
+    parts = [
+        parcel[parcel["parcel_id"].isin(idle_ids)].assign(kind="idle", site_id=parcel["parcel_id"], floor_area_m2=np.nan),
+        factory[factory["factory_id"].isin(factory_ids)].assign(kind="factory", site_id=factory["factory_id"], land_area_mu=np.nan),
+    ]
+    bare = takes[takes["parcel_id"].isna() & takes["factory_id"].isna()]
+    located = bare[bare["lon"].notna()]
+    found = pd.DataFrame(columns=[*base, "site_id"])
+    if len(located):
+        points = gpd.GeoDataFrame(located[base], geometry=gpd.points_from_xy(located["lon"], located["lat"]), crs=CRS)
+        idle = sites[sites["kind"] == "idle"][["site_id", "geometry"]]
+        joined = gpd.sjoin(points, idle, how="inner", predicate="within")
+        # A point on the shared edge of two parcels lands on one of them, not both.
+        found = pd.DataFrame(joined[[*base, "site_id"]]).drop_duplicates("event_id")
+        parts.append(found.merge(located[["event_id", "land_area_mu"]], on="event_id").assign(kind="idle", floor_area_m2=np.nan))
+    nowhere = bare[~bare["event_id"].isin(set(found["event_id"]))]
+    anomalies.extend(
+        LandAnomaly(
+            "landed_without_site",
+            r.project_id,
+            r.event_id,
+            None,
+            "landed naming no parcel or factory" + (", and its signed location lies in no parcel" if pd.notna(r.lon) else ""),
+        )
+        for _, r in nowhere.iterrows()
+    )
+    cols = [*base, "kind", "site_id", "land_area_mu", "floor_area_m2"]
+    resolved = pd.concat([p[cols] for p in parts], ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    return resolved, anomalies
+
+
+def land_status(
+    conn: Connection, horizon: Horizon, *, states: Mapping[str, ProjectState] | None = None
+) -> gpd.GeoDataFrame:
+    """Every idle parcel and standard factory valid on ``horizon.as_of``, with what the projects took.
+
+    EPSG:4490, one row per site, columns :data:`STATUS_COLUMNS` plus ``geometry``. Areas in 亩,
+    floor space in m²; ``remaining_area_mu`` is the land still free (parcels; null for
+    factories), ``vacant_area_m2`` the floor space still vacant (factories). ``status``:
+    ``available`` (no project on it), ``partly_taken`` (something left), ``taken`` (nothing left),
+    ``in_production`` (nothing left and a project on it produces). Cancelled projects take nothing.
+    The anomalies (landings on unknown sites, overbooked sites) are in ``frame.attrs["anomalies"]``
+    as dicts. ``states`` may be passed when the caller already folded the projects at ``horizon``.
+    """
+    sites = inventory(conn, ["idle", "factory"], horizon.as_of)
+    if states is None:
+        states = project_states(conn, horizon)
+    active = [s for s in states.values() if s.stage is not Stage.CANCELLED]
+    takes, anomalies = _resolve_takes(_takes(active), sites)
+    return _status_frame(sites, takes, anomalies)
+
+
+def _status_frame(sites: gpd.GeoDataFrame, takes: pd.DataFrame, anomalies: list[LandAnomaly]) -> gpd.GeoDataFrame:
+    takes = takes.assign(
+        whole_land=takes["land_area_mu"].isna() & (takes["kind"] == "idle"),
+        whole_floor=takes["floor_area_m2"].isna() & (takes["kind"] == "factory"),
+        produced=takes["stage"] == Stage.PRODUCED.value,
+    )
+    agg = takes.groupby(["kind", "site_id"], sort=False).agg(
+        taken_mu=("land_area_mu", "sum"),
+        taken_m2=("floor_area_m2", "sum"),
+        whole_land=("whole_land", "any"),
+        whole_floor=("whole_floor", "any"),
+        produced=("produced", "any"),
+        project_ids=("project_id", lambda s: sorted(set(s))),
+    )
+    out = sites.merge(agg, how="left", left_on=["kind", "site_id"], right_index=True)
+    has = out["project_ids"].notna().to_numpy()
+    is_idle = (out["kind"] == "idle").to_numpy()
+    area = out["area_mu"].to_numpy(dtype=float)
+    taken_mu = out["taken_mu"].fillna(0.0).to_numpy(dtype=float)
+    whole_land = out["whole_land"].fillna(False).to_numpy(dtype=bool)
+    remaining_mu = np.where(whole_land, 0.0, np.clip(area - taken_mu, 0.0, None))
+    # A factory's vacant space as the file gave it (other tenants already deducted), else all of it.
+    vacant0 = out["vacant_area_m2"].fillna(out["floor_area_m2"]).to_numpy(dtype=float)
+    taken_m2 = out["taken_m2"].fillna(0.0).to_numpy(dtype=float)
+    whole_floor = out["whole_floor"].fillna(False).to_numpy(dtype=bool)
+    vacant = np.where(whole_floor, 0.0, np.clip(vacant0 - taken_m2, 0.0, None))
+    left_share = np.where(is_idle, remaining_mu / np.where(area > 0, area, np.nan), vacant / np.where(vacant0 > 0, vacant0, np.nan))
+    nothing_left = np.nan_to_num(left_share, nan=0.0) <= REMAINDER_TOLERANCE
+    produced = out["produced"].fillna(False).to_numpy(dtype=bool)
+    status = np.select(
+        [~has, ~nothing_left, produced],
+        ["available", "partly_taken", "in_production"],
+        default="taken",
+    )
+    over_land = is_idle & has & ~whole_land & (taken_mu > area * (1 + REMAINDER_TOLERANCE))
+    over_floor = ~is_idle & has & ~whole_floor & (taken_m2 > vacant0 * (1 + REMAINDER_TOLERANCE))
+    for i in np.flatnonzero(over_land | over_floor):
+        r = out.iloc[i]
+        what = f"{taken_mu[i]:.1f} mu of {area[i]:.1f} mu" if is_idle[i] else f"{taken_m2[i]:.0f} m² of {vacant0[i]:.0f} m² vacant"
+        anomalies.append(LandAnomaly("overbooked", ",".join(r["project_ids"]), "", r["site_id"], f"site {r['site_id']!r}: projects take {what}"))
+    out["status"] = status
+    out["remaining_area_mu"] = np.where(is_idle, remaining_mu, np.nan)
+    out["vacant_area_m2"] = np.where(is_idle, out["vacant_area_m2"].to_numpy(dtype=float), vacant)
+    out["project_ids"] = [v if isinstance(v, list) else [] for v in out["project_ids"]]
+    frame = gpd.GeoDataFrame(out[[*STATUS_COLUMNS, "geometry"]].reset_index(drop=True), geometry="geometry", crs=CRS)
+    frame.attrs["anomalies"] = [asdict(a) for a in anomalies]
+    return frame
+
+
+def land_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    """Totals by park, kind and status: sites, area and remaining area (亩), floor and vacant space (m²)."""
+    df = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
+    df["park"] = df["park"].fillna("(无园区 no park)")
+    return (
+        df.groupby(["park", "kind", "status"], sort=True)
+        .agg(
+            sites=("site_id", "size"),
+            area_mu=("area_mu", "sum"),
+            remaining_area_mu=("remaining_area_mu", "sum"),
+            floor_area_m2=("floor_area_m2", "sum"),
+            vacant_area_m2=("vacant_area_m2", "sum"),
+            projects=("project_ids", lambda s: int(sum(len(v) for v in s))),
+        )
+        .reset_index()
+    )
+
+
+def status_report(frame: gpd.GeoDataFrame, horizon: Horizon) -> dict[str, Any]:
+    """The JSON of ``land status``: per site (with a representative point, no polygon), totals, anomalies."""
+    df = pd.DataFrame(frame.drop(columns="geometry"))
+    pts = frame.geometry.representative_point()
+    df["lon"] = pts.x.round(6)
+    df["lat"] = pts.y.round(6)
+    df = df.astype(object).where(df.notna(), None)
+    totals = land_totals(frame)
+    by_status = (
+        pd.DataFrame(frame.drop(columns="geometry")).groupby(["kind", "status"]).agg(sites=("site_id", "size"), area_mu=("area_mu", "sum"),
+        remaining_area_mu=("remaining_area_mu", "sum"), vacant_area_m2=("vacant_area_m2", "sum")).reset_index()
+    )
+    return {
+        "as_of": horizon.as_of.isoformat(),
+        "known_at": horizon.known_at.isoformat() if horizon.known_at else None,
+        "sites": df.to_dict(orient="records"),
+        "totals_by_park": totals.astype(object).where(totals.notna(), None).to_dict(orient="records"),
+        "totals_by_status": by_status.astype(object).where(by_status.notna(), None).to_dict(orient="records"),
+        "anomalies": frame.attrs.get("anomalies", []),
+    }
+
+
+def project_locations(
+    conn: Connection, horizon: Horizon, *, states: Mapping[str, ProjectState] | None = None
+) -> gpd.GeoDataFrame:
+    """One row per project with a known place on ``horizon``: its landed site's centroid, else its signed location.
+
+    Columns ``project_id, name, stage, stalled, confidential, investor, industry, unit,
+    investment_wan (万元), site_id`` and a point geometry in EPSG:4490. Confidential projects are
+    included and flagged: hiding them is the public map's job.
+    """
+    if states is None:
+        states = project_states(conn, horizon)
+    sites = inventory(conn, ["idle", "factory"], horizon.as_of)
+    resolved, _ = _resolve_takes(_takes(states.values()), sites)
+    # The last landing wins (a project lands once; a corrected landing replaces the first).
+    resolved = resolved.drop_duplicates("project_id", keep="last")
+    # Planar centroids in degrees: for sites a few hundred metres across the error is centimetres.
+    centres = shapely.centroid(np.asarray(sites.geometry.values))
+    centroids = pd.DataFrame({"kind": sites["kind"], "site_id": sites["site_id"], "cx": shapely.get_x(centres), "cy": shapely.get_y(centres)})
+    placed = resolved[["project_id", "kind", "site_id"]].merge(centroids, on=["kind", "site_id"], how="left")
+    meta = pd.DataFrame.from_records(
+        [
+            (
+                s.project_id,
+                s.name,
+                s.stage.value,
+                s.is_stalled(horizon.as_of),
+                s.confidential,
+                s.investor,
+                s.industry,
+                s.unit,
+                s.investment_wan,
+                s.location[0] if s.location else np.nan,
+                s.location[1] if s.location else np.nan,
+            )
+            for s in states.values()
+            if s.stage is not Stage.NONE
+        ],
+        columns=["project_id", "name", "stage", "stalled", "confidential", "investor", "industry", "unit", "investment_wan", "lon", "lat"],
+    )
+    df = meta.merge(placed[["project_id", "site_id", "cx", "cy"]], on="project_id", how="left")
+    x = df["cx"].fillna(df["lon"]).astype(float)
+    y = df["cy"].fillna(df["lat"]).astype(float)
+    keep = (x.notna() & y.notna()).to_numpy()
+    df = df.loc[keep].drop(columns=["cx", "cy", "lon", "lat"]).reset_index(drop=True)
+    df["site_id"] = df["site_id"].astype(object).where(df["site_id"].notna(), None)
+    geometry = gpd.points_from_xy(x[keep], y[keep], crs=CRS)
+    return gpd.GeoDataFrame(df, geometry=geometry, crs=CRS)
