@@ -18,6 +18,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "zhaoshang.commands.core",
     "zhaoshang.commands.demo",
+    "zhaoshang.commands.ledger",
 )
 
 for _name in COMMAND_MODULES:
