@@ -1,0 +1,239 @@
+"""Headless Chromium (Debian's ``chromium``) for print PNGs and for checking what a page draws.
+
+``inspect_page`` opens a page over the DevTools protocol and reports console errors, uncaught
+exceptions, every network request the page made (a self-contained page makes none but
+``file:``/``data:``), the feature count the page published in ``document.body.dataset`` and its
+load time. With ``offline=True`` Chromium runs behind a dead proxy, so nothing can be fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+
+# Flags Chromium needs to run headless as root in a container without hanging on the network.
+BASE_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
+OFFLINE_FLAGS = ("--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>")
+
+
+class BrowserError(RuntimeError):
+    pass
+
+
+def chromium_path() -> str:
+    for name in (os.environ.get("ZHAOSHANG_CHROMIUM", ""), *CHROMIUM_CANDIDATES):
+        if name and (path := shutil.which(name)):
+            return path
+    raise BrowserError("Chromium is missing: install Debian's chromium (./run installs it)")
+
+
+def screenshot(
+    page: Path, png: Path, *, size: tuple[int, int] = (1600, 1000), scale: float = 2.0, offline: bool = True, wait_ms: int = 4000
+) -> Path:
+    """A PNG of ``page`` at ``size`` CSS pixels × ``scale`` (2 = print-ready ~3200 px wide).
+
+    ``wait_ms`` of virtual time lets tiles and the canvas settle before the shot.
+    """
+    with tempfile.TemporaryDirectory(prefix="zs-chromium-") as profile:
+        cmd = [
+            chromium_path(),
+            *BASE_FLAGS,
+            *(OFFLINE_FLAGS if offline else ()),
+            f"--user-data-dir={profile}",
+            f"--window-size={size[0]},{size[1]}",
+            f"--force-device-scale-factor={scale}",
+            f"--virtual-time-budget={wait_ms}",
+            f"--screenshot={png.resolve()}",
+            page.resolve().as_uri(),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0 or not png.is_file():
+        raise BrowserError(f"chromium screenshot failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+    return png
+
+
+@dataclass
+class PageReport:
+    """What a page did when opened: errors, requests, what it reported drawing, timings (ms)."""
+
+    url: str
+    dataset: dict[str, str] = field(default_factory=dict)
+    console_errors: list[str] = field(default_factory=list)
+    exceptions: list[str] = field(default_factory=list)
+    log_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    load_ms: float | None = None
+    ready_ms: float | None = None
+
+    @property
+    def features(self) -> int | None:
+        v = self.dataset.get("features")
+        return int(v) if v is not None else None
+
+    @property
+    def layers(self) -> dict[str, int]:
+        return json.loads(self.dataset.get("layers", "{}"))
+
+    @property
+    def errors(self) -> list[str]:
+        return self.console_errors + self.exceptions + self.log_errors
+
+    @property
+    def remote_requests(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith(("file:", "data:", "about:", "blob:"))]
+
+
+class _Cdp:
+    """A minimal DevTools-protocol client over one page's websocket."""
+
+    def __init__(self, ws_url: str) -> None:
+        from websockets.sync.client import connect
+
+        self.ws = connect(ws_url, max_size=None, open_timeout=30)
+        self.next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def send(self, method: str, params: dict[str, Any] | None = None, timeout: float = 60) -> dict[str, Any]:
+        self.next_id += 1
+        my_id = self.next_id
+        self.ws.send(json.dumps({"id": my_id, "method": method, "params": params or {}}))
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if msg.get("id") == my_id:
+                if "error" in msg:
+                    raise BrowserError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+            if "method" in msg:
+                self.events.append(msg)
+
+    def pump(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = json.loads(self.ws.recv(timeout=left))
+            except TimeoutError:
+                return
+            if "method" in msg:
+                self.events.append(msg)
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subprocess.Popen[str], int]:
+    cmd = [
+        chromium_path(),
+        *BASE_FLAGS,
+        *(OFFLINE_FLAGS if offline else ()),
+        f"--user-data-dir={profile}",
+        f"--window-size={size[0]},{size[1]}",
+        "--remote-debugging-port=0",
+        "--remote-allow-origins=*",
+        "about:blank",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    port_file = Path(profile) / "DevToolsActivePort"
+    while time.monotonic() < deadline:
+        if port_file.is_file():
+            first = port_file.read_text().splitlines()
+            if first and first[0].strip().isdigit():
+                return proc, int(first[0])
+        if proc.poll() is not None:
+            raise BrowserError(f"chromium exited ({proc.returncode}): {(proc.stderr.read() if proc.stderr else '')[-800:]}")
+        time.sleep(0.05)
+    proc.kill()
+    raise BrowserError("chromium did not open its DevTools port within 60 s")
+
+
+def inspect_page(page: Path | str, *, offline: bool = True, timeout: float = 90, settle_s: float = 0.5, size: tuple[int, int] = (1400, 900)) -> PageReport:
+    """Open ``page`` (a path or URL) in headless Chromium and report what happened.
+
+    Waits for the load event and for ``document.body.dataset.ready`` (set by the map runtime) —
+    or, for pages without it, the load event alone — then ``settle_s`` more for late errors.
+    """
+    url = Path(page).resolve().as_uri() if not str(page).startswith(("file:", "http:", "https:")) else str(page)
+    report = PageReport(url=url)
+    with tempfile.TemporaryDirectory(prefix="zs-chromium-") as profile:
+        proc, port = _start(offline, size, profile)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:  # noqa: S310 - loopback DevTools
+                targets = json.load(resp)
+            ws_url = next(tg["webSocketDebuggerUrl"] for tg in targets if tg.get("type") == "page")
+            cdp = _Cdp(ws_url)
+            try:
+                for domain in ("Page", "Runtime", "Log", "Network"):
+                    cdp.send(f"{domain}.enable")
+                cdp.send("Page.navigate", {"url": url})
+                deadline = time.monotonic() + timeout
+                loaded = False
+                while time.monotonic() < deadline:
+                    cdp.pump(0.1)
+                    loaded = loaded or any(e["method"] == "Page.loadEventFired" for e in cdp.events)
+                    if loaded:
+                        state = cdp.send("Runtime.evaluate", {"expression": "document.body && document.body.dataset.ready === '1' || !window.ZS", "returnByValue": True})
+                        if state.get("result", {}).get("value"):
+                            break
+                else:
+                    raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
+                cdp.pump(settle_s)
+                res = cdp.send(
+                    "Runtime.evaluate",
+                    {
+                        "expression": "JSON.stringify({d: Object.assign({}, document.body.dataset),"
+                        " nav: (performance.getEntriesByType('navigation')[0] || {}).toJSON ? performance.getEntriesByType('navigation')[0].toJSON() : null,"
+                        " ready: window.__zsReadyMs || null})",
+                        "returnByValue": True,
+                    },
+                )
+                data = json.loads(res["result"]["value"])
+                report.dataset = {k: str(v) for k, v in data["d"].items()}
+                nav = data.get("nav") or {}
+                report.load_ms = nav.get("loadEventEnd") or None
+                if "readyMs" in report.dataset:
+                    report.ready_ms = float(report.dataset["readyMs"])
+            finally:
+                cdp.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    for ev in cdp.events:
+        method, params = ev["method"], ev.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            report.console_errors.append(" ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", [])))
+        elif method == "Runtime.exceptionThrown":
+            det = params.get("exceptionDetails", {})
+            report.exceptions.append(det.get("exception", {}).get("description") or det.get("text", "exception"))
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            report.log_errors.append(params["entry"].get("text", ""))
+        elif method == "Network.requestWillBeSent":
+            report.requests.append(params.get("request", {}).get("url", ""))
+    return report
+
