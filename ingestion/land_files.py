@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -413,6 +414,7 @@ def read_land_file(
     crs: str | None = None,
     encoding: str | None = None,
     layer: str | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> LandRead:
     """Read and clean one inventory file of ``kind`` (idle, factory, park, poi) into EPSG:4490.
 
@@ -423,6 +425,8 @@ def read_land_file(
     if kind not in KINDS:
         raise LandFileError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     path = Path(path)
+    step = on_step or (lambda _: None)
+    step("读取文件 reading the file")
     frame, enc = _read_raw(path, layer, encoding)
     declared = frame.crs
     out = LandRead(gpd.GeoDataFrame(), kind, path.name, len(frame), "", enc)
@@ -441,6 +445,7 @@ def read_land_file(
         )
     out.source_crs = frame.crs.to_string()
     frame = frame.reset_index(drop=True)
+    step("检查属性与几何 checking attributes and geometries")
     df, meta = _map_columns(frame, kind, out)
     ids = _ids(df, kind, frame, out)
     no_id = ids.isna() | (ids == "")
@@ -452,6 +457,7 @@ def read_land_file(
     for pos in np.flatnonzero(dup):
         out.rejections.append({"id": str(ids.iloc[pos]), "reason": f"{ID_LABEL_ZH[kind]} {ids.iloc[pos]!r} 重复 appears again (row {pos + 1}); the first one is kept"})
     keep &= ~dup
+    step("转换坐标、计算面积 reprojecting to EPSG:4490, computing areas")
     gs = gpd.GeoSeries(geoms, crs=frame.crs)
     with np.errstate(all="ignore"):
         geo = gs[keep].to_crs(CRS)
@@ -493,6 +499,7 @@ def read_land_file(
     result = result.reset_index(drop=True)
     out.frame = gpd.GeoDataFrame(result, geometry=geo.reset_index(drop=True).to_numpy(), crs=CRS)
     if kind == "idle" and len(out.frame) > 1:
+        step("检查重叠 checking overlaps")
         ea = out.frame.geometry.to_crs(equal_area_crs(tuple(out.frame.total_bounds)))
         _overlaps(np.asarray(ea.values), out.frame["site_id"].to_numpy(), out)
     assert out.read == len(out.frame) + len(out.rejections), "every record is loaded or rejected"
@@ -509,6 +516,7 @@ def load_land_file(
     encoding: str | None = None,
     layer: str | None = None,
     partial: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Read, clean and store one inventory file as the ``kind`` version valid from ``valid_from`` (default today).
 
@@ -518,7 +526,9 @@ def load_land_file(
     from warehouse.replay import today_shanghai
 
     day = valid_from or today_shanghai()
-    got = read_land_file(path, kind=kind, crs=crs, encoding=encoding, layer=layer)
+    got = read_land_file(path, kind=kind, crs=crs, encoding=encoding, layer=layer, on_step=on_step)
+    if on_step:
+        on_step("写入台账版本 storing the inventory version")
     with engine.begin() as conn:
         counts = store_inventory(conn, got.frame, kind=kind, valid_from=day, source=str(path), partial=partial)
         report = land_report(got, day, counts)

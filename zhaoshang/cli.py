@@ -18,7 +18,9 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "zhaoshang.commands.core",
     "zhaoshang.commands.demo",
+    "zhaoshang.commands.stream",
     "zhaoshang.commands.ledger",
+    "zhaoshang.commands.land",
 )
 
 for _name in COMMAND_MODULES:

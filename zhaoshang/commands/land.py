@@ -1,0 +1,169 @@
+"""``zhaoshang land load`` and ``zhaoshang land status``: the land inventory and what the projects took."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from zhaoshang.common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    emit_json,
+    engine_of,
+    fail,
+    out,
+    parse_date,
+    progress,
+)
+from zhaoshang.groups import land_app
+
+KIND_LABEL = {"idle": "闲置土地 idle parcels", "factory": "标准厂房 standard factories", "park": "园区 parks", "poi": "设施点 points of interest"}
+
+
+def land_load(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or Shapefile (.shp with its .dbf/.shx/.prj/.cpg).")],
+    kind: Annotated[str, typer.Option("--kind", help="idle (闲置土地), factory (标准厂房), park (园区边界) or poi (高速出口/货运站/港口).")],
+    crs: Annotated[str | None, typer.Option("--crs", help="CRS of a file that declares none, e.g. EPSG:4490 or EPSG:4544.")] = None,
+    valid_from: Annotated[str | None, typer.Option("--valid-from", help="First day this version of the inventory holds (default: today).")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Attribute encoding when a Shapefile has no .cpg (default: sniffed, UTF-8 or GBK).")] = None,
+    layer: Annotated[str | None, typer.Option("--layer", help="Layer of a multi-layer GeoPackage.")] = None,
+    partial: Annotated[bool, typer.Option("--partial", help="The file updates only the sites it names; the others stay open.")] = False,
+    database_url: DatabaseUrl = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """载入土地台账 · load an inventory file as a new version (changed and vanished sites are closed, not overwritten)."""
+    from ingestion.land_files import KINDS, LandFileError, load_land_file
+    from warehouse.land import InventoryError
+
+    if kind not in KINDS:
+        fail(f"--kind 必须是 must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not file.exists():
+        fail(f"文件不存在 no such file: {file}")
+    day = parse_date(valid_from, "--valid-from")
+    engine = engine_of(database_url)
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"载入 {file.name}", total=5, status="")
+
+            def on_step(what: str) -> None:
+                bar.update(task, advance=1, status=what)
+
+            report = load_land_file(
+                engine, file, kind=kind, crs=crs, valid_from=day, encoding=encoding, layer=layer, partial=partial, on_step=on_step
+            )
+            bar.update(task, completed=5)
+    except (LandFileError, InventoryError) as exc:
+        fail(str(exc))
+    if json_out:
+        emit_json(report)
+        return
+    console.print(
+        f"[green]✓[/] {KIND_LABEL[kind]} {file.name} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
+        f"读取 read {report['read']} · 载入 loaded {report['loaded']} · 修复 repaired {report['repaired']} · "
+        f"拒收 rejected {report['rejected']}"
+    )
+    console.print(
+        f"  版本 versions: 新增/变更 inserted {report['inserted']} · 关闭 closed {report['closed']} · "
+        f"未变 unchanged {report['unchanged']} · 当日更正 replaced {report['replaced']}"
+    )
+    if report["repaired_ids"]:
+        console.print(f"  [yellow]修复 repaired:[/] {', '.join(report['repaired_ids'][:50])}")
+    for r in report["rejections"][:50]:
+        console.print(f"  [red]拒收 rejected[/] {r['id']}: {r['reason']}")
+    for w in report["warnings"][:50]:
+        console.print(f"  [yellow]警告 warning[/] {w}")
+    if len(report["warnings"]) > 50:
+        console.print(f"  … {len(report['warnings']) - 50} more warnings (--json lists them all)")
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None or value != value:  # None or NaN
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def land_status_cmd(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date: the inventory valid and the events occurred by this day (default: today).")] = None,
+    known_at: Annotated[str | None, typer.Option("--known-at", help="Only events recorded by this instant (a date means its end).")] = None,
+    park: Annotated[str | None, typer.Option("--park", help="Only this park.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Sites listed in the table (0: all). JSON always has all.")] = 60,
+    database_url: DatabaseUrl = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """土地状态 · per parcel and factory: status, remaining area, the projects on it; totals by park and status."""
+    from warehouse.land import LAND_STATUS_LABEL_ZH, STATUS_LABEL_ZH, land_status, land_totals, status_report
+    from warehouse.replay import Horizon, parse_known_at, today_shanghai
+
+    day = parse_date(as_of, "--as-of") or today_shanghai()
+    known = None
+    if known_at is not None:
+        try:
+            known = parse_known_at(known_at)
+        except ValueError as exc:
+            fail(f"--known-at: {exc}")
+    horizon = Horizon(day, known)
+    engine = engine_of(database_url)
+    with console.status("计算土地状态 computing land status…"), engine.connect() as conn:
+        frame = land_status(conn, horizon)
+    if park is not None:
+        anomalies = frame.attrs.get("anomalies", [])
+        frame = frame[frame["park"] == park].reset_index(drop=True)
+        frame.attrs["anomalies"] = anomalies
+    if json_out:
+        emit_json(status_report(frame, horizon))
+        return
+    if frame.empty:
+        console.print(f"[yellow]{horizon.describe()} 没有土地台账 no parcels or factories in the inventory[/] (load one with `zhaoshang land load`)")
+        return
+    order = {"partly_taken": 0, "taken": 1, "in_production": 2, "available": 3}
+    shown = frame.assign(_o=frame["status"].map(order)).sort_values(["park", "_o", "site_id"])
+    if limit:
+        shown = shown.head(limit)
+    table = Table(title=f"土地状态 land status · {horizon.describe()} · {len(shown)} / {len(frame)}")
+    for col in ("编号 id", "名称 name", "园区 park", "类型 kind", "台账状态", "状态 status", "面积(亩)", "剩余(亩)", "建筑面积(m²)", "空置(m²)", "项目 projects"):
+        table.add_column(col, overflow="fold")
+    for r in shown.itertuples():
+        table.add_row(
+            r.site_id,
+            r.name or "",
+            r.park or "",
+            "地块" if r.kind == "idle" else "厂房",
+            LAND_STATUS_LABEL_ZH.get(r.land_status or "", "") if isinstance(r.land_status, str) else "",
+            f"{STATUS_LABEL_ZH[r.status]} {r.status}",
+            _num(r.area_mu),
+            _num(r.remaining_area_mu),
+            _num(r.floor_area_m2, 0),
+            _num(r.vacant_area_m2, 0),
+            ", ".join(r.project_ids),
+        )
+    out.print(table)
+    totals = Table(title="按园区与状态合计 totals by park and status")
+    for col in ("园区 park", "类型 kind", "状态 status", "个数 sites", "面积(亩)", "剩余(亩)", "建筑面积(m²)", "空置(m²)", "项目 projects"):
+        totals.add_column(col)
+    for r in land_totals(frame).itertuples():
+        totals.add_row(
+            r.park,
+            "地块 idle" if r.kind == "idle" else "厂房 factory",
+            f"{STATUS_LABEL_ZH[r.status]} {r.status}",
+            str(r.sites),
+            _num(r.area_mu),
+            _num(r.remaining_area_mu) if r.kind == "idle" else "—",
+            _num(r.floor_area_m2, 0) if r.kind == "factory" else "—",
+            _num(r.vacant_area_m2, 0) if r.kind == "factory" else "—",
+            str(r.projects),
+        )
+    out.print(totals)
+    anomalies = frame.attrs.get("anomalies", [])
+    if anomalies:
+        console.print(f"[yellow]异常 anomalies: {len(anomalies)}[/]")
+        for a in anomalies[:20]:
+            console.print(f"  {a['code']}: {a['detail']} (project {a['project_id']}{', event ' + a['event_id'] if a['event_id'] else ''})")
+
+
+def register(app: typer.Typer) -> None:
+    land_app.command("load")(land_load)
+    land_app.command("status")(land_status_cmd)
