@@ -146,9 +146,9 @@ def land_status_cmd(
         totals.add_column(col)
     for r in land_totals(frame).itertuples():
         totals.add_row(
-            r.park,
+            str(r.park),
             "地块 idle" if r.kind == "idle" else "厂房 factory",
-            f"{STATUS_LABEL_ZH[r.status]} {r.status}",
+            f"{STATUS_LABEL_ZH[str(r.status)]} {r.status}",
             str(r.sites),
             _num(r.area_mu),
             _num(r.remaining_area_mu) if r.kind == "idle" else "—",
