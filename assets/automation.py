@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.land import LAND_STATUS
 from assets.pipeline import BULLETIN, PROJECT_STATES
 from assets.resources import WarehouseResource
 from warehouse.marts import months_touched_since
@@ -14,8 +15,8 @@ from warehouse.marts import months_touched_since
 def build_automation(partitions: dg.MonthlyPartitionsDefinition) -> tuple[list[Any], list[dg.SensorDefinition], list[Any]]:
     refresh_job = dg.define_asset_job(
         "refresh_months",
-        selection=dg.AssetSelection.assets(PROJECT_STATES, BULLETIN),
-        description="Rebuild project states and bulletins for a range of months.",
+        selection=dg.AssetSelection.assets(PROJECT_STATES, BULLETIN, LAND_STATUS),
+        description="Rebuild project states, land status and bulletins for a range of months.",
     )
     bulletin_job = dg.define_asset_job(
         "monthly_bulletin_job",

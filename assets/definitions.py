@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from assets.automation import build_automation
+from assets.land import LAND_ASSETS, LAND_CHECKS, build_land_assets
 from assets.partitions import first_event_month, monthly_partitions
 from assets.pipeline import build_pipeline_assets, project_event_log
 from assets.resources import KafkaResource, OutputResource, WarehouseResource
@@ -15,9 +16,9 @@ from assets.resources import KafkaResource, OutputResource, WarehouseResource
 def build_definitions(database_url: str | None = None, output_root: str | None = None, requirements_dir: str | None = None) -> dg.Definitions:
     """Everything, bound to one warehouse; monthly partitions start at its first event's month."""
     partitions = monthly_partitions(first_event_month(database_url))
-    pipeline = build_pipeline_assets(partitions)
-    checks = [c for c in pipeline if isinstance(c, dg.AssetChecksDefinition)]
-    assets = [project_event_log] + [a for a in pipeline if not isinstance(a, dg.AssetChecksDefinition)]
+    built = build_pipeline_assets(partitions) + build_land_assets(partitions) + LAND_ASSETS + LAND_CHECKS
+    checks = [c for c in built if isinstance(c, dg.AssetChecksDefinition)]
+    assets = [project_event_log] + [a for a in built if not isinstance(a, dg.AssetChecksDefinition)]
     jobs, sensors, schedules = build_automation(partitions)
     return dg.Definitions(
         assets=assets,

@@ -101,3 +101,47 @@ def months_touched_since(conn: Connection, seq: int) -> tuple[int, date | None]:
         if target is not None:
             days.append(target)
     return int(row.hw), (min(days) if days else None)
+
+
+_LAND_COLUMNS = ("kind", "site_id", "park", "status", "area_mu", "remaining_area_mu", "floor_area_m2", "vacant_area_m2")
+
+
+def replace_land_status(conn: Connection, month_end: date, frame: Any) -> int:
+    """Replace the month's land status rows from a land status frame (``warehouse.land.land_status``)."""
+    conn.execute(text("DELETE FROM mart_land_status WHERE month_end = :m"), {"m": month_end})
+    if len(frame) == 0:
+        return 0
+    df = frame[list(_LAND_COLUMNS) + ["project_ids"]]
+    df = df.astype(object).where(df.notna(), None)
+    rows = [{**rec, "month_end": month_end, "project_ids": list(rec["project_ids"] or [])} for rec in df.to_dict(orient="records")]
+    cols = ", ".join(("month_end", *_LAND_COLUMNS, "project_ids"))
+    values = ", ".join(f":{c}" for c in ("month_end", *_LAND_COLUMNS, "project_ids"))
+    conn.execute(text(f"INSERT INTO mart_land_status ({cols}) VALUES ({values})"), rows)
+    return len(rows)
+
+
+def invalid_geometries(conn: Connection, kinds: tuple[str, ...] = ("idle", "factory")) -> list[dict[str, Any]]:
+    """Current inventory rows whose geometry PostGIS finds invalid, with the reason."""
+    rows = conn.execute(
+        text(
+            "SELECT kind, site_id, ST_IsValidReason(geom) AS reason FROM land_inventory"
+            " WHERE valid_to IS NULL AND kind = ANY(:k) AND NOT ST_IsValid(geom) ORDER BY kind, site_id"
+        ),
+        {"k": list(kinds)},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def overlapping_parcels(conn: Connection, min_overlap_m2: float = 1.0) -> list[dict[str, Any]]:
+    """Pairs of current idle parcels whose interiors overlap by more than ``min_overlap_m2`` (m², geodesic)."""
+    rows = conn.execute(
+        text(
+            "SELECT a.site_id AS a, b.site_id AS b,"
+            " ST_Area(ST_Intersection(ST_MakeValid(a.geom), ST_MakeValid(b.geom))::geography) AS overlap_m2"
+            " FROM land_inventory a JOIN land_inventory b"
+            "   ON a.kind = 'idle' AND b.kind = 'idle' AND a.valid_to IS NULL AND b.valid_to IS NULL"
+            "  AND a.site_id < b.site_id AND a.geom && b.geom AND ST_Intersects(a.geom, b.geom)"
+            "  AND NOT ST_Touches(a.geom, b.geom)"
+        )
+    ).mappings()
+    return [dict(r) for r in rows if r["overlap_m2"] is not None and r["overlap_m2"] > min_overlap_m2]
