@@ -190,19 +190,20 @@ class _Planner:
         rid = f"{LEDGER_PREFIX}{target.project_id}:retracted:{target.event_id}@{self.as_of.isoformat()}"
         self.emit(rid, target.project_id, EventType.RETRACTED, self.as_of, {"event_id": target.event_id, "reason": reason})
 
-    def put(self, p: LedgerProject, type_: EventType, day: date, payload: dict[str, Any]) -> str:
-        """Make the event (project, type, day, payload) active: append it, or undo what withdrew it."""
+    def put(self, p: LedgerProject, type_: EventType, day: date, payload: dict[str, Any]) -> bool:
+        """Make the event (project, type, day, payload) active: append it, or undo what withdrew it.
+        True when it was reinstated rather than appended."""
         eid = stage_event_id(p.project_id, type_, day, payload)
         if eid in self.log.active_ids:
-            return eid
+            return False
         if eid in self.log.by_id:  # withdrawn by an earlier ledger and now stated again
             for rid in self.log.retractions_of.get(eid, ()):
                 if self.log.effective_retraction(rid):
                     self.retract(self.log.by_id[rid], f"台账恢复 ledger as of {self.as_of} states {eid} again")
             self.plan.changes.append(Change(p.project_id, p.row, "reinstated", f"{type_.value} {day} stated again"))
-        else:
-            self.emit(eid, p.project_id, type_, day, payload)
-        return eid
+            return True
+        self.emit(eid, p.project_id, type_, day, payload)
+        return False
 
     def stage(self, p: LedgerProject, type_: EventType, want_day: date | None) -> bool:
         """Reconcile one stage; True when something changed."""
@@ -241,12 +242,12 @@ class _Planner:
             return changed
         # Keep what the ledger does not state (a location, a confidential flag from another source).
         payload = {**(current[0].payload if current else {}), **want}
-        self.put(p, type_, want_day, payload)
+        reinstated = self.put(p, type_, want_day, payload)
         for e in current:
             self.retract(e, f"台账更正 ledger correction as of {self.as_of}: {_describe(type_, e, want_day, want)}")
         if current:
             self.plan.changes.append(Change(p.project_id, p.row, "corrected", _describe(type_, current[0], want_day, want)))
-        else:
+        elif not reinstated:
             self.plan.changes.append(Change(p.project_id, p.row, "new", f"{label} {want_day}"))
         if want_day > self.as_of:
             self.plan.changes.append(Change(p.project_id, p.row, "future", f"{label} {want_day} is after the ledger's date {self.as_of}"))
