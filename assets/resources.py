@@ -33,7 +33,8 @@ class KafkaResource(dg.ConfigurableResource):
 
     bootstrap: str | None = None
     topic: str = "zhaoshang.events"
-    sink_name: str = "dagster"
+    sink_name: str = "warehouse"
+    idle_seconds: float = 5.0
 
 
 class OutputResource(dg.ConfigurableResource):
