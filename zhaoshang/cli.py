@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "zhaoshang.commands.stream",
     "zhaoshang.commands.ledger",
     "zhaoshang.commands.land",
+    "zhaoshang.commands.maps",
+    "zhaoshang.commands.match",
 )
 
 for _name in COMMAND_MODULES:
