@@ -124,6 +124,19 @@ def _stage_rows(conn: Connection, batch: list[tuple[Event, str, Incoming]], arri
         copy.write(data)
 
 
+def _storable(value: str | None) -> str | None:
+    """Text PostgreSQL can hold: NUL and lone surrogates (from a broken sender) become U+FFFD."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value
+
+
 def _write_dead_letters(conn: Connection, letters: list[DeadLetter]) -> None:
     if not letters:
         return
@@ -132,7 +145,7 @@ def _write_dead_letters(conn: Connection, letters: list[DeadLetter]) -> None:
             "INSERT INTO dead_letter (raw, reason, event_id, source, source_position) "
             "VALUES (:raw, :reason, :event_id, :source, :position)"
         ),
-        [asdict(d) for d in letters],
+        [{k: _storable(v) for k, v in asdict(d).items()} for d in letters],
     )
 
 
@@ -162,42 +175,53 @@ def append_validated(
     arrival = arrival or datetime.now(UTC)
     letters: list[DeadLetter] = []
     firsts: dict[str, tuple[Event, str, Incoming]] = {}
+    repeats: list[tuple[Event, str, Incoming]] = []  # later occurrences of an id within this batch
     for ev, inc in batch:
         digest = ev.content_hash()
-        seen = firsts.get(ev.event_id)
-        if seen is None:
-            firsts[ev.event_id] = (ev, digest, inc)
-        elif seen[1] == digest:
-            result.duplicates += 1
+        if ev.event_id in firsts:
+            repeats.append((ev, digest, inc))
         else:
-            reason = _conflict_reason(ev.event_id, seen[0].to_wire(), ev.to_wire())
-            letters.append(DeadLetter(inc.raw, reason, inc.source, inc.position, ev.event_id))
+            firsts[ev.event_id] = (ev, digest, inc)
     staged = list(firsts.values())
     _stage_table(conn)
     _stage_rows(conn, staged, arrival)
     existing = conn.execute(
         text(
-            "SELECT s.ord, l.content_hash = s.content_hash AS same, l.event_id, l.project_id, l.type, l.occurred_at,"
+            "SELECT s.ord, l.content_hash = s.content_hash AS same, l.content_hash AS stored_hash, l.event_id, l.project_id, l.type, l.occurred_at,"
             " l.schema_version, l.payload, l.source, l.source_position"
             " FROM _event_stage s JOIN event_log l USING (event_id)"
         )
     ).all()
     clash = {row.ord for row in existing}
+    in_log: dict[str, tuple[str, dict[str, Any]]] = {}  # event_id -> (stored hash, stored version)
     for row in existing:
         ev, _, inc = staged[row.ord]
+        stored = {
+            "event_id": row.event_id,
+            "project_id": row.project_id,
+            "type": row.type,
+            "occurred_at": row.occurred_at.isoformat(),
+            "schema_version": row.schema_version,
+            "payload": row.payload,
+            "stored_from": f"{row.source}@{row.source_position}",
+        }
+        in_log[ev.event_id] = (row.stored_hash, stored)
         if row.same:
             result.duplicates += 1
         else:
-            stored = {
-                "event_id": row.event_id,
-                "project_id": row.project_id,
-                "type": row.type,
-                "occurred_at": row.occurred_at.isoformat(),
-                "schema_version": row.schema_version,
-                "payload": row.payload,
-                "stored_from": f"{row.source}@{row.source_position}",
-            }
             letters.append(DeadLetter(inc.raw, _conflict_reason(ev.event_id, stored, ev.to_wire()), inc.source, inc.position, ev.event_id))
+    # A repeated id is judged against the log's version when there is one, else against its first
+    # occurrence (which is accepted): the outcome does not depend on where batches are cut.
+    for ev, digest, inc in repeats:
+        if ev.event_id in in_log:
+            ref_hash, ref_wire = in_log[ev.event_id]
+        else:
+            first_ev, ref_hash, _ = firsts[ev.event_id]
+            ref_wire = first_ev.to_wire()
+        if digest == ref_hash:
+            result.duplicates += 1
+        else:
+            letters.append(DeadLetter(inc.raw, _conflict_reason(ev.event_id, ref_wire, ev.to_wire()), inc.source, inc.position, ev.event_id))
     cols = ", ".join(_STAGE_COLUMNS)
     inserted_ids = set(
         conn.exec_driver_sql(
@@ -227,7 +251,8 @@ def append_validated(
     if dead_letter_conflicts:
         _write_dead_letters(conn, letters)
     result.rejected = len(letters)
-    result.reasons = [d.reason[:300] for d in letters[:20]]
+    # Retry (conflicts not dead-lettered here) rewrites its letter's reason with this one: keep it whole.
+    result.reasons = [d.reason if not dead_letter_conflicts else d.reason[:300] for d in letters[:20]]
     conn.exec_driver_sql("TRUNCATE _event_stage")
     return result
 

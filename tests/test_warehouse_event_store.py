@@ -1,0 +1,232 @@
+"""The append-only log on the real PostGIS: idempotence, conflicts, dead letters, retry."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy.exc
+from sqlalchemy import Engine, text
+
+from tests.test_kpis import DISTRICT
+from warehouse.event_store import (
+    Incoming,
+    append_raw,
+    list_dead_letters,
+    load_records,
+    read_jsonl,
+    retry_dead_letters,
+)
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
+    return path
+
+
+def load(db: Engine, path: Path, source: str | None = None, batch_size: int = 20_000) -> dict[str, int]:
+    res = load_records(db, read_jsonl(path, source), batch_size=batch_size)
+    out = res.as_dict()
+    assert out["read"] == out["accepted"] + out["duplicates"] + out["rejected"]
+    return out
+
+
+def scalar(db: Engine, sql: str, **params: Any) -> Any:
+    with db.connect() as conn:
+        return conn.execute(text(sql), params).scalar()
+
+
+def letters(db: Engine) -> list[dict[str, Any]]:
+    with db.connect() as conn:
+        return list_dead_letters(conn, status=None)
+
+
+def signed(eid: str = "e1", inv: float = 5000, **over: Any) -> dict[str, Any]:
+    rec = {"event_id": eid, "project_id": "P1", "type": "signed", "occurred_at": "2024-03-01",
+           "payload": {"name": "航空叶片制造及装备项目", "investment_wan": inv, "unit": "夏云工业园区管委会"}}
+    rec.update(over)
+    return rec
+
+
+@pytest.mark.parametrize("batch_size", [20_000, 7])
+def test_loading_the_same_file_twice_accepts_nothing_the_second_time(db: Engine, tmp_path: Path, batch_size: int) -> None:
+    path = write_jsonl(tmp_path / "district.jsonl", DISTRICT)
+    assert load(db, path, batch_size=batch_size) == {"read": 26, "accepted": 26, "duplicates": 0, "rejected": 0}
+    assert load(db, path, batch_size=batch_size) == {"read": 26, "accepted": 0, "duplicates": 26, "rejected": 0}
+    assert scalar(db, "SELECT count(*) FROM event_log") == 26
+    assert scalar(db, "SELECT count(*) FROM dead_letter") == 0
+    assert scalar(db, "SELECT count(DISTINCT project_id) FROM event_log") == 7
+    row = scalar(db, "SELECT source || ' ' || source_position FROM event_log WHERE event_id = 'p2-l'")
+    assert row == "district.jsonl line 8"
+
+
+def test_same_event_resent_with_another_recorded_at_is_a_duplicate(db: Engine, tmp_path: Path) -> None:
+    first = write_jsonl(tmp_path / "a.jsonl", [signed(recorded_at="2024-03-01T10:00:00+08:00")])
+    again = write_jsonl(tmp_path / "b.jsonl", [signed(recorded_at="2024-05-01T10:00:00+08:00", occurred_at="2024-02-29T16:00:00Z"), signed()])
+    assert load(db, first) == {"read": 1, "accepted": 1, "duplicates": 0, "rejected": 0}
+    assert load(db, again) == {"read": 2, "accepted": 0, "duplicates": 2, "rejected": 0}
+    assert scalar(db, "SELECT recorded_at FROM event_log") == datetime(2024, 3, 1, 2, 0, tzinfo=UTC)
+
+
+def test_duplicates_within_one_file(db: Engine, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "dup.jsonl", [signed(), signed(), signed("e2")])
+    assert load(db, path) == {"read": 3, "accepted": 2, "duplicates": 1, "rejected": 0}
+
+
+def test_conflict_with_the_log_is_dead_lettered_naming_both_versions(db: Engine, tmp_path: Path) -> None:
+    load(db, write_jsonl(tmp_path / "first.jsonl", [signed(inv=5000)]))
+    res = load(db, write_jsonl(tmp_path / "second.jsonl", [signed("e0"), signed(inv=6000)]))
+    assert res == {"read": 2, "accepted": 1, "duplicates": 0, "rejected": 1}
+    [dl] = letters(db)
+    assert (dl["event_id"], dl["source"], dl["source_position"], dl["status"]) == ("e1", "second.jsonl", "line 2", "open")
+    reason = dl["reason"]
+    assert reason.startswith("conflict: event_id 'e1' is already in the log with different content; stored version: {")
+    stored, this = reason.split("; stored version: ")[1].split("; this version: ")
+    assert json.loads(stored)["payload"]["investment_wan"] == 5000
+    assert json.loads(stored)["stored_from"] == "first.jsonl@line 1"
+    assert json.loads(this)["payload"]["investment_wan"] == 6000
+    assert json.loads(dl["raw"]) == signed(inv=6000)
+    assert scalar(db, "SELECT payload->>'investment_wan' FROM event_log WHERE event_id = 'e1'") == "5000"
+
+
+def test_conflict_within_one_batch(db: Engine, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "batch.jsonl", [signed(inv=5000), signed(inv=7000)])
+    assert load(db, path) == {"read": 2, "accepted": 1, "duplicates": 0, "rejected": 1}
+    [dl] = letters(db)
+    assert dl["source_position"] == "line 2"
+    stored, this = dl["reason"].split("; stored version: ")[1].split("; this version: ")
+    assert (json.loads(stored)["payload"]["investment_wan"], json.loads(this)["payload"]["investment_wan"]) == (5000, 7000)
+    assert "event_id 'e1'" in dl["reason"]
+
+
+@pytest.mark.parametrize("batch_size", [20_000, 1])
+def test_a_conflicting_version_does_not_turn_a_later_duplicate_into_a_conflict(db: Engine, tmp_path: Path, batch_size: int) -> None:
+    """The log holds A; a file brings A' then A again: A' is a conflict, A a duplicate, whatever the batching."""
+    load(db, write_jsonl(tmp_path / "first.jsonl", [signed(inv=5000)]))
+    path = write_jsonl(tmp_path / "mixed.jsonl", [signed(inv=9000), signed(inv=5000)])
+    assert load(db, path, batch_size=batch_size) == {"read": 2, "accepted": 0, "duplicates": 1, "rejected": 1}
+    [dl] = letters(db)
+    assert dl["source_position"] == "line 1" and "stored version" in dl["reason"]
+
+
+MALFORMED: list[tuple[str, str | None, str]] = [
+    # (raw line, field named in the reason, a fragment of the reason)
+    ('{"event_id": "m1", "project_id": ', None, "broken JSON"),
+    ('{"project_id": "P1", "type": "started", "occurred_at": "2024-03-01"}', "event_id", "is required"),
+    ('{"event_id": "m3", "type": "started", "occurred_at": "2024-03-01"}', "project_id", "is required"),
+    ('{"event_id": "m4", "project_id": "", "type": "started", "occurred_at": "2024-03-01"}', "project_id", "must not be empty"),
+    ('{"event_id": "m5", "project_id": "P1", "type": "visited", "occurred_at": "2024-03-01"}', "type", "unknown event type 'visited'"),
+    ('{"event_id": "m6", "project_id": "P1", "type": "started", "occurred_at": "2024-02-30"}', "occurred_at", "not an ISO 8601"),
+    ('{"event_id": "m7", "project_id": "P1", "type": "funds_arrived", "occurred_at": "2024-03-01", "payload": {"amount_wan": -100}}',
+     "payload.amount_wan", "must be ≥ 0"),
+    ("[1]", None, "must be a JSON object, got list"),
+    ('"x"', None, "must be a JSON object, got str"),
+    ('{"event_id": "m10", "project_id": "P1", "type": "started", "occurred_at": "2024-03-01", "payload": [1]}', "payload", "must be an object"),
+    ('{"event_id": "m11", "project_id": "P1", "type": "signed", "occurred_at": "2024-03-01", "payload": {"investment_wan": 1}}',
+     "payload.name", "is required"),
+    ('{"event_id": "m12", "project_id": "P1", "type": "signed", "occurred_at": "2024-03-01", "payload": {"name": "x"}}',
+     "payload.investment_wan", "is required"),
+    ('{"event_id": "m13", "project_id": "P1", "type": "funds_arrived", "occurred_at": "2024-03-01", "payload": {"currency": "CNY"}}',
+     "payload.amount_wan", "is required"),
+    ('{"event_id": "m14", "project_id": "P1", "type": "retracted", "occurred_at": "2024-03-01", "payload": {"reason": "错"}}',
+     "payload.event_id", "is required"),
+    ('{"event_id": "m15", "project_id": "P1", "type": "started", "occurred_at": "2024-03-01", "payload": {"x": NaN}}', None, "NaN"),
+    ('{"event_id": "m16", "project_id": "P1\\u0000", "type": "started", "occurred_at": "2024-03-01"}', "project_id", "NUL"),
+    ('{"event_id": "m17", "project_id": "P1", "type": "started", "occurred_at": "2024-03-01", "payload": {"note": "\\udc80"}}',
+     "payload.note", "surrogate"),
+    ('{"event_id": "m18", "project_id": "P1", "type": "funds_arrived", "occurred_at": "2024-03-01", "payload": {"amount_wan": '
+     + "9" * 400 + "}}", "payload.amount_wan", "too large"),
+    ('{"event_id": "m19", "project_id": "P1\x00", "type": "started", "occurred_at": "2024-03-01"}', None, "broken JSON"),
+]
+
+
+def test_every_malformed_kind_is_dead_lettered_with_its_reason_and_counted(db: Engine, tmp_path: Path) -> None:
+    lines = [json.dumps(signed("ok1"), ensure_ascii=False)]
+    lines += [raw for raw, _, _ in MALFORMED]
+    lines += ["", "   ", json.dumps(signed("ok2"), ensure_ascii=False)]  # blank lines are no records
+    path = write_jsonl(tmp_path / "bad.jsonl", lines)
+    res = load(db, path, source="县商务局台账")
+    assert res == {"read": 2 + len(MALFORMED), "accepted": 2, "duplicates": 0, "rejected": len(MALFORMED)}
+    got = letters(db)
+    assert len(got) == len(MALFORMED)
+    by_line = {dl["source_position"]: dl for dl in got}
+    for i, (raw, fieldname, fragment) in enumerate(MALFORMED, start=2):
+        dl = by_line[f"line {i}"]
+        assert dl["source"] == "县商务局台账"
+        assert fragment in dl["reason"], (raw, dl["reason"])
+        if fieldname is not None:
+            assert f"field '{fieldname}'" in dl["reason"], (raw, dl["reason"])
+        assert dl["raw"] == raw.replace("\x00", "\ufffd"), "the raw input is kept (NUL, which PostgreSQL cannot store, replaced)"
+    assert by_line["line 3"]["event_id"] is None  # no readable id
+    assert by_line["line 6"]["event_id"] == "m5"
+    assert scalar(db, "SELECT count(*) FROM event_log") == 2
+
+
+def test_a_line_that_is_not_utf8_is_dead_lettered(db: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "gbk.jsonl"
+    path.write_bytes(json.dumps(signed(), ensure_ascii=False).encode("gbk") + b"\n")
+    assert load(db, path) == {"read": 1, "accepted": 0, "duplicates": 0, "rejected": 1}
+    [dl] = letters(db)
+    assert dl["raw"].endswith("\ufffd(not UTF-8)")
+
+
+def test_recorded_at_is_stamped_on_arrival_when_absent(db: Engine) -> None:
+    before = datetime.now(UTC)
+    with db.begin() as conn:
+        res = append_raw(conn, [Incoming(json.dumps(signed()), "kafka:events", "partition 0 offset 17")])
+    after = datetime.now(UTC)
+    assert res.as_dict() == {"read": 1, "accepted": 1, "duplicates": 0, "rejected": 0}
+    recorded = scalar(db, "SELECT recorded_at FROM event_log")
+    assert before <= recorded <= after
+    assert scalar(db, "SELECT source_position FROM event_log") == "partition 0 offset 17"
+
+
+def test_the_log_is_append_only(db: Engine, tmp_path: Path) -> None:
+    load(db, write_jsonl(tmp_path / "a.jsonl", [signed()]))
+    for sql in ("UPDATE event_log SET project_id = 'P2'", "DELETE FROM event_log"):
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="append-only"), db.begin() as conn:
+            conn.execute(text(sql))
+    assert scalar(db, "SELECT project_id FROM event_log") == "P1"
+
+
+def test_retry_after_a_fix_resolves_one_letter(db: Engine, tmp_path: Path) -> None:
+    bad = signed("e9", payload={"investment_wan": 300})  # no name
+    load(db, write_jsonl(tmp_path / "in.jsonl", [bad, "[1]"]))
+    first, second = letters(db)
+    fixed = json.dumps(signed("e9", payload={"name": "补录项目", "investment_wan": 300}), ensure_ascii=False)
+    with db.begin() as conn:
+        out = retry_dead_letters(conn, [first["id"]], replacement=fixed)
+    assert out == {"retried": 1, "accepted": 1, "duplicates": 0, "still_failing": 0, "failures": []}
+    with db.begin() as conn:
+        again = retry_dead_letters(conn)  # every open one: only "[1]" is left, and still fails
+    assert (again["retried"], again["still_failing"], again["failures"][0]["id"]) == (1, 1, second["id"])
+    a, b = letters(db)
+    assert (a["status"], a["resolution"], a["attempts"], a["raw"]) == ("resolved", "accepted", 1, fixed)
+    assert (b["status"], b["attempts"]) == ("open", 1)
+    assert scalar(db, "SELECT source || ' ' || source_position FROM event_log WHERE event_id = 'e9'") == "in.jsonl line 1"
+    with db.begin() as conn, pytest.raises(ValueError, match="no open dead letter"):
+        retry_dead_letters(conn, [a["id"]])
+    with db.begin() as conn, pytest.raises(ValueError, match="exactly one"):
+        retry_dead_letters(conn, None, replacement=fixed)
+
+
+def test_retrying_a_conflict_keeps_both_versions_in_the_reason(db: Engine, tmp_path: Path) -> None:
+    load(db, write_jsonl(tmp_path / "a.jsonl", [signed(inv=5000)]))
+    load(db, write_jsonl(tmp_path / "b.jsonl", [signed(inv=6000)]))
+    [dl] = letters(db)
+    with db.begin() as conn:
+        out = retry_dead_letters(conn)
+    assert out["still_failing"] == 1
+    [after] = letters(db)
+    assert after["attempts"] == 1
+    assert '"investment_wan": 5000' in after["reason"] and '"investment_wan": 6000' in after["reason"]
+    # Resolved by a retraction-free fix: the sender's corrected version equals the stored one → duplicate.
+    with db.begin() as conn:
+        out = retry_dead_letters(conn, [dl["id"]], replacement=json.dumps(signed(inv=5000), ensure_ascii=False))
+    assert (out["accepted"], out["duplicates"]) == (0, 1)
+    assert letters(db)[0]["resolution"] == "duplicate"
