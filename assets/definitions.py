@@ -9,6 +9,7 @@ import dagster as dg
 from assets.automation import build_automation
 from assets.ingest import kafka_ingest
 from assets.land import LAND_ASSETS, LAND_CHECKS, build_land_assets
+from assets.maps import pipeline_map, promotion_map
 from assets.matches import investor_matches, match_job, requirement_files_sensor
 from assets.partitions import first_event_month, monthly_partitions
 from assets.pipeline import build_pipeline_assets, project_event_log
@@ -20,7 +21,7 @@ def build_definitions(database_url: str | None = None, output_root: str | None =
     partitions = monthly_partitions(first_event_month(database_url))
     built = build_pipeline_assets(partitions) + build_land_assets(partitions) + LAND_ASSETS + LAND_CHECKS
     checks = [c for c in built if isinstance(c, dg.AssetChecksDefinition)]
-    assets = [project_event_log, kafka_ingest, investor_matches] + [a for a in built if not isinstance(a, dg.AssetChecksDefinition)]
+    assets = [project_event_log, kafka_ingest, investor_matches, promotion_map, pipeline_map] + [a for a in built if not isinstance(a, dg.AssetChecksDefinition)]
     jobs, sensors, schedules = build_automation(partitions)
     return dg.Definitions(
         assets=assets,

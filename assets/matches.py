@@ -48,11 +48,9 @@ def investor_matches(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         "closest_misses": dg.MetadataValue.int(len(result["closest_misses"])),
         "ranking": dg.MetadataValue.md(_ranking_md(result)),
     }
-    try:
-        from maps.match_map import render_match_map
-    except ImportError:
-        render_match_map = None
-    if render_match_map is not None:
+    from maps.match_map import render_match_map
+
+    if len(result["results"]) or len(result["closest_misses"]):
         out_html = output.path("matches", f"{stem}.html")
         out_html.write_text(render_match_map(result, sites), encoding="utf-8")
         metadata["map"] = dg.MetadataValue.path(str(out_html.resolve()))
