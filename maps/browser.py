@@ -51,12 +51,21 @@ def chromium_path() -> str:
 
 
 def screenshot(
-    page: Path, png: Path, *, size: tuple[int, int] = (1600, 1000), scale: float = 2.0, offline: bool = True, wait_ms: int = 4000
+    page: Path,
+    png: Path,
+    *,
+    size: tuple[int, int] = (1600, 1000),
+    scale: float = 2.0,
+    offline: bool = True,
+    wait_ms: int = 4000,
+    view: tuple[int, float, float] | None = None,
 ) -> Path:
     """A PNG of ``page`` at ``size`` CSS pixels × ``scale`` (2 = print-ready ~3200 px wide).
 
-    ``wait_ms`` of virtual time lets tiles and the canvas settle before the shot.
+    ``wait_ms`` of virtual time lets tiles and the canvas settle before the shot; ``view``
+    (zoom, lat, lon) opens the page on that view instead of the whole extent.
     """
+    url = page.resolve().as_uri() + (f"#{view[0]}/{view[1]:.5f}/{view[2]:.5f}" if view else "")
     with tempfile.TemporaryDirectory(prefix="zs-chromium-") as profile:
         cmd = [
             chromium_path(),
@@ -67,7 +76,7 @@ def screenshot(
             f"--force-device-scale-factor={scale}",
             f"--virtual-time-budget={wait_ms}",
             f"--screenshot={png.resolve()}",
-            page.resolve().as_uri(),
+            url,
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     if proc.returncode != 0 or not png.is_file():

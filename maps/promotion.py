@@ -25,6 +25,7 @@ from maps.render import (
     KIND,
     LAND_STATUS,
     LAND_USE,
+    POI_KIND,
     SITE_STATUS,
     STAGE,
     STAGE_COLOR,
@@ -35,6 +36,7 @@ from maps.render import (
     column_values,
     encode_points,
     encode_polygons,
+    encode_sites,
     origin_of,
     prepare,
     t,
@@ -88,7 +90,7 @@ LAND_USE_COLOR = {"100101": "#d9b26f", "100102": "#b07a3b", "100103": "#7a4a1e"}
 FACTORY_COLOR = "#4f5fc4"
 TAKEN_COLOR = "#a3a3a3"
 PARK_COLOR = "#0f7b74"
-POI_PALETTE = ("#e4572e", "#17bebb", "#ffc914", "#2e282a", "#76b041", "#8c5fbf", "#ef8354", "#3f88c5")
+POI_PALETTE = ("#e4572e", "#17bebb", "#ffc914", "#76b041", "#8c5fbf", "#ef8354", "#3f88c5", "#2e282a")
 
 
 def public_sites(sites: GeoDataFrame) -> GeoDataFrame:
@@ -164,7 +166,7 @@ def site_layer(
         "title": title or t(lang, "可供土地与厂房", "Land and factories on offer"),
         "type": "polygon",
         "origin": list(origin),
-        "geoms": encode_polygons(geoms, origin, precision),
+        "geoms": encode_sites(geoms, origin, precision),
         "props": props,
         "fields": [f.spec(lang) for f in fields if f.col in props],
         "titleCol": "name",
@@ -261,7 +263,8 @@ def render_promotion_map(
     legend.insert(0, _legend_sites(lang, internal))
 
     if len(pois):
-        kinds = [str(k) for k in pois["kind"].fillna("").tolist()]
+        # Known kinds get their Chinese/English name; a kind a file brought in is shown as it came.
+        kinds = [t(lang, *POI_KIND[k]) if k in POI_KIND else k for k in (str(x) for x in pois["kind"].fillna("").tolist())]
         colors = _poi_colors(kinds)
         layers.append(
             {
@@ -279,14 +282,14 @@ def render_promotion_map(
                 "style": {
                     "by": "kind",
                     "values": {k: {"fillColor": c} for k, c in colors.items()},
-                    "base": {"radius": 6, "color": "#ffffff", "weight": 1.5, "fillOpacity": 0.95},
+                    "base": {"radius": 7, "color": "#222222", "weight": 1.5, "fillOpacity": 0.95},
                 },
             }
         )
         legend.append(
             {
                 "title": t(lang, "周边配套", "Points of interest"),
-                "items": [{"shape": "dot", "color": "#ffffff", "fill": c, "label": k or "—"} for k, c in colors.items()],
+                "items": [{"shape": "dot", "color": "#222222", "fill": c, "label": k or "—"} for k, c in colors.items()],
             }
         )
 
@@ -312,8 +315,8 @@ def render_promotion_map(
                 "style": {
                     "by": "stage",
                     "values": {s: {"fillColor": c} for s, c in STAGE_COLOR.items()},
-                    "base": {"radius": 5.5, "color": "#ffffff", "weight": 1.5, "fillOpacity": 0.95},
-                    **({"flag": {"col": "stalled", "style": {"color": STALLED_COLOR, "weight": 3}}} if "stalled" in props else {}),
+                    "base": {"radius": 4, "color": "#ffffff", "weight": 1, "fillOpacity": 0.9},
+                    **({"flag": {"col": "stalled", "style": {"color": STALLED_COLOR, "weight": 2}}} if "stalled" in props else {}),
                 },
             }
         )

@@ -75,6 +75,13 @@ KIND: dict[str, tuple[str, str]] = {
     "idle": ("可供地块", "Available land"),
     "factory": ("标准厂房", "Standard factory"),
 }
+POI_KIND: dict[str, tuple[str, str]] = {
+    "highway_exit": ("高速出口", "Highway exit"),
+    "rail_freight": ("铁路货运站", "Rail freight"),
+    "port": ("港口 / 陆港", "Port / dry port"),
+    "airport": ("机场", "Airport"),
+    "bus_station": ("客运站", "Bus station"),
+}
 STAGE: dict[str, tuple[str, str]] = {
     "none": ("未签约", "Not signed"),
     "signed": ("签约", "Signed"),
@@ -218,6 +225,19 @@ def encode_points(geoms: GeoSeries, origin: tuple[int, int], precision: int) -> 
     return out
 
 
+def encode_sites(geoms: GeoSeries, origin: tuple[int, int], precision: int) -> list[Any]:
+    """Polygons encoded as in :func:`encode_polygons`; sites known only by a point (a factory's gate)
+    as ``[x, y]``, which the runtime draws as a dot in the site's colours."""
+    arr = geoms.values
+    is_point = np.isin(shapely.get_type_id(arr), (0, 4))  # Point, MultiPoint
+    out: list[Any] = encode_polygons(GeoSeries(np.where(is_point, None, arr), index=geoms.index, crs=geoms.crs), origin, precision)
+    if is_point.any():
+        pts = GeoSeries(shapely.centroid(arr[is_point]), crs=geoms.crs)
+        for i, p in zip(np.flatnonzero(is_point), encode_points(pts, origin, precision), strict=True):
+            out[i] = p
+    return out
+
+
 def origin_of(bounds: Sequence[float], precision: int) -> tuple[int, int]:
     return (int(round(bounds[0] * 10**precision)), int(round(bounds[1] * 10**precision)))
 
@@ -230,9 +250,13 @@ def column_values(frame: pd.DataFrame, col: str, *, decimals: int | None = None)
     if decimals is not None and pd.api.types.is_numeric_dtype(s):
         s = s.round(decimals)
     out: list[Any] = []
-    for v in s.tolist():
-        if v is None or (isinstance(v, float) and np.isnan(v)):
+    for v in s.astype(object).tolist():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
             out.append(None)
+        elif isinstance(v, pd.Timestamp):
+            out.append(v.isoformat())
         elif isinstance(v, np.ndarray):
             out.append([str(x) for x in v.tolist()])
         elif isinstance(v, list | tuple):

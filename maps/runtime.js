@@ -98,8 +98,12 @@
       var g = layer.geoms[i], lyr;
       if (g == null) continue;
       var st = styleFor(layer, i);
-      if (layer.type === "polygon") {
+      if (layer.type === "polygon" && typeof g[0] !== "number") {
         lyr = L.polygon(decodePolys(g, ox, oy, k), st);
+      } else if (layer.type === "polygon") {
+        // A site known only by a point (a factory gate): a square-ish dot in the site's colours.
+        st.radius = layer.style.pointRadius || 6;
+        lyr = L.circleMarker([(oy + g[1]) / k, (ox + g[0]) / k], st);
       } else {
         var ll = [(oy + g[1]) / k, (ox + g[0]) / k];
         if (layer.type === "numbered") {
@@ -365,6 +369,9 @@
     if (spec.panel) addPanel(map, spec);
     addLegend(map, spec);
     if (spec.bounds) map.fitBounds(spec.bounds, { padding: [20, 20] });
+    // #zoom/lat/lon opens the page on a view (for links and for print shots of one park).
+    var view = /^#(\d{1,2})\/(-?[\d.]+)\/(-?[\d.]+)$/.exec(location.hash);
+    if (view) map.setView([+view[2], +view[3]], +view[1]);
     var total = 0;
     for (var id in ZS.counts) total += ZS.counts[id];
     document.body.dataset.features = String(total);
