@@ -546,6 +546,25 @@ def date_in_text(text: str) -> date | None:
     return None
 
 
+_SERIES_STRIP = re.compile(
+    r"(截至|截止|至)?\s*\d{4}\s*[年./\-_]?\s*(\d{1,2}\s*[-—~至到]\s*)?(\d{1,2}\s*[月./\-_]?)?\s*(\d{1,2}\s*[日号]?)?\s*(份|底|末|止)?"
+)
+
+
+def series_name(title: str, file_stem: str = "") -> str:
+    """The ledger's series without its date: 平坝区2018年3月招商引资项目台账 → 平坝区招商引资项目台账.
+
+    Successive months of one ledger share it, so a project missing from a later month is noticed
+    within its own ledger and not against another bureau's.
+    """
+    for text in (title, file_stem):
+        stripped = _SERIES_STRIP.sub("", unicodedata.normalize("NFKC", text))
+        stripped = re.sub(r"[\s_\-.()（）\[\]]+", "", stripped)
+        if stripped:
+            return stripped
+    return "台账"
+
+
 # --- reading files ----------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ A ledger is a snapshot: each month the bureau states every project's dates and i
 - more 到位资金 than the log holds → ``funds_arrived`` for the difference on the as-of date; less
   → noted, no event (capital is not taken back by a spreadsheet);
 - 取消/终止 → ``cancelled`` with 取消原因 (dated 取消时间, else the as-of date);
-- a project an earlier ledger had and this one lacks → noted, never cancelled.
+- a project an earlier month of the ledger had and this one lacks → noted, never cancelled.
 
 Event ids are functions of project, stage, date and content (``ledger:{project}:{stage}:{date}``
 plus a short hash of the payload when there is one), so importing the same ledger twice, or
@@ -289,12 +289,15 @@ class _Planner:
         return False
 
 
-def plan_ledger(projects: Sequence[LedgerProject], existing: Iterable[Event], as_of: date) -> LedgerPlan:
+def plan_ledger(
+    projects: Sequence[LedgerProject], existing: Iterable[Event], as_of: date, *, earlier_projects: set[str] | None = None
+) -> LedgerPlan:
     """The events that make the log say what the ledger says, and what the import noticed.
 
     ``existing`` is the warehouse's log (retractions included) for at least the ledger's projects
-    and every project an earlier ledger had. Raises :class:`LedgerOrderError` when a later ledger
-    was already imported for these projects.
+    and ``earlier_projects``, the projects earlier months of this ledger listed (default: every
+    project with ledger events in ``existing``). Raises :class:`LedgerOrderError` when a later
+    ledger was already imported for these projects.
     """
     log = _Log(existing)
     planner = _Planner(log, as_of)
@@ -319,7 +322,8 @@ def plan_ledger(projects: Sequence[LedgerProject], existing: Iterable[Event], as
         if not changed:
             planner.plan.unchanged_projects += 1
     # Projects an earlier ledger put in the log that this one no longer lists.
-    earlier = {e.project_id for e in log.active if e.event_id.startswith(LEDGER_PREFIX)} - ours
+    with_ledger_events = {e.project_id for e in log.active if e.event_id.startswith(LEDGER_PREFIX)}
+    earlier = (with_ledger_events if earlier_projects is None else with_ledger_events & earlier_projects) - ours
     for pid in sorted(earlier):
         state = fold_project(pid, log.by_project[pid])
         planner.plan.changes.append(

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from events.model import Event, EventType, end_of_day
 from events.projection import fold
-from ingestion.ledger import LedgerProject, LedgerTable, Mapping, ledger_totals, read_ledger
+from ingestion.ledger import LedgerProject, LedgerTable, Mapping, ledger_totals, read_ledger, series_name
 from ingestion.ledger_events import LedgerPlan, plan_ledger
 from warehouse.event_store import AppendResult, Incoming, append_validated
 from warehouse.ledger_log import load_ledger_scope, lock_ledger_imports
@@ -32,6 +32,7 @@ class LedgerImport:
     published: dict[str, Any] | None = None  # when sent to Kafka
     reconcile: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    series: str = ""
 
     def totals_row_mismatches(self) -> list[dict[str, Any]]:
         """Where the ledger's own 合计 row disagrees with the sum of its project rows."""
@@ -47,6 +48,7 @@ class LedgerImport:
         t = self.table
         return {
             "source": t.source,
+            "series": self.series,
             "title": t.title,
             "header_row": t.header_row,
             "as_of": self.as_of.isoformat(),
@@ -122,30 +124,33 @@ def import_ledger(
     mapping: Mapping | None = None,
     publish: tuple[str, str] | None = None,
     dry_run: bool = False,
+    series: str | None = None,
 ) -> LedgerImport:
     """Read ``path``, diff it against the log and write the events.
 
     Into the warehouse in one transaction (``append_validated``), or with ``publish=(bootstrap,
-    topic)`` to Kafka. ``dry_run`` plans and reports only. Raises :class:`ingestion.ledger.LedgerError`
+    topic)`` to Kafka. ``dry_run`` plans and reports only. ``series`` names the ledger whose
+    successive months these are (default: its title without the date, see :func:`series_name`). Raises :class:`ingestion.ledger.LedgerError`
     for an unreadable ledger and :class:`ingestion.ledger_events.LedgerOrderError` for one older
     than a ledger already imported.
     """
     table = read_ledger(path, sheet=sheet, mapping=mapping)
     day, day_from = resolve_as_of(table, path.stem, as_of)
     ids = [p.project_id for p in table.projects]
-    source = f"ledger:{table.source}"
+    series = series or series_name(table.title, path.stem)
+    source = f"ledger:{series}"
     rows_by_project = {p.project_id: p.row for p in table.projects}
     with engine.begin() as conn:
         lock_ledger_imports(conn)
-        existing = load_ledger_scope(conn, ids)
-        plan = plan_ledger(table.projects, existing, day)
-        result = LedgerImport(table, day, day_from, plan)
+        existing, earlier = load_ledger_scope(conn, ids, source)
+        plan = plan_ledger(table.projects, existing, day, earlier_projects=earlier)
+        result = LedgerImport(table, day, day_from, plan, series=series)
         if dry_run:
             result.notes.append("dry run: nothing written")
             return result
         if publish is None:
             batch = [
-                (e, Incoming(_wire_text(e), source, _position(rows_by_project.get(e.project_id), day)))
+                (e, Incoming(_wire_text(e), source, _position(table.source, rows_by_project.get(e.project_id), day)))
                 for e in plan.events
             ]
             result.append = append_validated(conn, batch)
@@ -157,7 +162,7 @@ def import_ledger(
         result.notes.append("published to Kafka: the warehouse shows them once the sink has consumed the topic")
         return result
     with engine.connect() as conn:
-        after = load_ledger_scope(conn, ids)
+        after, _ = load_ledger_scope(conn, ids, source)
     result.reconcile = reconcile(table.projects, after, day)
     return result
 
@@ -168,5 +173,5 @@ def _wire_text(e: Event) -> str:
     return json.dumps(e.to_wire(), ensure_ascii=False, separators=(",", ":"))
 
 
-def _position(row: int | None, as_of: date) -> str:
-    return f"row {row} as of {as_of.isoformat()}" if row is not None else f"as of {as_of.isoformat()}"
+def _position(where: str, row: int | None, as_of: date) -> str:
+    return f"{where} row {row} as of {as_of.isoformat()}" if row is not None else f"{where} as of {as_of.isoformat()}"

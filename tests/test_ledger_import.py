@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from events.model import local_date
+from ingestion.ledger_demo import import_demo_ledgers
 from ingestion.ledger_events import LedgerOrderError
 from ingestion.ledger_import import import_ledger
 from tests.ledger_fixtures import GBK_CSV, MONTH1_TOTALS, write_month1, write_month2
@@ -36,9 +37,11 @@ def test_import_matches_the_ledger_totals_and_reimport_adds_nothing(db: Engine, 
         report = kpi_report(conn, date_from=date(2018, 1, 1), date_to=date(2018, 3, 31))
         recorded = conn.execute(text("SELECT DISTINCT recorded_at FROM event_log")).scalars().all()
         sources = conn.execute(text("SELECT DISTINCT source FROM event_log")).scalars().all()
+        position = conn.execute(text("SELECT source_position FROM event_log WHERE project_id = 'PB-002' LIMIT 1")).scalar_one()
     assert {k: report[k] for k in KPI_FIELDS} == MONTH1_TOTALS
     assert [local_date(r) for r in recorded] == [date(2018, 3, 31)]
-    assert sources == ["ledger:台账_2018-03.xlsx[项目台账]"]
+    assert sources == ["ledger:平坝区招商引资项目台账"]
+    assert position == "台账_2018-03.xlsx[项目台账] row 4 as of 2018-03-31"
     before = _count(db)
     again = import_ledger(db, path)
     assert again.plan.events == [] and again.append is not None and again.append.accepted == 0
@@ -128,3 +131,25 @@ def test_cli_mapping_file(db_url_str: str, db: Engine, tmp_path: Path) -> None:
     assert out["unmapped_headers"] == ["包保领导"]
     assert out["reconcile"]["ledger"]["investment_wan"] == 5000.0
     assert out["reconcile"]["warehouse"]["investment_wan"] == 5000.0
+
+
+def test_demo_ledgers_two_months(db: Engine, tmp_path: Path) -> None:
+    # another bureau's ledger in the same warehouse: its projects are not "missing" from the demo's
+    import_ledger(db, write_month1(tmp_path))
+    sept, octo = import_demo_ledgers(db, tmp_path / "demo")
+    assert sept.as_of == date(2026, 9, 30) and octo.as_of == date(2026, 10, 31)
+    for imp in (sept, octo):
+        assert imp.table.rejected == [] and imp.table.accounted()
+        assert imp.reconcile is not None and imp.reconcile["mismatches"] == [], imp.reconcile
+        assert imp.totals_row_mismatches() == []
+        assert imp.append is not None and imp.append.rejected == 0
+    assert "missing" not in sept.plan.counts()
+    counts = octo.plan.counts()
+    assert counts["corrected"] == 2 and counts["missing"] == 1 and counts["funds"] >= 1
+    missing = [c.project_id for c in octo.plan.changes if c.kind == "missing"]
+    assert missing[0].startswith("TZ")
+    with db.connect() as conn:
+        states = project_states(conn, Horizon(date(2026, 10, 31)))
+    assert states[missing[0]].stage.value == "produced", "a project missing from the list is not cancelled"
+    again = import_ledger(db, tmp_path / "demo" / "项目台账_2026-10.xlsx")
+    assert again.plan.events == []

@@ -1,5 +1,6 @@
 """What a ledger import reads from the log: the events of the ledger's projects and of every
-project an earlier ledger imported (so a project missing from a later ledger is noticed)."""
+project an earlier month of the same ledger imported (so a project missing from a later month is
+noticed). A ledger's events carry ``source`` = ``ledger:{series}``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ _SCOPE_SQL = """
 SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text
 FROM event_log
 WHERE project_id = ANY(:ids)
-   OR project_id IN (SELECT DISTINCT project_id FROM event_log WHERE event_id LIKE :prefix)
+   OR project_id IN (SELECT DISTINCT project_id FROM event_log WHERE source = :source)
 ORDER BY seq
 """
 
@@ -28,10 +29,13 @@ def lock_ledger_imports(conn: Connection) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LEDGER_LOCK_KEY})
 
 
-def load_ledger_scope(conn: Connection, project_ids: Sequence[str], prefix: str = "ledger:") -> list[Event]:
-    """Every event (retractions included) of ``project_ids`` and of projects with ``prefix`` events."""
-    rows = conn.execute(text(_SCOPE_SQL), {"ids": list(project_ids), "prefix": prefix.replace("%", r"\%") + "%"})
-    return [
+def load_ledger_scope(conn: Connection, project_ids: Sequence[str], source: str) -> tuple[list[Event], set[str]]:
+    """Every event (retractions included) of ``project_ids`` and of the projects earlier imports of
+    the same ledger (``source``) wrote; and the set of the latter."""
+    rows = conn.execute(text(_SCOPE_SQL), {"ids": list(project_ids), "source": source})
+    events = [
         Event(event_id, project_id, EventType(type_), occurred_at, recorded_at, schema_version, json.loads(payload))
         for event_id, project_id, type_, occurred_at, recorded_at, schema_version, payload in rows
     ]
+    earlier = set(conn.execute(text("SELECT DISTINCT project_id FROM event_log WHERE source = :source"), {"source": source}).scalars())
+    return events, earlier

@@ -48,6 +48,10 @@ def ledger_import(
     bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bootstrap servers (with --publish).")] = "localhost:9092",
     topic: Annotated[str, typer.Option("--topic", help="Kafka topic (with --publish).")] = "zhaoshang.events",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    series: Annotated[
+        str | None,
+        typer.Option("--series", help="Which ledger these monthly files are (default: the title without its date)."),
+    ] = None,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -64,7 +68,8 @@ def ledger_import(
     engine = engine_of(database_url)
     try:
         result = import_ledger(
-            engine, file, sheet=sheet, as_of=day, mapping=mapped, publish=(bootstrap, topic) if publish else None, dry_run=dry_run
+            engine, file, sheet=sheet, as_of=day, mapping=mapped, publish=(bootstrap, topic) if publish else None, dry_run=dry_run,
+            series=series,
         )
     except (LedgerError, LedgerOrderError) as exc:
         fail(f"{file.name}: {exc}")
@@ -79,7 +84,7 @@ def ledger_import(
 def print_report(result: LedgerImport) -> None:
     t = result.table
     console.print(f"[bold]台账 ledger[/] {t.source} · 表头第 {t.header_row} 行 header row {t.header_row}" + (f" · {t.title}" if t.title else ""))
-    console.print(f"截至 as of {result.as_of} ({result.as_of_from})")
+    console.print(f"截至 as of {result.as_of} ({result.as_of_from}) · 台账系列 series {result.series}")
     skipped = ", ".join(f"{SKIP_LABELS.get(k, k)} {len(v)}" for k, v in t.skipped.items())
     console.print(
         f"读取 rows read {t.rows_read} = 项目 projects {len(t.projects)} + 跳过 skipped {t.skipped_count}"
@@ -120,7 +125,7 @@ def print_report(result: LedgerImport) -> None:
         table.add_column("", justify="center")
         for k in TOTAL_KEYS:
             ok = k not in rec["mismatches"]
-            table.add_row(TOTAL_LABELS[k], f"{rec['ledger'][k]:,.4g}", f"{rec['warehouse'][k]:,.4g}", "✓" if ok else "[red]✗[/]")
+            table.add_row(TOTAL_LABELS[k], _num(rec["ledger"][k]), _num(rec["warehouse"][k]), "✓" if ok else "[red]✗[/]")
         console.print(table)
     for m in result.totals_row_mismatches():
         console.print(
@@ -129,6 +134,10 @@ def print_report(result: LedgerImport) -> None:
         )
     for note in result.notes:
         console.print(f"[dim]{note}[/]")
+
+
+def _num(value: float) -> str:
+    return f"{value:,.4f}".rstrip("0").rstrip(".")
 
 
 def register(app: typer.Typer) -> None:
