@@ -193,24 +193,52 @@ def shapefile_encoding(path: Path) -> str | None:
     if len(raw) > 29 and raw[29] != 0:
         return None  # a language driver id: GDAL maps it
     header_len = int.from_bytes(raw[8:10], "little") if len(raw) >= 10 else 0
-    names = b"".join(raw[32 + 32 * i : 43 + 32 * i] for i in range(max(0, (header_len - 33) // 32)))
-    try:
-        (names + raw[header_len:]).decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "gb18030"
+    names = [raw[32 + 32 * i : 43 + 32 * i].split(b"\x00")[0] for i in range(max(0, (header_len - 33) // 32))]
+    values = raw[header_len:]
+    if all(n.isascii() for n in names) and values.isascii():
+        return None  # plain ASCII: any decoding reads it right
+
+    def utf8_name(name: bytes) -> bool:
+        # GDAL cuts long UTF-8 names at 10 bytes, possibly mid-character: a broken tail is allowed.
+        for cut in range(4):
+            try:
+                name[: len(name) - cut].decode("utf-8")
+                return True
+            except UnicodeDecodeError:
+                continue
+        return False
+
+    non_ascii = sum(1 for byte in values if byte >= 0x80)
+    bad = values.decode("utf-8", errors="replace").count("\ufffd")
+    # GBK bytes read as UTF-8 are mostly errors; real UTF-8 has none (or a cut value now and then).
+    return "utf-8" if all(utf8_name(n) for n in names) and bad <= 0.01 * non_ascii else "gb18030"
 
 
 def _read_raw(path: Path, layer: str | None, encoding: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
     if not path.exists():
         raise LandFileError(f"文件不存在 no such file: {path}")
     enc = encoding
-    if enc is None and path.suffix.lower() == ".shp":
-        enc = shapefile_encoding(path)
+    transcode = None
+    if path.suffix.lower() == ".shp" and shapefile_encoding(path) is not None:
+        # No .cpg and no language id: GDAL would take the bytes as Latin-1. Let it (that never fails,
+        # even on a name GDAL cut at 10 bytes mid-character) and decode the bytes ourselves.
+        transcode = enc or shapefile_encoding(path)
+        enc = transcode
     try:
-        frame = pyogrio.read_dataframe(path, layer=layer, encoding=enc)
+        frame = pyogrio.read_dataframe(path, layer=layer, encoding=None if transcode else enc)
     except Exception as exc:  # GDAL's own message says what is wrong with the file
         raise LandFileError(f"无法读取 cannot read {path}: {exc}") from exc
+    if transcode and isinstance(frame, gpd.GeoDataFrame):
+        target = transcode
+
+        def fix(v: object, errors: str = "replace") -> object:
+            return v.encode("latin-1", errors="ignore").decode(target, errors=errors) if isinstance(v, str) else v
+
+        geom_name = frame.geometry.name
+        frame = frame.rename(columns={c: fix(c, "ignore") for c in frame.columns if c != geom_name})
+        for c in frame.columns:
+            if c != frame.geometry.name and (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])):
+                frame[c] = frame[c].map(fix)
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
         raise LandFileError(f"{path}: the file has no geometry")
     return frame, enc
@@ -227,6 +255,10 @@ def _map_columns(frame: pd.DataFrame, kind: str, out: LandRead) -> tuple[pd.Data
             continue
         key, unit = _normalise_name(col)
         canon = ALIAS_INDEX.get(key)
+        if canon is None and len(key) >= 2 and not key.isascii():
+            # A Chinese name cut short by the DBF's 10 bytes: the one alias it begins.
+            found = {c for alias, c in ALIAS_INDEX.items() if alias.startswith(key)}
+            canon = found.pop() if len(found) == 1 else None
         # 'park' of a POI file, 'name' as the POI id: only for the kinds that read them.
         if kind == "poi" and canon == "poi_id" and "poi_id" not in wanted:
             canon = None

@@ -127,7 +127,9 @@ class LandAnomaly:
 
 def content_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
     """A 64-bit hash per row over the attributes and the geometry's WKB: what 'changed' means on reload."""
-    cols = pd.DataFrame({c: frame[c].astype("string").fillna("\x00") for c in ("site_id", *ATTRIBUTE_COLUMNS)})
+    # Areas derived from the geometry are left out: they wobble in the last bits with the projection.
+    hashed = [c for c in ("site_id", *ATTRIBUTE_COLUMNS) if c not in ("area_mu", "geom_area_mu")]
+    cols = pd.DataFrame({c: frame[c].astype("string").fillna("\x00") for c in hashed})
     cols["__geom"] = shapely.to_wkb(np.asarray(frame.geometry.values), hex=True)
     return pd.util.hash_pandas_object(cols, index=False).to_numpy().view(np.int64)
 
