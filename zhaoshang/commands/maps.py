@@ -52,8 +52,8 @@ def maps_publish(
         emit_json(written)
         return
     console.print(f"[green]✓[/] 地图已发布 maps written ({profile}, basemap {basemap}):")
-    for name, path in written.items():
-        console.print(f"  {name}: {Path(path).resolve()}")
+    for name, where in written.items():
+        console.print(f"  {name}: {Path(where).resolve()}")
 
 
 def register(app: typer.Typer) -> None:
