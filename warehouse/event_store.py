@@ -158,6 +158,31 @@ def _conflict_reason(event_id: str, stored: dict[str, Any], new_wire: dict[str, 
     )
 
 
+def _stored_versions(conn: Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored versions of these events (for a conflict's reason), by event_id."""
+    if not event_ids:
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT event_id, project_id, type, occurred_at, schema_version, payload, source, source_position"
+            " FROM event_log WHERE event_id = ANY(:ids)"
+        ),
+        {"ids": event_ids},
+    ).all()
+    return {
+        row.event_id: {
+            "event_id": row.event_id,
+            "project_id": row.project_id,
+            "type": row.type,
+            "occurred_at": row.occurred_at.isoformat(),
+            "schema_version": row.schema_version,
+            "payload": row.payload,
+            "stored_from": f"{row.source}@{row.source_position}",
+        }
+        for row in rows
+    }
+
+
 def append_validated(
     conn: Connection,
     batch: list[tuple[Event, Incoming]],
@@ -185,36 +210,30 @@ def append_validated(
     staged = list(firsts.values())
     _stage_table(conn)
     _stage_rows(conn, staged, arrival)
-    existing = conn.execute(
-        text(
-            "SELECT s.ord, l.content_hash = s.content_hash AS same, l.content_hash AS stored_hash, l.event_id, l.project_id, l.type, l.occurred_at,"
-            " l.schema_version, l.payload, l.source, l.source_position"
-            " FROM _event_stage s JOIN event_log l USING (event_id)"
-        )
-    ).all()
-    clash = {row.ord for row in existing}
-    in_log: dict[str, tuple[str, dict[str, Any]]] = {}  # event_id -> (stored hash, stored version)
-    for row in existing:
-        ev, _, inc = staged[row.ord]
-        stored = {
-            "event_id": row.event_id,
-            "project_id": row.project_id,
-            "type": row.type,
-            "occurred_at": row.occurred_at.isoformat(),
-            "schema_version": row.schema_version,
-            "payload": row.payload,
-            "stored_from": f"{row.source}@{row.source_position}",
-        }
-        in_log[ev.event_id] = (row.stored_hash, stored)
-        if row.same:
+    # Look-ups go through the event_id index (= ANY of the staged ids): a join with the staging
+    # table is planned as a hash join over the whole log, which made each batch scan all of it.
+    ord_of = {ev.event_id: i for i, (ev, _, _) in enumerate(staged)}
+    stored_hash: dict[str, str] = dict(
+        conn.exec_driver_sql(
+            "SELECT event_id, content_hash FROM event_log WHERE event_id = ANY(ARRAY(SELECT event_id FROM _event_stage))"
+        ).all()
+    )
+    clash = sorted(ord_of[eid] for eid in stored_hash)
+    differing = {staged[i][0].event_id for i in clash if staged[i][1] != stored_hash[staged[i][0].event_id]}
+    differing |= {ev.event_id for ev, digest, _ in repeats if ev.event_id in stored_hash and digest != stored_hash[ev.event_id]}
+    in_log = _stored_versions(conn, sorted(differing))  # only conflicts need the stored version
+    for i in clash:
+        ev, digest, inc = staged[i]
+        if digest == stored_hash[ev.event_id]:
             result.duplicates += 1
         else:
-            letters.append(DeadLetter(inc.raw, _conflict_reason(ev.event_id, stored, ev.to_wire()), inc.source, inc.position, ev.event_id))
+            letters.append(DeadLetter(inc.raw, _conflict_reason(ev.event_id, in_log[ev.event_id], ev.to_wire()), inc.source, inc.position, ev.event_id))
     # A repeated id is judged against the log's version when there is one, else against its first
     # occurrence (which is accepted): the outcome does not depend on where batches are cut.
     for ev, digest, inc in repeats:
-        if ev.event_id in in_log:
-            ref_hash, ref_wire = in_log[ev.event_id]
+        if ev.event_id in stored_hash:
+            ref_hash = stored_hash[ev.event_id]
+            ref_wire = in_log.get(ev.event_id, {})
         else:
             first_ev, ref_hash, _ = firsts[ev.event_id]
             ref_wire = first_ev.to_wire()
@@ -223,26 +242,27 @@ def append_validated(
         else:
             letters.append(DeadLetter(inc.raw, _conflict_reason(ev.event_id, ref_wire, ev.to_wire()), inc.source, inc.position, ev.event_id))
     cols = ", ".join(_STAGE_COLUMNS)
+    # ON CONFLICT skips the ids already in the log (through the index) and any a concurrent writer added.
     inserted_ids = set(
         conn.exec_driver_sql(
             f"INSERT INTO event_log ({cols}) SELECT {cols} FROM _event_stage s"
-            " WHERE NOT EXISTS (SELECT 1 FROM event_log l WHERE l.event_id = s.event_id)"
             " ORDER BY s.ord ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         ).scalars()
     )
     inserted = len(inserted_ids)
     if inserted != len(staged) - len(clash):
         # Another writer appended some of these ids between our look-up and our insert.
-        raced = [i for i, (ev, _, _) in enumerate(staged) if i not in clash and ev.event_id not in inserted_ids]
-        same: dict[int, bool] = dict(
+        clashed = set(clash)
+        raced = [i for i, (ev, _, _) in enumerate(staged) if i not in clashed and ev.event_id not in inserted_ids]
+        now_stored: dict[str, str] = dict(
             conn.execute(
-                text("SELECT s.ord, l.content_hash = s.content_hash FROM _event_stage s JOIN event_log l USING (event_id) WHERE s.ord = ANY(:o)"),
-                {"o": raced},
+                text("SELECT event_id, content_hash FROM event_log WHERE event_id = ANY(:ids)"),
+                {"ids": [staged[i][0].event_id for i in raced]},
             ).all()
         )
         for i in raced:
-            ev, _, inc = staged[i]
-            if same.get(i):
+            ev, digest, inc = staged[i]
+            if now_stored.get(ev.event_id) == digest:
                 result.duplicates += 1
             else:
                 reason = f"conflict: event_id {ev.event_id!r} was appended concurrently with different content"
