@@ -80,6 +80,10 @@ def land_load(
         console.print(f"  … {len(report['warnings']) - 50} more warnings (--json lists them all)")
 
 
+def _s(value: Any) -> str:
+    return "" if value is None or value != value else str(value)  # None or NaN: blank
+
+
 def _num(value: Any, digits: int = 1) -> str:
     if value is None or value != value:  # None or NaN
         return "—"
@@ -128,11 +132,11 @@ def land_status_cmd(
         table.add_column(col, overflow="fold")
     for r in shown.itertuples():
         table.add_row(
-            r.site_id,
-            r.name or "",
-            r.park or "",
+            _s(r.site_id),
+            _s(r.name),
+            _s(r.park),
             "地块" if r.kind == "idle" else "厂房",
-            LAND_STATUS_LABEL_ZH.get(r.land_status or "", "") if isinstance(r.land_status, str) else "",
+            LAND_STATUS_LABEL_ZH.get(r.land_status, "") if isinstance(r.land_status, str) else "",
             f"{STATUS_LABEL_ZH[r.status]} {r.status}",
             _num(r.area_mu),
             _num(r.remaining_area_mu),
