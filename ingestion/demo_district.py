@@ -227,7 +227,7 @@ def generate_district(seed: int = 2018) -> DemoDistrict:
         rest = [b for b in inside if b not in estate_blocks and (b[2] - b[0]) * (b[3] - b[1]) >= 6 * M2_PER_MU]
         lu_codes = rng.choices(LAND_USES, weights=plan.land_use_weights, k=plan.parcels)
         for i, b in enumerate(rest[: plan.parcels]):
-            geom = _to_world(np.array([_jitter(rng, *b)]), plan)[0]
+            geom = _to_world(np.array([_jitter(rng, *b).intersection(outline)]), plan)[0]
             lu = lu_codes[i]
             price = plan.price_wan_per_mu * {"100101": 1.1, "100102": 1.0, "100103": 0.8}[lu] * rng.uniform(0.8, 1.2)
             letter = "ABCDEFGH"[min(7, int((b[0] + plan.width_m / 2) / plan.width_m * 8))]
