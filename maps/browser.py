@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ class PageReport:
     requests: list[str] = field(default_factory=list)
     load_ms: float | None = None
     ready_ms: float | None = None
+    values: list[Any] = field(default_factory=list)
 
     @property
     def features(self) -> int | None:
@@ -121,7 +123,8 @@ class _Cdp:
     def __init__(self, ws_url: str) -> None:
         from websockets.sync.client import connect
 
-        self.ws = connect(ws_url, max_size=None, open_timeout=30)
+        self._conn = connect(ws_url, max_size=None, open_timeout=30)
+        self.ws = self._conn.__enter__()
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
@@ -150,7 +153,7 @@ class _Cdp:
                 self.events.append(msg)
 
     def close(self) -> None:
-        self.ws.close()
+        self._conn.__exit__(None, None, None)
 
 
 def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subprocess.Popen[str], int]:
@@ -179,11 +182,21 @@ def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subproce
     raise BrowserError("chromium did not open its DevTools port within 60 s")
 
 
-def inspect_page(page: Path | str, *, offline: bool = True, timeout: float = 90, settle_s: float = 0.5, size: tuple[int, int] = (1400, 900)) -> PageReport:
+def inspect_page(
+    page: Path | str,
+    *,
+    offline: bool = True,
+    timeout: float = 90,
+    settle_s: float = 0.5,
+    size: tuple[int, int] = (1400, 900),
+    evaluate: Sequence[str] = (),
+) -> PageReport:
     """Open ``page`` (a path or URL) in headless Chromium and report what happened.
 
     Waits for the load event and for ``document.body.dataset.ready`` (set by the map runtime) —
     or, for pages without it, the load event alone — then ``settle_s`` more for late errors.
+    Each expression in ``evaluate`` then runs in the page (in order, after a short settle each);
+    their JSON-able values are in ``report.values``, and errors they cause land in the report.
     """
     url = Path(page).resolve().as_uri() if not str(page).startswith(("file:", "http:", "https:")) else str(page)
     report = PageReport(url=url)
@@ -210,6 +223,12 @@ def inspect_page(page: Path | str, *, offline: bool = True, timeout: float = 90,
                 else:
                     raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
                 cdp.pump(settle_s)
+                for expr in evaluate:
+                    out = cdp.send("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True})
+                    if "exceptionDetails" in out:
+                        report.exceptions.append(str(out["exceptionDetails"].get("exception", {}).get("description", expr)))
+                    report.values.append(out.get("result", {}).get("value"))
+                    cdp.pump(0.2)
                 res = cdp.send(
                     "Runtime.evaluate",
                     {

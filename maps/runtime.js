@@ -172,6 +172,15 @@
     L.popup({ maxWidth: 360 }).setLatLng(c).setContent(popupHtml(entry.group, l._zsIndex)).openOn(map);
   }
 
+  // Open a feature by id or name, as the search does (for links and for tests).
+  ZS.open = function (map, key) {
+    for (var i = 0; i < ZS.searchIndex.length; i++) {
+      var e = ZS.searchIndex[i];
+      if (e.id === key || e.name === key) { openFeature(map, e); return true; }
+    }
+    return false;
+  };
+
   function addSearch(map, spec) {
     var Search = L.Control.extend({
       options: { position: "topleft" },
@@ -359,6 +368,7 @@
 
   ZS.draw = function (map, spec) {
     var overlays = {};
+    ZS.map = map;
     for (var i = 0; i < spec.layers.length; i++) {
       var layer = spec.layers[i];
       overlays[esc(layer.title)] = addLayer(map, spec, layer);
