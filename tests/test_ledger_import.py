@@ -153,3 +153,10 @@ def test_demo_ledgers_two_months(db: Engine, tmp_path: Path) -> None:
     assert states[missing[0]].stage.value == "produced", "a project missing from the list is not cancelled"
     again = import_ledger(db, tmp_path / "demo" / "项目台账_2026-10.xlsx")
     assert again.plan.events == []
+
+
+def test_publish_needs_a_bootstrap(db_url_str: str, tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        app, ["ledger", "import", str(write_month1(tmp_path)), "--publish", "--database-url", db_url_str], env={"ZHAOSHANG_KAFKA_BOOTSTRAP": ""}
+    )
+    assert res.exit_code == 2 and "--bootstrap" in res.output

@@ -45,8 +45,13 @@ def ledger_import(
     ] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="YAML file mapping custom headers to fields.")] = None,
     publish: Annotated[bool, typer.Option("--publish", help="Send the events to Kafka instead of the warehouse.")] = False,
-    bootstrap: Annotated[str, typer.Option("--bootstrap", help="Kafka bootstrap servers (with --publish).")] = "localhost:9092",
-    topic: Annotated[str, typer.Option("--topic", help="Kafka topic (with --publish).")] = "zhaoshang.events",
+    bootstrap: Annotated[
+        str | None,
+        typer.Option("--bootstrap", envvar="ZHAOSHANG_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers HOST:PORT (with --publish)."),
+    ] = None,
+    topic: Annotated[
+        str, typer.Option("--topic", envvar="ZHAOSHANG_KAFKA_TOPIC", help="Kafka topic of the lifecycle events (with --publish).")
+    ] = "zhaoshang.events",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
     series: Annotated[
         str | None,
@@ -57,6 +62,8 @@ def ledger_import(
 ) -> None:
     """导入项目台账 · import a ledger: each row's dates become events; a later ledger's changes become corrections."""
     day = parse_date(as_of, "--as-of")
+    if publish and not bootstrap:
+        fail("--publish needs --bootstrap HOST:PORT (or ZHAOSHANG_KAFKA_BOOTSTRAP)")
     if not file.is_file():
         fail(f"no such file 文件不存在: {file}")
     if mapping is not None and not mapping.is_file():
@@ -68,11 +75,15 @@ def ledger_import(
     engine = engine_of(database_url)
     try:
         result = import_ledger(
-            engine, file, sheet=sheet, as_of=day, mapping=mapped, publish=(bootstrap, topic) if publish else None, dry_run=dry_run,
+            engine, file, sheet=sheet, as_of=day, mapping=mapped, publish=(bootstrap, topic) if publish and bootstrap else None, dry_run=dry_run,
             series=series,
         )
     except (LedgerError, LedgerOrderError) as exc:
         fail(f"{file.name}: {exc}")
+    except Exception as exc:
+        if publish and type(exc).__module__.startswith(("kafka", "ingestion.kafka_stream")):
+            fail(f"cannot publish to Kafka at {bootstrap} (topic {topic}): {exc}")
+        raise
     if json_out:
         emit_json(result.as_dict())
     else:
