@@ -58,3 +58,12 @@ def db(session_engine: Engine) -> Engine:
 def db_url_str(database_url: URL) -> str:
     """The test database URL as a string, for CLI invocations (``--database-url``)."""
     return database_url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """A local Tansu broker (in memory) for the session; ``"127.0.0.1:PORT"``. Tests use their own topics."""
+    from ingestion.broker import LocalBroker
+
+    with LocalBroker() as broker:
+        yield broker.bootstrap

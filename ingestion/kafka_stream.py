@@ -1,0 +1,645 @@
+"""Lifecycle events through Kafka: the publisher and the warehouse sink (exactly once in effect).
+
+The sink assigns its partitions itself (no consumer group: no rebalancing, no broker-side offsets)
+and keeps its position in the warehouse table ``stream_offset``, updated **in the same
+transaction** as the events and dead letters a batch produces. A crash at any instant therefore
+leaves either the whole batch with its new offsets, or neither: on restart the sink resumes at the
+committed offset, and nothing is lost or doubled. ``event_id`` idempotency in the log is a second
+guard (a re-sent message is counted as a duplicate, never stored twice).
+
+Fencing, two layers:
+
+1. For its whole lifetime the sink holds a PostgreSQL session advisory lock per
+   (sink name, topic, partition) on the connection it writes with. A second sink on any of the
+   same partitions is refused at start (or waits, with ``wait_for_lock``). If the connection
+   dies, the lock and the transaction die together.
+2. Every batch locks its offset rows (``SELECT … FOR UPDATE``) and checks they still hold the
+   offsets this sink last committed; if anything else moved them, the batch is rolled back and
+   the sink stops with :class:`SinkFenced`.
+
+Every message read is accounted for: ``read = accepted + duplicates + rejected``, per batch, per
+partition (the counters in ``stream_offset`` cover the sink's whole life) and per run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from events.validation import EventValidationError, parse_event
+from warehouse.event_store import AppendResult, Incoming, append_raw
+
+DEFAULT_PARTITIONS = 3
+DEFAULT_SINK_BATCH = 20_000
+# How long the fetcher keeps adding polls to a batch before handing it to the writer.
+BATCH_LINGER_S = 0.25
+_LOCK_NAMESPACE = "zhaoshang.stream_offset"
+
+
+class StreamError(RuntimeError):
+    """The stream cannot go on (topic missing, broker unreachable, offsets inconsistent)."""
+
+
+class SinkFenced(StreamError):
+    """Another sink holds, or has moved, the offsets of partitions this sink was asked to write."""
+
+
+# --------------------------------------------------------------------------------------------
+# Topic and publisher
+# --------------------------------------------------------------------------------------------
+
+
+def check_reachable(bootstrap: str, timeout_s: float = 3.0) -> None:
+    """Fail fast (kafka-python would retry for 30 s) when no bootstrap server accepts a connection."""
+    servers = [s.strip() for s in bootstrap.split(",") if s.strip()]
+    if not servers:
+        raise StreamError("no bootstrap server given (expected HOST:PORT)")
+    for server in servers:
+        host, sep, port = server.rpartition(":")
+        if not sep or not port.isdigit():
+            raise StreamError(f"bootstrap server {server!r} is not HOST:PORT")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return
+        except OSError:
+            continue
+    raise StreamError(f"no Kafka broker answers at {bootstrap} (start one with `zhaoshang broker`)")
+
+
+def _admin(bootstrap: str) -> Any:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    check_reachable(bootstrap)
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="zhaoshang-admin", request_timeout_ms=15_000)
+    except KafkaError as exc:
+        raise StreamError(f"cannot talk to the Kafka broker at {bootstrap}: {exc}") from None
+
+
+def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    """Partition numbers of ``topic`` (empty when the topic does not exist)."""
+    admin = _admin(bootstrap)
+    try:
+        if topic not in admin.list_topics():
+            return []
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    for entry in described:
+        if entry.get("name", entry.get("topic")) == topic:
+            return sorted(int(p.get("partition_index", p.get("partition"))) for p in entry.get("partitions", []))
+    return []
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> int:
+    """Create ``topic`` with ``partitions`` partitions unless it exists; returns its partition count.
+
+    An existing topic is left as it is (Kafka cannot shrink a topic, and growing it would move
+    projects to other partitions and break their per-project order).
+    """
+    from kafka.errors import TopicAlreadyExistsError
+
+    if partitions < 1:
+        raise ValueError(f"a topic needs at least one partition, got {partitions}")
+    existing = topic_partitions(bootstrap, topic)
+    if existing:
+        return len(existing)
+    admin = _admin(bootstrap)
+    try:
+        admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}}, wait_for_metadata=True)
+    except TopicAlreadyExistsError:
+        pass  # created meanwhile by another publisher
+    finally:
+        admin.close()
+    return len(topic_partitions(bootstrap, topic)) or partitions
+
+
+def _as_text(record: dict[str, Any] | str | Incoming) -> tuple[str, str | None]:
+    """The message text and its position, for a dict (serialised), a JSON text, or an :class:`Incoming`."""
+    if isinstance(record, Incoming):
+        return record.raw, record.position
+    if isinstance(record, dict):
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")), None
+    return record, None
+
+
+def _key_of(raw: str) -> bytes | None:
+    """The partition key: the project_id, so each project's events stay in order in one partition."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None  # broken JSON is still sent (without a key): the sink dead-letters it with its position
+    pid = doc.get("project_id") if isinstance(doc, dict) else None
+    return pid.encode() if isinstance(pid, str) and pid else None
+
+
+def publish_records(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[dict[str, Any] | str | Incoming],
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    validate: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Publish events (wire-format dicts or JSON texts), one message each, keyed by ``project_id``.
+
+    The topic is created with ``partitions`` partitions when absent. With ``validate`` every
+    record is checked first; invalid ones are not sent and are described in ``invalid_reasons``
+    (record number or position, and the reason). Returns ``read``, ``sent``, ``invalid``,
+    ``partitions`` and ``invalid_reasons`` (the first 50); ``read = sent + invalid``.
+    ``on_progress`` is called with the number of records read so far, every 5,000.
+    """
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    n_partitions = ensure_topic(bootstrap, topic, partitions)
+    try:
+        producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id="zhaoshang-publisher",
+            acks="all",
+            linger_ms=20,
+            batch_size=512 * 1024,
+            max_request_size=8 * 1024 * 1024,
+            retries=5,
+        )
+    except KafkaError as exc:
+        raise StreamError(f"cannot talk to the Kafka broker at {bootstrap}: {exc}") from None
+    counts: dict[str, Any] = {"read": 0, "sent": 0, "invalid": 0, "partitions": n_partitions, "invalid_reasons": []}
+    failures: list[str] = []
+
+    def failed(exc: BaseException) -> None:
+        failures.append(str(exc))
+
+    try:
+        for record in records:
+            counts["read"] += 1
+            raw, position = _as_text(record)
+            where = position or f"record {counts['read']}"
+            if validate:
+                try:
+                    parse_event(raw)
+                except EventValidationError as exc:
+                    counts["invalid"] += 1
+                    if len(counts["invalid_reasons"]) < 50:
+                        counts["invalid_reasons"].append(f"{where}: {exc}")
+                    continue
+            producer.send(topic, key=_key_of(raw), value=raw.encode("utf-8")).add_errback(failed)
+            counts["sent"] += 1
+            if on_progress and counts["read"] % 5000 == 0:
+                on_progress(counts["read"])
+        producer.flush()
+    except KafkaError as exc:
+        raise StreamError(f"publishing to {topic} at {bootstrap} failed: {exc}") from exc
+    finally:
+        producer.close(timeout=10)
+    if failures:
+        raise StreamError(f"{len(failures)} of {counts['sent']} messages were not acknowledged by {bootstrap}: {failures[0]}")
+    if on_progress:
+        on_progress(counts["read"])
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# Offsets in the warehouse
+# --------------------------------------------------------------------------------------------
+
+
+def sink_offsets(conn: Connection, *, sink_name: str | None = None, topic: str | None = None) -> list[dict[str, Any]]:
+    """The committed positions and lifetime counters of the sinks (one row per partition)."""
+    sql = (
+        "SELECT sink_name, topic, partition, next_offset, records_read, records_accepted, records_duplicate,"
+        " records_rejected, updated_at FROM stream_offset WHERE (CAST(:s AS text) IS NULL OR sink_name = :s)"
+        " AND (CAST(:t AS text) IS NULL OR topic = :t) ORDER BY sink_name, topic, partition"
+    )
+    return [dict(r._mapping) for r in conn.execute(text(sql), {"s": sink_name, "t": topic})]
+
+
+def _lock_key(sink_name: str, topic: str) -> str:
+    return f"{_LOCK_NAMESPACE}:{sink_name}:{topic}"
+
+
+def _lock_holders(conn: Connection, key: str, partitions: list[int]) -> list[str]:
+    """Who holds the advisory locks of these partitions (application name, client address, pid)."""
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT a.application_name, coalesce(host(a.client_addr), 'local') AS client, a.pid"
+            " FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND l.classid = CAST(hashtext(:k) AS oid) AND l.objid = ANY(CAST(:ps AS oid[])) AND l.objsubid = 2"
+        ),
+        {"k": key, "ps": partitions},
+    ).all()
+    return [f"{r.application_name or '?'} ({r.client}, backend {r.pid})" for r in rows]
+
+
+def _try_lock_partitions(conn: Connection, key: str, partitions: list[int]) -> list[int]:
+    """Take the session advisory locks of all ``partitions`` or none; returns the ones that were busy."""
+    got: list[int] = []
+    busy: list[int] = []
+    for p in partitions:
+        if conn.execute(text("SELECT pg_try_advisory_lock(hashtext(:k), :p)"), {"k": key, "p": p}).scalar_one():
+            got.append(p)
+        else:
+            busy.append(p)
+    if busy:
+        for p in got:
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k), :p)"), {"k": key, "p": p})
+    conn.commit()
+    return busy
+
+
+def _unlock_partitions(conn: Connection, key: str, partitions: list[int]) -> None:
+    for p in partitions:
+        conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k), :p)"), {"k": key, "p": p})
+    conn.commit()
+
+
+def _prepare_offsets(conn: Connection, sink: str, topic: str, partitions: list[int], *, reset: bool) -> dict[int, int]:
+    """Create missing offset rows (start of the topic) and return the committed ``next_offset`` per partition."""
+    with conn.begin():
+        conn.execute(
+            text(
+                "INSERT INTO stream_offset (sink_name, topic, partition) SELECT :s, :t, p FROM unnest(CAST(:ps AS int[])) AS p"
+                " ON CONFLICT DO NOTHING"
+            ),
+            {"s": sink, "t": topic, "ps": partitions},
+        )
+        if reset:
+            conn.execute(
+                text(
+                    "UPDATE stream_offset SET next_offset = 0, records_read = 0, records_accepted = 0, records_duplicate = 0,"
+                    " records_rejected = 0, updated_at = now() WHERE sink_name = :s AND topic = :t AND partition = ANY(:ps)"
+                ),
+                {"s": sink, "t": topic, "ps": partitions},
+            )
+        rows = conn.execute(
+            text("SELECT partition, next_offset FROM stream_offset WHERE sink_name = :s AND topic = :t AND partition = ANY(:ps)"),
+            {"s": sink, "t": topic, "ps": partitions},
+        ).all()
+    return {int(r.partition): int(r.next_offset) for r in rows}
+
+
+@dataclass(slots=True)
+class PartitionBatch:
+    """The messages of one partition in one batch: their records and the offset after the last one."""
+
+    partition: int
+    records: list[Incoming]
+    next_offset: int
+
+
+def write_batch(
+    conn: Connection,
+    sink_name: str,
+    topic: str,
+    batches: list[PartitionBatch],
+    expected: dict[int, int],
+) -> dict[int, AppendResult]:
+    """Append one batch and move the offsets, in one transaction on ``conn``.
+
+    ``expected`` holds the ``next_offset`` this sink last committed for each partition; if a row
+    says otherwise, another writer moved it: nothing is written and :class:`SinkFenced` is raised.
+    """
+    parts = [b.partition for b in batches]
+    with conn.begin():
+        rows = conn.execute(
+            text(
+                "SELECT partition, next_offset FROM stream_offset WHERE sink_name = :s AND topic = :t AND partition = ANY(:ps)"
+                " ORDER BY partition FOR UPDATE"
+            ),
+            {"s": sink_name, "t": topic, "ps": parts},
+        ).all()
+        found = {int(r.partition): int(r.next_offset) for r in rows}
+        for p in parts:
+            if found.get(p) != expected[p]:
+                raise SinkFenced(
+                    f"partition {p} of {topic}: sink {sink_name!r} expected next_offset {expected[p]},"
+                    f" the warehouse says {found.get(p)}: another sink wrote it; this batch was not written"
+                )
+        results = {b.partition: append_raw(conn, b.records) for b in batches}
+        conn.execute(
+            text(
+                "UPDATE stream_offset o SET next_offset = v.next_offset, records_read = o.records_read + v.n_read,"
+                " records_accepted = o.records_accepted + v.n_acc, records_duplicate = o.records_duplicate + v.n_dup,"
+                " records_rejected = o.records_rejected + v.n_rej, updated_at = now()"
+                " FROM unnest(CAST(:ps AS int[]), CAST(:nx AS bigint[]), CAST(:rd AS bigint[]), CAST(:ac AS bigint[]),"
+                " CAST(:du AS bigint[]), CAST(:rj AS bigint[])) AS v(partition, next_offset, n_read, n_acc, n_dup, n_rej)"
+                " WHERE o.sink_name = :s AND o.topic = :t AND o.partition = v.partition"
+            ),
+            {
+                "s": sink_name,
+                "t": topic,
+                "ps": parts,
+                "nx": [b.next_offset for b in batches],
+                "rd": [results[p].read for p in parts],
+                "ac": [results[p].accepted for p in parts],
+                "du": [results[p].duplicates for p in parts],
+                "rj": [results[p].rejected for p in parts],
+            },
+        )
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# The sink
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Fetched:
+    batches: list[PartitionBatch]
+    n_records: int
+    highwater: dict[int, int | None]
+
+
+@dataclass(slots=True)
+class _FetchFailed:
+    error: BaseException
+
+
+@dataclass(slots=True)
+class _SinkState:
+    started: float = field(default_factory=time.monotonic)
+    last_commit: float | None = None
+    batches: int = 0
+    total: AppendResult = field(default_factory=AppendResult)
+    per_partition: dict[int, AppendResult] = field(default_factory=dict)
+
+
+def _decode(value: bytes | None) -> str:
+    if value is None:
+        return ""  # a tombstone is not an event: dead-lettered as broken JSON, with its position
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("utf-8", errors="replace") + "\ufffd(not UTF-8)"
+
+
+def _fetch_loop(
+    consumer: Any,
+    topic: str,
+    partitions: list[int],
+    out: queue.Queue[_Fetched | _FetchFailed],
+    stop: threading.Event,
+    batch_size: int,
+) -> None:
+    """Poll Kafka and hand batches to the writer; runs in its own thread (the consumer is only used here)."""
+    from kafka import TopicPartition
+
+    tps = {p: TopicPartition(topic, p) for p in partitions}
+    try:
+        while not stop.is_set():
+            grouped: dict[int, list[Any]] = {}
+            n = 0
+            deadline = time.monotonic() + BATCH_LINGER_S
+            got = consumer.poll(timeout_ms=200, max_records=batch_size)
+            while got:
+                for tp, msgs in got.items():
+                    grouped.setdefault(tp.partition, []).extend(msgs)
+                    n += len(msgs)
+                if n >= batch_size or time.monotonic() >= deadline or stop.is_set():
+                    break
+                got = consumer.poll(timeout_ms=20, max_records=batch_size - n)
+            batches = [
+                PartitionBatch(
+                    p,
+                    [Incoming(_decode(m.value), topic, f"partition {p} offset {m.offset}") for m in msgs],
+                    msgs[-1].offset + 1,
+                )
+                for p, msgs in sorted(grouped.items())
+            ]
+            item = _Fetched(batches, n, {p: consumer.highwater(tp) for p, tp in tps.items()})
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+    except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which raises it
+        out.put(_FetchFailed(exc))
+
+
+def _recreated(topic: str, sink_name: str, detail: str) -> str:
+    return (
+        f"topic {topic!r} holds fewer messages than sink {sink_name!r} has already taken ({detail}): it was recreated"
+        " (a memory broker restarted?) or retention removed them. Use another --name, or --reset to read it again from the start."
+    )
+
+
+def _app_name(sink_name: str) -> str:
+    return f"zhaoshang stream {sink_name} pid {os.getpid()}@{socket.gethostname()}"[:63]
+
+
+def run_sink(
+    engine: Engine,
+    bootstrap: str,
+    topic: str,
+    *,
+    name: str = "warehouse",
+    partitions: Iterable[int] | None = None,
+    stop_when_idle: float | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    batch_size: int = DEFAULT_SINK_BATCH,
+    wait_for_lock: bool = False,
+    reset: bool = False,
+    stop_event: threading.Event | None = None,
+    handle_signals: bool = True,
+) -> dict[str, Any]:
+    """Stream ``topic`` into the warehouse until stopped; returns the counts of this run.
+
+    ``partitions`` defaults to all of the topic's. Stops on ``stop_event``, on SIGTERM/SIGINT
+    (with ``handle_signals``, in the main thread) and after ``stop_when_idle`` seconds without a
+    new message. ``wait_for_lock`` waits for another sink on the same partitions to finish instead
+    of refusing to start. ``reset`` starts this sink's partitions again from the beginning of
+    the topic (events already in the log then count as duplicates). ``on_progress`` gets a dict
+    with the counts, ``events_per_s`` and ``lag`` per partition, about twice a second.
+
+    Returns ``read``, ``accepted``, ``duplicates``, ``rejected``, ``partitions`` (per partition:
+    ``next_offset``, ``lag`` and the counts of this run), ``batches``, ``elapsed_s`` (start to last
+    commit), ``events_per_s``, ``stopped_by`` and ``reasons`` (the first rejection reasons).
+    """
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError, OffsetOutOfRangeError
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    stop = stop_event or threading.Event()
+    available = topic_partitions(bootstrap, topic)
+    if not available:
+        raise StreamError(f"topic {topic!r} does not exist at {bootstrap} (publish to it first: `zhaoshang events publish`)")
+    wanted = sorted(set(partitions)) if partitions is not None else available
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        raise StreamError(f"topic {topic!r} has partitions {available}; no partition {unknown}")
+    if not wanted:
+        raise StreamError("no partitions to stream")
+
+    previous_handlers: dict[signal.Signals, Any] = {}
+    stopped_by: list[str] = []
+    if handle_signals and threading.current_thread() is threading.main_thread():
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stopped_by.append(signal.Signals(signum).name)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous_handlers[sig] = signal.signal(sig, on_signal)
+
+    key = _lock_key(name, topic)
+    conn = engine.connect()
+    consumer = None
+    fetcher: threading.Thread | None = None
+    fetch_stop = threading.Event()
+    locked = False
+    try:
+        conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": _app_name(name)})
+        conn.commit()
+        while True:
+            busy = _try_lock_partitions(conn, key, wanted)
+            if not busy:
+                locked = True
+                break
+            holders = _lock_holders(conn, key, busy)
+            conn.commit()
+            if not wait_for_lock:
+                raise SinkFenced(
+                    f"另一个 sink 正在写入 another sink named {name!r} is already streaming partition(s)"
+                    f" {', '.join(map(str, busy))} of {topic!r}: {'; '.join(holders) or 'holder unknown'}."
+                    " Stop it first, choose other --partitions, or pass --wait to take over when it stops."
+                )
+            if on_progress:
+                on_progress({"waiting_for": holders, "partitions_busy": busy})
+            if stop.wait(1.0):
+                return {"read": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "partitions": {}, "batches": 0,
+                        "elapsed_s": 0.0, "events_per_s": 0.0, "stopped_by": (stopped_by or ["stop"])[0], "reasons": []}
+
+        position = _prepare_offsets(conn, name, topic, wanted, reset=reset)
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap,
+                client_id=f"zhaoshang-sink-{name}",
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="none",  # an offset past the end is an error, never a silent restart
+                max_poll_records=batch_size,
+                fetch_max_bytes=64 * 1024 * 1024,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+                fetch_max_wait_ms=200,
+                receive_buffer_bytes=4 * 1024 * 1024,
+            )
+        except KafkaError as exc:
+            raise StreamError(f"cannot talk to the Kafka broker at {bootstrap}: {exc}") from None
+        tps = [TopicPartition(topic, p) for p in wanted]
+        consumer.assign(tps)
+        # Not end_offsets(): Tansu answers "latest" with the base offset of the last record batch.
+        # The high watermarks of the fetch responses are right, and give the lag.
+        begins = consumer.beginning_offsets(tps)
+        for tp in tps:
+            # Messages below the beginning were deleted by retention before this sink read them.
+            consumer.seek(tp, max(position[tp.partition], begins[tp]))
+        highwater: dict[int, int | None] = {p: None for p in wanted}
+
+        state = _SinkState()
+        for p in wanted:
+            state.per_partition[p] = AppendResult()
+        inbox: queue.Queue[_Fetched | _FetchFailed] = queue.Queue(maxsize=2)
+        fetcher = threading.Thread(
+            target=_fetch_loop, args=(consumer, topic, wanted, inbox, fetch_stop, batch_size), name=f"kafka-fetch-{name}", daemon=True
+        )
+        fetcher.start()
+        last_seen = time.monotonic()
+        last_report = 0.0
+
+        def status() -> dict[str, Any]:
+            now = time.monotonic()
+            elapsed = ((state.last_commit or now) - state.started) or 1e-9
+            lag = {p: (max(0, hw - position[p]) if hw is not None else None) for p, hw in highwater.items()}
+            return {
+                **state.total.as_dict(),
+                "batches": state.batches,
+                "events_per_s": state.total.read / elapsed,
+                "lag": lag,
+                "idle_s": now - last_seen,
+            }
+
+        while not stop.is_set():
+            try:
+                item = inbox.get(timeout=0.25)
+            except queue.Empty:
+                item = None
+            if isinstance(item, _FetchFailed):
+                if isinstance(item.error, OffsetOutOfRangeError):
+                    raise StreamError(_recreated(topic, name, str(item.error))) from item.error
+                raise StreamError(f"reading {topic!r} from {bootstrap} failed: {item.error}") from item.error
+            if item is not None:
+                highwater.update({p: hw for p, hw in item.highwater.items() if hw is not None})
+                behind = {p: hw for p, hw in highwater.items() if hw is not None and hw < position[p]}
+                if behind:
+                    raise StreamError(_recreated(topic, name, f"high watermarks {behind}, committed offsets {position}"))
+            if item is not None and item.n_records:
+                results = write_batch(conn, name, topic, item.batches, position)
+                for b in item.batches:
+                    position[b.partition] = b.next_offset
+                    state.per_partition[b.partition].add(results[b.partition])
+                    state.total.add(results[b.partition])
+                state.batches += 1
+                state.last_commit = last_seen = time.monotonic()
+            now = time.monotonic()
+            if on_progress and now - last_report >= 0.5:
+                on_progress(status())
+                last_report = now
+            if stop_when_idle is not None and now - last_seen >= stop_when_idle:
+                stopped_by.append("idle")
+                break
+        final = status()
+        if on_progress:
+            on_progress(final)
+        return {
+            **state.total.as_dict(),
+            "sink": name,
+            "topic": topic,
+            "partitions": {
+                p: {"next_offset": position[p], "lag": final["lag"].get(p), **state.per_partition[p].as_dict()} for p in wanted
+            },
+            "batches": state.batches,
+            "elapsed_s": round(((state.last_commit or time.monotonic()) - state.started), 3),
+            "events_per_s": round(final["events_per_s"], 1),
+            "stopped_by": (stopped_by or ["stop"])[0],
+            "reasons": state.total.reasons,
+        }
+    finally:
+        fetch_stop.set()
+        if fetcher is not None:
+            fetcher.join(timeout=5)
+        if consumer is not None:
+            consumer.close()
+        if locked:
+            # The connection may be gone; its locks went with it.
+            with contextlib.suppress(Exception):
+                _unlock_partitions(conn, key, wanted)
+        conn.close()
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
+
+
+def iter_jsonl_lines(lines: Iterable[str], source: str) -> Iterator[Incoming]:
+    """Non-blank lines as records, position = line number (for publishing files)."""
+    for lineno, line in enumerate(lines, start=1):
+        stripped = line.rstrip("\r\n")
+        if stripped.strip():
+            yield Incoming(stripped, source, f"line {lineno}")
