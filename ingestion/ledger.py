@@ -520,8 +520,11 @@ def _stated_totals(cells: Sequence[Any], columns: list[Column]) -> dict[str, flo
 
 # --- as-of date from a title or a file name ------------------------------------------------------------
 
-_TITLE_FULL = re.compile(r"(\d{4})\s*[年./\-_]\s*(\d{1,2})\s*[月./\-_]\s*(\d{1,2})\s*[日号]?")
-_TITLE_MONTH = re.compile(r"(\d{4})\s*年\s*(?:\d{1,2}\s*[-—~至到]\s*)?(\d{1,2})\s*月")
+_FULL = r"(\d{4})\s*[年./\-_]\s*(\d{1,2})\s*[月./\-_]\s*(\d{1,2})\s*[日号]?"
+_MONTH = r"(\d{4})\s*年\s*(?:\d{1,2}\s*[-—~至到]\s*)?(\d{1,2})\s*月(?!\s*\d{1,2}\s*[日号])"
+_UNTIL = r"(?:截至|截止|截止到|截至到)\s*"
+_TITLE_FULL = re.compile(_FULL)
+_TITLE_MONTH = re.compile(_MONTH)
 _NAME_MONTH = re.compile(r"(?<!\d)(\d{4})[\-_.]?(0[1-9]|1[0-2])(?!\d)")
 
 
@@ -531,18 +534,28 @@ def _month_end(y: int, m: int) -> date:
 
 
 def date_in_text(text: str) -> date | None:
-    """截至2018年3月31日 → 2018-03-31; 2018年3月 / 2018年1-3月 / 2018-03 → the month's last day."""
+    """The date a ledger is as of, from its title or file name.
+
+    截至2018年3月31日 → 2018-03-31; 2018年3月 / 2018年1-3月 / 台账_2018-03 → the month's last day.
+    The reporting month wins over another full date (填报日期：2018年4月5日) in the same title.
+    """
     text = unicodedata.normalize("NFKC", text)
-    for m in _TITLE_FULL.finditer(text):
-        try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        except ValueError:
-            continue
-    for rx in (_TITLE_MONTH, _NAME_MONTH):
+    candidates: list[tuple[re.Pattern[str], bool]] = [
+        (re.compile(_UNTIL + _FULL), False),
+        (re.compile(_UNTIL + _MONTH), True),
+        (_TITLE_MONTH, True),
+        (_TITLE_FULL, False),
+        (_NAME_MONTH, True),
+    ]
+    for rx, month_only in candidates:
         for m in rx.finditer(text):
-            y, mo = int(m.group(1)), int(m.group(2))
-            if 1990 <= y <= 2099 and 1 <= mo <= 12:
-                return _month_end(y, mo)
+            try:
+                y, mo = int(m.group(1)), int(m.group(2))
+                if not 1990 <= y <= 2099:
+                    continue
+                return _month_end(y, mo) if month_only else date(y, mo, int(m.group(3)))
+            except ValueError:
+                continue
     return None
 
 
@@ -633,22 +646,53 @@ def read_ledger(path: Path, *, sheet: str | None = None, mapping: Mapping | None
     return parse_grid(grid, source=source, file_name=path.stem, mapping=mapping)
 
 
+def _two_row_header(grid: Sequence[Sequence[Any]], h: int) -> tuple[list[Any], int]:
+    """A header over two rows (到位资金 merged over 本年 | 累计): parent and child texts joined.
+
+    Returns the header cells and how many rows the header takes. The row below the header is a
+    sub-header when all its cells are text that repeats the cell above (merged down) or sits under
+    a header repeated across columns (merged across), with at least one such child.
+    """
+    top = [normalize_text(c) for c in grid[h]]
+    if h + 1 >= len(grid):
+        return top, 1
+    below = grid[h + 1]
+    sub = [normalize_text(c) for c in below]
+    repeated = {t for t in top if t and top.count(t) > 1}
+    children = 0
+    for i, t in enumerate(sub):
+        if not t:
+            continue
+        if not isinstance(below[i], str) or i >= len(top):
+            return top, 1
+        if t == top[i]:
+            continue
+        if top[i] in repeated:
+            children += 1
+            continue
+        return top, 1
+    if children == 0:
+        return top, 1
+    return [t if i >= len(sub) or sub[i] in ("", t) else t + sub[i] for i, t in enumerate(top)], 2
+
+
 def parse_grid(grid: Sequence[Sequence[Any]], *, source: str, file_name: str = "", mapping: Mapping | None = None) -> LedgerTable:
     """The rows of a sheet (row 1 first) → a :class:`LedgerTable`. Pure."""
     h = _find_header(grid, mapping)
-    columns, unmapped = _map_headers(grid[h], mapping)
+    header_cells, header_rows = _two_row_header(grid, h)
+    columns, unmapped = _map_headers(header_cells, mapping)
     fields = {c.field for c in columns}
     if "name" not in fields:
-        raise LedgerError(f"row {h + 1}: no 项目名称 column among {', '.join(normalize_text(c) for c in grid[h] if normalize_text(c))}")
+        raise LedgerError(f"row {h + 1}: no 项目名称 column among {', '.join(t for t in header_cells if t)}")
     title = " ".join(dict.fromkeys(normalize_text(c) for row in grid[:h] for c in row if normalize_text(c)))
     table = LedgerTable(source=source, title=title, header_row=h + 1, columns=columns, unmapped=unmapped)
     table.as_of_hint = date_in_text(title) or date_in_text(file_name)
-    body = list(grid[h + 1 :])
+    body = list(grid[h + header_rows :])
     while body and all(_is_empty(c) and normalize_text(c) == "" for c in body[-1]):
         body.pop()  # trailing empty rows are the sheet's formatting, not rows of the ledger
     seen: dict[str, int] = {}
     for offset, cells in enumerate(body):
-        row_no = h + 2 + offset
+        row_no = h + header_rows + 1 + offset
         table.rows_read += 1
         kind = _classify(cells, columns, fields)
         if kind is not None:

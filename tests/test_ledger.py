@@ -235,3 +235,43 @@ def test_older_ledger_after_a_newer_one_is_refused(tmp_path: Path) -> None:
     plan2 = plan_ledger(table.projects, [], date(2018, 4, 30))
     with pytest.raises(LedgerOrderError, match="2018-04-30"):
         plan_ledger(table.projects, plan2.events, date(2018, 3, 31))
+
+
+def test_two_row_header_picks_the_cumulative_funds_column(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(["2020年5月项目台账"])
+    ws.append(["项目名称", "总投资(万元)", "签约时间", "到位资金（万元）", None])
+    ws.append([None, None, None, "本年", "累计"])
+    ws.merge_cells("A2:A3")
+    ws.merge_cells("B2:B3")
+    ws.merge_cells("C2:C3")
+    ws.merge_cells("D2:E2")
+    ws.append(["甲项目", 1000, "2020.1.5", 100, 300])
+    path = tmp_path / "two.xlsx"
+    wb.save(path)
+    table = read_ledger(path)
+    assert table.header_row == 2
+    assert table.projects[0].funds_wan == 300.0
+    assert table.unmapped == ["到位资金(万元)本年"]
+    assert table.rows_read == 1 and table.accounted()
+    assert table.projects[0].row == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("平坝区2018年3月招商引资项目台账", date(2018, 3, 31)),
+        ("截至2018年3月20日项目推进情况", date(2018, 3, 20)),
+        ("某县2018年1-6月项目台账 填报日期：2018年7月5日", date(2018, 6, 30)),
+        ("台账_2018-12", date(2018, 12, 31)),
+        ("项目台账", None),
+    ],
+)
+def test_as_of_from_title_or_file_name(text: str, expected: date | None) -> None:
+    from ingestion.ledger import date_in_text
+
+    assert date_in_text(text) == expected
