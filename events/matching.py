@@ -90,7 +90,7 @@ AVAILABLE_STATUSES = ("available", "partly_taken")
 TIE_DECIMALS = 2  # scores that print the same (0–100, two decimals) are ties, ordered by site_id
 FALSE_EASTING_M = 500_000.0  # of the Gauss-Kruger zones EPSG:4534–4554 (no zone prefix)
 EARTH_RADIUS_M = 6_371_000.0
-_INV_6R2 = 1.0 / (6.0 * EARTH_RADIUS_M**2)
+SIX_R2_M2 = 6.0 * EARTH_RADIUS_M**2
 
 # Factory attributes a requirement may bound: requirement key → (frame column, criterion, zh, en, unit zh, unit en)
 FACTORY_ATTRS: dict[str, tuple[str, str, str, str, str, str]] = {
@@ -376,6 +376,7 @@ class KindArrays:
     lon: np.ndarray  # centroid, CGCS2000 degrees
     lat: np.ndarray
     available: np.ndarray  # bool
+    unavailable: np.ndarray  # its negation: the status check, precomputed
     size: np.ndarray  # what the area check uses: 亩 (land) or m² (factories)
     size_is_remaining: np.ndarray  # bool: size is what is left of a partly taken site
     land_use: np.ndarray  # object: class code or None
@@ -473,6 +474,7 @@ def _kind_arrays(kind: str, frame: pd.DataFrame, x: np.ndarray, y: np.ndarray, l
         lon=lon,
         lat=lat,
         available=available,
+        unavailable=~available,
         size=size,
         size_is_remaining=available & (left < whole),
         land_use=land_use,
@@ -534,13 +536,21 @@ class _Check:
     arg: Any = None  # the near point index, or the factory attribute key
 
 
-def _within(values: np.ndarray, rng: Range) -> np.ndarray:
-    ok = np.isfinite(values)
-    if rng.min is not None:
-        ok &= values >= rng.min
-    if rng.max is not None:
+def _outside(values: np.ndarray, rng: Range) -> np.ndarray:
+    """True where a value is outside the range or NaN (comparisons with NaN are False)."""
+    if rng.min is not None and rng.max is not None:
+        ok = values >= rng.min
         ok &= values <= rng.max
-    return ok
+    elif rng.min is not None:
+        ok = values >= rng.min
+    else:
+        ok = values <= rng.max
+    return np.logical_not(ok, out=ok)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Clip to [0, 1] with NaN → 0 (fmax/fmin drop NaN), in two passes."""
+    return np.fmin(np.fmax(x, 0.0), 1.0)
 
 
 def _area_fit(v: np.ndarray, rng: Range) -> np.ndarray:
@@ -553,13 +563,13 @@ def _area_fit(v: np.ndarray, rng: Range) -> np.ndarray:
             b = rng.min if rng.min is not None else rng.max
             assert b is not None
             s = np.minimum(v, b) / np.maximum(v, b)
-    return np.nan_to_num(np.clip(s, 0, 1), nan=0.0)
+    return _unit(s)
 
 
 def _more_is_better(v: np.ndarray, ref: float) -> np.ndarray:
     if not math.isfinite(ref) or ref <= 0:
         return np.where(np.isfinite(v), 1.0, 0.0)
-    return np.nan_to_num(np.clip(v / ref, 0, 1), nan=0.0)
+    return _unit(v / ref)
 
 
 class _Evaluation:
@@ -569,11 +579,11 @@ class _Evaluation:
         self.req = req
         arr = self.arr = idx.kind(req.kind)
         n = arr.n
-        checks: list[_Check] = [_Check("status", ~arr.available)]
+        checks: list[_Check] = [_Check("status", arr.unavailable)]
         spec = req.factory
         area_rng = spec.floor_area_m2 if spec is not None else req.land_area_mu
         if area_rng is not None:
-            checks.append(_Check("area", ~_within(arr.size, area_rng)))
+            checks.append(_Check("area", _outside(arr.size, area_rng)))
         if spec is None:
             if req.allowed_classes is not None:
                 allowed = np.zeros(len(LAND_CLASSES) + 1, dtype=bool)
@@ -585,16 +595,26 @@ class _Evaluation:
             if spec.max_rent_yuan_m2_month is not None:
                 checks.append(_Check("price", ~(arr.price <= spec.max_rent_yuan_m2_month)))
             for key, rng in spec.attrs:
-                checks.append(_Check(FACTORY_ATTRS[key][1], ~_within(arr.num[FACTORY_ATTRS[key][0]], rng), key))
+                checks.append(_Check(FACTORY_ATTRS[key][1], _outside(arr.num[FACTORY_ATTRS[key][0]], rng), key))
         self.distance_km: list[np.ndarray] = []
         if req.near:
             px, py = idx.project([p.lon for p in req.near], [p.lat for p in req.near])
             for i, p in enumerate(req.near):
-                d = np.hypot(arr.x_m - px[i], arr.y_m - py[i])
-                # grid → ground: divide by the mean Gauss-Kruger scale factor along the line
+                # in-place passes over the arrays: this is the hot loop of a batch
+                d = arr.x_m - px[i]
+                d *= d
+                dy = arr.y_m - py[i]
+                dy *= dy
+                d += dy
+                np.sqrt(d, out=d)
+                # grid → ground: divide by the mean Gauss-Kruger scale factor along the line,
+                # 1 + (e1² + e1·e2 + e2²) / 6R²
                 e = px[i] - FALSE_EASTING_M
-                d /= 1.0 + (arr.east2_m2 + arr.east_m * e + e * e) * _INV_6R2
-                d /= 1000.0
+                k = arr.east_m * e
+                k += arr.east2_m2
+                k += e * e + SIX_R2_M2
+                d /= k
+                d *= SIX_R2_M2 / 1000.0
                 self.distance_km.append(d)
                 checks.append(_Check("near", ~(d <= p.max_km), i))
         self.checks = checks
@@ -637,18 +657,20 @@ class _Evaluation:
                 assert rng is not None
                 out[crit] = _area_fit(arr.size[rows], rng)
             elif crit == "distance":
-                per_point = [np.nan_to_num(np.clip(1 - 0.5 * d[rows] / p.max_km, 0, 1), nan=0.0) for d, p in zip(self.distance_km, req.near, strict=True)]
-                out[crit] = np.mean(per_point, axis=0)
+                total = np.zeros(len(rows))
+                for d, p in zip(self.distance_km, req.near, strict=True):
+                    total += _unit(1 - (0.5 / p.max_km) * d[rows])
+                out[crit] = total / len(req.near)
             elif crit == "price":
                 cap = self._price_cap()
                 ref = cap if cap else arr.price_ref
                 p = arr.price[rows]
                 if ref and math.isfinite(ref):
-                    out[crit] = np.nan_to_num(np.clip(1 - 0.5 * p / ref, 0, 1), nan=0.0)
+                    out[crit] = _unit(1 - (0.5 / ref) * p)
                 else:  # every price is 0 or unknown: free land is best, unknown worst
                     out[crit] = np.where(p == 0, 1.0, 0.0)
             elif crit == "readiness":
-                out[crit] = np.nan_to_num(np.clip(arr.readiness_n[rows] / 7.0, 0, 1), nan=0.0)
+                out[crit] = _unit(arr.readiness_n[rows] / 7.0)
             else:
                 column = _EXTRA_COLUMN[crit]
                 ref = arr.num_ref[column]
@@ -848,9 +870,8 @@ def _lonlat(arr: KindArrays, i: int) -> dict[str, float | None]:
     return {"lon": round(float(lon), 6) if math.isfinite(lon) else None, "lat": round(float(lat), 6) if math.isfinite(lat) else None}
 
 
-def _result_row(ev: _Evaluation, reasons: _Reasons, i: int, rank: int) -> dict[str, Any]:
+def _result_row(ev: _Evaluation, reasons: _Reasons, i: int, rank: int, crit_scores: dict[str, float]) -> dict[str, Any]:
     arr, req = ev.arr, ev.req
-    crit_scores = {k: float(v[0]) for k, v in ev.criterion_scores(np.array([i])).items()}
     criteria: list[dict[str, Any]] = []
     checked_attrs: set[str] = set()
     for c in ev.checks:
@@ -922,6 +943,7 @@ def match(requirement: Mapping[str, Any] | Requirement, sites: Any, *, top: int 
     reasons = _Reasons(ev)
     best = ev.best(0, top)
     near_misses = ev.best(1, top if misses is None else misses)
+    best_scores = ev.criterion_scores(best)  # one vectorised pass for the reported rows
     return {
         "investor": req.investor,
         "industry": req.industry,
@@ -933,7 +955,7 @@ def match(requirement: Mapping[str, Any] | Requirement, sites: Any, *, top: int 
         "allowed_land_use": list(req.allowed_classes) if req.allowed_classes is not None and req.factory is None else None,
         "distance": f"centroid to point, km, EPSG:{idx.epsg} (CGCS2000 Gauss-Kruger)",
         "notes": _notes(req),
-        "results": [_result_row(ev, reasons, int(i), r + 1) for r, i in enumerate(best)],
+        "results": [_result_row(ev, reasons, int(i), r + 1, {k: float(v[r]) for k, v in best_scores.items()}) for r, i in enumerate(best)],
         "closest_misses": [_miss_row(ev, reasons, int(i)) for i in near_misses],
     }
 
