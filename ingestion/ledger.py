@@ -5,7 +5,7 @@ merged cells, dates as Excel serials or as text (2018.3.5, 2018年3月5日), amo
 header says so, blank rows, 合计/小计 rows, section rows (一、工业项目), notes below the table,
 CSV in GBK. Every row after the header is accounted for exactly once:
 
-    rows_read = projects + skipped (blank, total, section, note, repeated header) + rejected
+    rows_read = projects + skipped (blank, total, section, note, repeated header, repeated project) + rejected
 
 Nothing here touches the warehouse; turning rows into events is :mod:`ingestion.ledger_events`.
 """
@@ -18,7 +18,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -348,6 +348,8 @@ def parse_ledger_date(value: Any) -> tuple[date | None, str | None]:
     text = normalize_text(value)
     if text.startswith("未"):  # 未开工, 未落地: the stage has not happened
         return None, None
+    if text.isdigit() and len(text) == 5 and _SERIAL_MIN <= int(text) <= _SERIAL_MAX:
+        return EXCEL_EPOCH + timedelta(days=int(text)), None  # a serial exported to CSV as text
     m = _FULL_DATE.match(text) or _COMPACT.match(text)
     if m:
         return _ymd(m.group(1), m.group(2), m.group(3), text), None
@@ -691,6 +693,7 @@ def parse_grid(grid: Sequence[Sequence[Any]], *, source: str, file_name: str = "
     while body and all(_is_empty(c) and normalize_text(c) == "" for c in body[-1]):
         body.pop()  # trailing empty rows are the sheet's formatting, not rows of the ledger
     seen: dict[str, int] = {}
+    by_id: dict[str, LedgerProject] = {}
     for offset, cells in enumerate(body):
         row_no = h + header_rows + 1 + offset
         table.rows_read += 1
@@ -704,10 +707,16 @@ def parse_grid(grid: Sequence[Sequence[Any]], *, source: str, file_name: str = "
         if project is None:
             continue
         if project.project_id in seen:
+            first = by_id[project.project_id]
+            if replace(project, row=first.row) == first:
+                # the same project again: a second line of a project merged down two rows
+                table.skip("repeat", row_no)
+                continue
             how = "项目编号" if project.id_from_ledger else "项目名称 + 投资方"
             table.rejected.append(RowNote(row_no, f"duplicate project: same {how} as row {seen[project.project_id]} ({project.project_id})"))
             continue
         seen[project.project_id] = row_no
+        by_id[project.project_id] = project
         table.projects.append(project)
     assert table.accounted(), "every row must be a project, a skipped row or a rejected row"
     return table

@@ -275,3 +275,17 @@ def test_as_of_from_title_or_file_name(text: str, expected: date | None) -> None
     from ingestion.ledger import date_in_text
 
     assert date_in_text(text) == expected
+
+
+def test_a_project_merged_down_two_lines_is_one_project() -> None:
+    grid: list[list[Any]] = [
+        ["项目编号", "项目名称", "总投资(万元)", "签约时间", "建设内容"],
+        ["A1", "甲项目", 1000, "43164", "一期厂房"],  # a serial exported to CSV as text
+        ["A1", "甲项目", 1000, "43164", "二期仓库"],  # what filling the merged cells gives the second line
+        ["A1", "甲项目", 2000, "2018.3.5", None],  # same id, different facts: rejected
+    ]
+    table = parse_grid(grid, source="t")
+    assert len(table.projects) == 1 and table.projects[0].signed_on == date(2018, 3, 5)
+    assert table.skipped == {"repeat": [3]}
+    assert [n.row for n in table.rejected] == [4] and "row 2" in table.rejected[0].message
+    assert table.accounted()

@@ -14,7 +14,7 @@ from ingestion.ledger_import import TOTAL_KEYS, LedgerImport, import_ledger
 from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, parse_date
 from zhaoshang.groups import ledger_app
 
-SKIP_LABELS = {"blank": "空行 blank", "total": "合计行 totals", "section": "分组行 sections", "note": "注释行 notes", "header": "重复表头 repeated headers"}
+SKIP_LABELS = {"blank": "空行 blank", "total": "合计行 totals", "section": "分组行 sections", "note": "注释行 notes", "header": "重复表头 repeated headers", "repeat": "重复项目行 repeated project lines"}
 CHANGE_LABELS = {
     "new": "新增 new",
     "corrected": "更正 corrected",
