@@ -13,9 +13,12 @@ import random
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from ingestion.ledger_import import LedgerImport
 
 from ingestion.demo_history import CHANNELS, INDUSTRIES, PRODUCTS, UNIT_WEIGHTS, UNITS, _company
 
@@ -203,7 +206,7 @@ def write_demo_ledgers(out_dir: Path, *, seed: int = 2018, n_projects: int = 40)
     return p1, p2
 
 
-def import_demo_ledgers(engine: Engine, out_dir: Path, *, seed: int = 2018, n_projects: int = 40) -> list[Any]:
+def import_demo_ledgers(engine: Engine, out_dir: Path, *, seed: int = 2018, n_projects: int = 40) -> list[LedgerImport]:
     """Write the two demo ledgers and import them in order; returns the two :class:`LedgerImport` results."""
     from ingestion.ledger_import import import_ledger
 

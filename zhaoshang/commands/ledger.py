@@ -139,9 +139,10 @@ def print_report(result: LedgerImport) -> None:
             table.add_row(TOTAL_LABELS[k], _num(rec["ledger"][k]), _num(rec["warehouse"][k]), "✓" if ok else "[red]✗[/]")
         console.print(table)
     for m in result.totals_row_mismatches():
+        hint = " (rejected rows are not in the sum 拒收行未计入)" if t.rejected else ""
         console.print(
-            f"[yellow]合计行 第 {m['row']} 行 the totals row says {FIELD_LABELS_ZH[m['field']]} {m['stated']:,.4f};"
-            f" the project rows add up to {m['rows_sum']:,.4f}[/]"
+            f"[yellow]合计行 第 {m['row']} 行 the totals row says {FIELD_LABELS_ZH[m['field']]} {_num(m['stated'])};"
+            f" the project rows add up to {_num(m['rows_sum'])}{hint}[/]"
         )
     for note in result.notes:
         console.print(f"[dim]{note}[/]")
