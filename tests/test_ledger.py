@@ -289,3 +289,37 @@ def test_a_project_merged_down_two_lines_is_one_project() -> None:
     assert table.skipped == {"repeat": [3]}
     assert [n.row for n in table.rejected] == [4] and "row 2" in table.rejected[0].message
     assert table.accounted()
+
+
+def test_facts_from_other_sources_are_kept_or_corrected(tmp_path: Path) -> None:
+    from events.validation import validate_record
+
+    table = read_ledger(write_month1(tmp_path))
+    p1 = table.projects[0]  # PB-001: signed 2018-01-10, 1.5亿; the stream knows more
+    stream = [
+        validate_record(
+            {"event_id": "s-1", "project_id": "PB-001", "type": "signed", "occurred_at": "2018-01-10", "recorded_at": "2018-01-10",
+             "payload": {"name": p1.name, "investment_wan": 15000, "investor": p1.investor, "industry": p1.industry, "unit": "白云镇",
+                         "location": {"lon": 106.3, "lat": 26.4}, "confidential": False}}
+        ),
+        validate_record({"event_id": "s-2", "project_id": "PB-001", "type": "produced", "occurred_at": "2018-03-20", "recorded_at": "2018-03-21"}),
+        validate_record({"event_id": "s-3", "project_id": "PB-001", "type": "landed", "occurred_at": "2018-02-01", "recorded_at": "2018-02-02"}),
+    ]  # fmt: skip
+    plan = plan_ledger([p1], stream, date(2018, 3, 31))
+    kinds = sorted((c.kind, c.detail.split(" ")[0]) for c in plan.changes)
+    # signed matches what the stream says: nothing; produced is blank in the ledger: kept;
+    # landed 2018-02-01 → 2018-02-05: corrected; started: new; funds: new
+    assert ("kept", "投产时间") in kinds
+    assert ("corrected", "落地时间") in kinds
+    assert not any(e.type is EventType.SIGNED for e in plan.events)
+    retracted = [e.payload["event_id"] for e in plan.events if e.type is EventType.RETRACTED]
+    assert retracted == ["s-3"]
+    state = fold(stream + plan.events)["PB-001"]
+    assert state.landed_on == date(2018, 2, 5) and state.produced_on == date(2018, 3, 20)
+    assert state.location == (106.3, 26.4)
+    # a corrected 总投资 replaces the stream's signed event and keeps its location
+    p1.investment_wan = 16000.0
+    plan2 = plan_ledger([p1], stream + plan.events, date(2018, 4, 30))
+    new_signed = next(e for e in plan2.events if e.type is EventType.SIGNED)
+    assert new_signed.payload["location"] == {"lon": 106.3, "lat": 26.4}
+    assert fold(stream + plan.events + plan2.events)["PB-001"].investment_wan == 16000.0
