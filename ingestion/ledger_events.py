@@ -30,7 +30,7 @@ from typing import Any
 
 from events.model import SHANGHAI, Event, EventType, local_date
 from events.projection import active_events, fold_project
-from ingestion.ledger import FIELD_LABELS_ZH, LedgerProject
+from ingestion.ledger import FIELD_LABELS_ZH, LedgerProject, derive_project_id
 
 LEDGER_PREFIX = "ledger:"
 STAGE_FIELDS: tuple[tuple[EventType, str], ...] = (
@@ -324,9 +324,13 @@ def plan_ledger(
     # Projects an earlier ledger put in the log that this one no longer lists.
     with_ledger_events = {e.project_id for e in log.active if e.event_id.startswith(LEDGER_PREFIX)}
     earlier = (with_ledger_events if earlier_projects is None else with_ledger_events & earlier_projects) - ours
+    # A project listed without 项目编号 last month and with one now shows up under a new id.
+    by_derived = {derive_project_id(p.name, p.investor): p for p in projects if p.id_from_ledger}
     for pid in sorted(earlier):
         state = fold_project(pid, log.by_project[pid])
-        planner.plan.changes.append(
-            Change(pid, None, "missing", f"{state.name or pid} ({state.stage.value}) is not in this ledger: reported, not cancelled")
-        )
+        detail = f"{state.name or pid} ({state.stage.value}) is not in this ledger: reported, not cancelled"
+        renamed = by_derived.get(pid)
+        if renamed is not None:
+            detail += f"; row {renamed.row} has the same 项目名称 + 投资方 under 项目编号 {renamed.project_id}"
+        planner.plan.changes.append(Change(pid, None, "missing", detail))
     return planner.plan

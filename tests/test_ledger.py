@@ -323,3 +323,38 @@ def test_facts_from_other_sources_are_kept_or_corrected(tmp_path: Path) -> None:
     new_signed = next(e for e in plan2.events if e.type is EventType.SIGNED)
     assert new_signed.payload["location"] == {"lon": 106.3, "lat": 26.4}
     assert fold(stream + plan.events + plan2.events)["PB-001"].investment_wan == 16000.0
+
+
+def test_a_project_that_gets_its_id_later_is_pointed_out(tmp_path: Path) -> None:
+    table = read_ledger(write_month1(tmp_path))
+    plan1 = plan_ledger(table.projects, [], date(2018, 3, 31))
+    p3 = table.projects[2]
+    old_id = p3.project_id
+    p3.project_id, p3.id_from_ledger = "PB-003", True
+    plan2 = plan_ledger(table.projects, plan1.events, date(2018, 4, 30))
+    missing = [c for c in plan2.changes if c.kind == "missing"]
+    assert [c.project_id for c in missing] == [old_id]
+    assert "PB-003" in missing[0].detail
+
+
+def test_sheet_choice_and_mapping_header_row(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    first = wb.active
+    assert first is not None
+    first.title = "说明"
+    first.append(["本表为示例"])
+    ws = wb.create_sheet("2020年台账")
+    ws.append(["项目", "金额", "日期"])  # headers no alias knows: the mapping names the row and the columns
+    ws.append(["甲项目", 100, "2020.2.3"])
+    path = tmp_path / "two_sheets.xlsx"
+    wb.save(path)
+    with pytest.raises(LedgerError, match="no header row"):
+        read_ledger(path)
+    with pytest.raises(LedgerError, match="no sheet '台账'"):
+        read_ledger(path, sheet="台账")
+    mapping = parse_mapping({"header_row": 1, "columns": {"项目": "name", "金额": "investment_wan", "日期": "signed_on"}})
+    table = read_ledger(path, sheet="2020年台账", mapping=mapping)
+    assert table.source == "two_sheets.xlsx[2020年台账]"
+    assert [(p.name, p.investment_wan, p.signed_on) for p in table.projects] == [("甲项目", 100.0, date(2020, 2, 3))]
