@@ -917,6 +917,11 @@ def _notes(req: Requirement) -> list[dict[str, str]]:
             "zh": f"行业「{req.industry}」不在用地分类表中，未按行业限制用地类型",
             "en": f"industry {req.industry!r} is not in the land-class table: land class not restricted by industry",
         })
+    kind_criteria = FACTORY_CRITERIA if req.factory is not None else LAND_CRITERIA
+    for key in req.named_weights:
+        if key not in kind_criteria:
+            what_zh, what_en = ("厂房", "factory") if req.factory is not None else ("土地", "land")
+            notes.append({"zh": f"权重 {key} 不适用于{what_zh}需求，已忽略", "en": f"weight {key!r} does not apply to a {what_en} requirement: ignored"})
     if req.factory is not None:
         if req.land_area_mu is not None or req.max_price_wan_per_mu is not None or req.land_use is not None:
             notes.append({"zh": "厂房需求：土地面积、地价和用地类型条件不适用", "en": "factory requirement: land area, land price and land-use conditions do not apply"})

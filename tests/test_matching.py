@@ -206,6 +206,8 @@ def test_weights_from_the_requirement_replace_or_remove_defaults(district):
     # cheaper P-PART (20 万元/亩) now beats P-FIT (24):
     # 0.1346·0.642857 + 0.0962·0.8 + 0.7692·(2/3) = 0.67628 > 0.1346·0.928571 + 0.0962·0.9 + 0.7692·0.6 = 0.67308
     assert [(r["site_id"], r["score"]) for r in result["results"]] == [("P-PART", 67.63), ("P-FIT", 67.31), ("P-OK", 51.92)]
+    ignored = match({**LAND_REQ, "weights": {"power": 1}}, district)
+    assert "power" not in ignored["weights"] and "权重 power 不适用于土地需求" in ignored["notes"][0]["zh"]
 
 
 def test_match_many_prepares_once_and_agrees_with_match(district):

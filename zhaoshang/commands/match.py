@@ -65,13 +65,13 @@ def _stamp(result: dict[str, Any], as_of: date, known_at: datetime | None) -> di
     return result
 
 
-def write_map(result: dict[str, Any], sites: Any, path: Path, *, lang: str = "zh") -> bool:
+def write_map(result: dict[str, Any], sites: Any, path: Path, *, lang: str = "zh", basemap: str = "none") -> bool:
     """The match map (``maps.match_map``) as a self-contained HTML page; False when that renderer is absent."""
     try:
         from maps.match_map import render_match_map
     except ImportError:
         return False
-    page = render_match_map(result, sites, lang=lang)
+    page = render_match_map(result, sites, lang=lang, basemap=basemap)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return True
@@ -87,6 +87,7 @@ def match_files(
     top: int = 10,
     maps: bool = False,
     lang: str = "zh",
+    basemap: str = "none",
 ) -> list[dict[str, Any]]:
     """Match every requirement file and write ``NAME.match.json`` (and ``NAME.match.html`` with ``maps``).
 
@@ -113,7 +114,7 @@ def match_files(
         output = target_dir / f"{stem}{RESULT_SUFFIX}"
         output.write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
         summary["output"] = str(output)
-        if maps and write_map(result, sites, target_dir / f"{stem}{MAP_SUFFIX}", lang=lang):
+        if maps and write_map(result, sites, target_dir / f"{stem}{MAP_SUFFIX}", lang=lang, basemap=basemap):
             summary["map"] = str(target_dir / f"{stem}{MAP_SUFFIX}")
         summary.update(
             investor=result["investor"],
@@ -176,6 +177,7 @@ def match_cmd(
     map_file: Annotated[Path | None, typer.Option("--map", help="Also write the match map to this HTML file (one requirement).")] = None,
     maps: Annotated[bool, typer.Option("--maps", help="With --batch: also write NAME.match.html beside each result.")] = False,
     lang: Annotated[str, typer.Option("--lang", help="zh, en or both: the language of reasons and maps.")] = "zh",
+    basemap: Annotated[str, typer.Option("--basemap", help="Map background: none (offline), osm, tianditu (key in TIANDITU_KEY) or gaode (shifted to GCJ-02).")] = "none",
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -186,6 +188,8 @@ def match_cmd(
         fail("给出一个需求文件或 --batch 文件夹 give either a REQUIREMENT.json or --batch DIR")
     if lang not in ("zh", "en", "both"):
         fail(f"--lang must be zh, en or both, got {lang!r}")
+    if basemap not in ("none", "osm", "tianditu", "gaode"):
+        fail(f"--basemap must be none, osm, tianditu or gaode, got {basemap!r}")
     if batch is not None and map_file is not None:
         fail("--map 只用于单个需求；批量请用 --maps  (--map is for one requirement; use --maps with --batch)")
     if requirement is not None and (out_dir is not None or maps):
@@ -211,7 +215,11 @@ def match_cmd(
             console.print(f"[yellow]土地台账为空 the land inventory is empty as of {day}:[/] load it with `zhaoshang land load FILE --kind idle|factory`")
         result = _stamp(match(data, index, top=top), day, known)
         if map_file is not None:
-            if write_map(result, sites, map_file, lang="zh" if lang == "both" else lang):
+            try:
+                written = write_map(result, sites, map_file, lang=lang, basemap=basemap)
+            except ValueError as exc:  # e.g. the Tianditu basemap without its key
+                fail(f"--map: {exc}")
+            if written:
                 console.print(f"地图已写出 map written: {map_file}")
             else:
                 console.print("[yellow]匹配地图渲染器不可用 the match-map renderer (maps.match_map) is not available[/]")
@@ -228,7 +236,10 @@ def match_cmd(
     if not files:
         fail(f"{batch} 中没有需求文件 no *.json requirement files in {batch}")
     engine = engine_of(database_url)
-    summaries = match_files(engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang="zh" if lang == "both" else lang)
+    try:
+        summaries = match_files(engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap)
+    except ValueError as exc:  # e.g. the Tianditu basemap without its key
+        fail(f"--maps: {exc}")
     errors = [s for s in summaries if s["error"]]
     if json_out:
         emit_json({"as_of": day.isoformat(), "files": summaries})
