@@ -88,6 +88,10 @@ class Event:
         """Hash of what the event says; ``recorded_at`` is excluded because re-sending a fact is no conflict."""
         return content_hash(self.event_id, self.project_id, self.type, self.occurred_at, self.schema_version, self.payload)
 
+    def hash_and_payload_text(self) -> tuple[str, str]:
+        """:meth:`content_hash` and the payload's canonical JSON, for an append that stores both."""
+        return hash_and_payload_text(self.event_id, self.project_id, self.type, self.occurred_at, self.schema_version, self.payload)
+
     def to_wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "event_id": self.event_id,
@@ -102,16 +106,28 @@ class Event:
         return out
 
 
+# The canonical JSON of the content hash (sorted keys, no spaces, UTF-8), built once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def content_hash(
     event_id: str, project_id: str, type_: str, occurred_at: datetime, schema_version: int, payload: dict[str, Any]
 ) -> str:
-    canonical = json.dumps(
-        [event_id, project_id, str(type_), occurred_at.astimezone(UTC).isoformat(), schema_version, payload],
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hash_and_payload_text(event_id, project_id, type_, occurred_at, schema_version, payload)[0]
+
+
+def hash_and_payload_text(
+    event_id: str, project_id: str, type_: str, occurred_at: datetime, schema_version: int, payload: dict[str, Any]
+) -> tuple[str, str]:
+    """The content hash and the payload's canonical JSON (which the hash covers), each encoded once.
+
+    The hash is the SHA-256 of the canonical JSON (sorted keys, no spaces) of
+    ``[event_id, project_id, type, occurred_at in UTC, schema_version, payload]``.
+    """
+    head = _CANONICAL.encode([event_id, project_id, str(type_), occurred_at.astimezone(UTC).isoformat(), schema_version])
+    payload_text = _CANONICAL.encode(payload)
+    canonical = head[:-1] + "," + payload_text + "]"
+    return hashlib.sha256(canonical.encode()).hexdigest(), payload_text
 
 
 def end_of_day(day: date) -> datetime:

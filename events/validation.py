@@ -165,6 +165,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (PostgreSQL's jsonb cannot hold it)")
 
 
+# One decoder for every record (json.loads with an option would build one per call).
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
 # JSON escapes of what PostgreSQL text and jsonb cannot hold: NUL and lone UTF-16 surrogates.
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 
@@ -206,7 +209,8 @@ def parse_event(raw: str | bytes) -> Event:
     surrogates), so one such record is dead-lettered instead of failing its whole batch.
     """
     try:
-        record = json.loads(raw, parse_constant=_refuse_constant)
+        text_raw = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+        record = _DECODER.decode(text_raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, over-long integers
         raise EventValidationError(f"broken JSON: {exc}") from None
     if isinstance(raw, str):

@@ -215,3 +215,41 @@ def test_offsets_other_than_shanghai_keep_the_instant() -> None:
     assert ev.occurred_at == datetime(2024, 3, 1, 5, 30, tzinfo=UTC)
     assert ev.occurred_at.tzinfo == timezone(timedelta(hours=-5))
     assert local_date(ev.occurred_at).isoformat() == "2024-03-01"
+
+
+def _old_content_hash(ev: Event) -> str:
+    """The content hash as first defined (one json.dumps of the whole list): stored hashes must not change."""
+    import hashlib
+
+    canonical = json.dumps(
+        [ev.event_id, ev.project_id, str(ev.type), ev.occurred_at.astimezone(UTC).isoformat(), ev.schema_version, ev.payload],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"name": "航空叶片制造及装备项目", "investment_wan": 51499.0, "unit": "夏云工业园区管委会", "foreign": False, "foreign_usd_wan": 7253.4},
+        {"name": 'tab\there "quoted" back\\slash\nnewline', "investment_wan": 1e-7, "location": {"lon": 106.26, "lat": 26.41}},
+        {"z": [1, 2.5, None, True, {"b": 1, "a": [{}]}], "a": "\u2028\u00e9", "emoji": "🏭"},
+    ],
+)
+def test_content_hash_is_unchanged_and_payload_text_is_canonical(payload: dict[str, object]) -> None:
+    ev = Event("e\t1", "P1", EventType.SIGNED, datetime(2024, 3, 1, 9, 30, tzinfo=SHANGHAI), None, 1, payload)
+    digest, text = ev.hash_and_payload_text()
+    assert digest == ev.content_hash() == _old_content_hash(ev)
+    assert text == json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(text) == payload
+
+
+def test_content_hash_of_a_known_event() -> None:
+    ev = Event("e1", "P1", EventType.FUNDS_ARRIVED, datetime(2024, 3, 1, tzinfo=SHANGHAI), None, 1, {"amount_wan": 300, "currency": "CNY"})
+    import hashlib
+
+    expected = '["e1","P1","funds_arrived","2024-02-29T16:00:00+00:00",1,{"amount_wan":300,"currency":"CNY"}]'
+    assert ev.content_hash() == hashlib.sha256(expected.encode()).hexdigest()

@@ -230,3 +230,14 @@ def test_retrying_a_conflict_keeps_both_versions_in_the_reason(db: Engine, tmp_p
         out = retry_dead_letters(conn, [dl["id"]], replacement=json.dumps(signed(inv=5000), ensure_ascii=False))
     assert (out["accepted"], out["duplicates"]) == (0, 1)
     assert letters(db)[0]["resolution"] == "duplicate"
+
+
+def test_text_with_tabs_newlines_and_backslashes_round_trips(db: Engine, tmp_path: Path) -> None:
+    odd = 'tab\there, "quote", back\\slash, new\nline, cr\r, 中文'
+    rec = signed("id\twith\\tab", payload={"name": odd, "investment_wan": 1, "investor": "\\N"})
+    path = write_jsonl(tmp_path / "odd\tname.jsonl", [rec])
+    assert load(db, path, source="src\\with\ttab") == {"read": 1, "accepted": 1, "duplicates": 0, "rejected": 0}
+    with db.connect() as conn:
+        row = conn.execute(text("SELECT event_id, payload, source FROM event_log")).one()
+    assert (row.event_id, row.payload["name"], row.payload["investor"], row.source) == ("id\twith\\tab", odd, "\\N", "src\\with\ttab")
+    assert load(db, path, source="again") == {"read": 1, "accepted": 0, "duplicates": 1, "rejected": 0}

@@ -12,6 +12,7 @@ sink can write its offsets in the same transaction as the events.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -89,19 +90,27 @@ def _stage_table(conn: Connection) -> None:
     conn.exec_driver_sql("TRUNCATE _event_stage")
 
 
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
 def _copy_escape(value: str) -> str:
+    if _COPY_SPECIAL.search(value) is None:  # the usual case: nothing to escape
+        return value
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _stage_rows(conn: Connection, batch: list[tuple[Event, str, Incoming]], arrival: datetime) -> None:
-    """COPY the batch into the staging table, text format built here (faster than per-value adaptation)."""
+def _stage_rows(conn: Connection, batch: list[tuple[Event, str, Incoming]], arrival: datetime, payload_texts: list[str]) -> None:
+    """COPY the batch into the staging table, text format built here (faster than per-value adaptation).
+
+    ``payload_texts`` are the payloads' canonical JSON, already encoded for the content hash.
+    """
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     cols = "ord, " + ", ".join(_STAGE_COLUMNS)
     lines = []
     for i, (ev, digest, inc) in enumerate(batch):
         recorded = (ev.recorded_at or arrival).isoformat()
-        payload = json.dumps(ev.payload, ensure_ascii=False, separators=(",", ":"))
+        payload = payload_texts[i]
         lines.append(
             "\t".join(
                 (
@@ -200,16 +209,18 @@ def append_validated(
     arrival = arrival or datetime.now(UTC)
     letters: list[DeadLetter] = []
     firsts: dict[str, tuple[Event, str, Incoming]] = {}
+    payload_texts: list[str] = []  # aligned with ``firsts``
     repeats: list[tuple[Event, str, Incoming]] = []  # later occurrences of an id within this batch
     for ev, inc in batch:
-        digest = ev.content_hash()
+        digest, payload_text = ev.hash_and_payload_text()
         if ev.event_id in firsts:
             repeats.append((ev, digest, inc))
         else:
             firsts[ev.event_id] = (ev, digest, inc)
+            payload_texts.append(payload_text)
     staged = list(firsts.values())
     _stage_table(conn)
-    _stage_rows(conn, staged, arrival)
+    _stage_rows(conn, staged, arrival, payload_texts)
     # Look-ups go through the event_id index (= ANY of the staged ids): a join with the staging
     # table is planned as a hash join over the whole log, which made each batch scan all of it.
     ord_of = {ev.event_id: i for i, (ev, _, _) in enumerate(staged)}

@@ -1,0 +1,139 @@
+"""`replay --as-of` and `report kpis` over 1,000,000 events, next to a bare SQL scan of the log.
+
+    ./run bench replay [--events N] [--no-doc]
+
+Uses the benchmark database of ``bench/append.py`` (loads the event file first if the log does not
+hold it). Figures:
+
+1. Bare scan: ``SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version,
+   payload::text FROM event_log`` fetched row by row through the same driver (psycopg 3), nothing done
+   with the rows: the floor for anything that reads the whole log.
+2. The commands, run as a user runs them (``zhaoshang replay --as-of … --json`` and
+   ``zhaoshang report kpis … --json``, output to /dev/null), start-up included.
+3. In-process, the parts of a replay: loading the events (SQL + building ``Event``\\ s), the fold, the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from _common import N_EVENTS, ROOT, bench_engine, bench_url, events_file, machine_line, timed, write_section
+from sqlalchemy import Engine, text
+
+from events.kpis import compute_kpis
+from events.projection import fold
+from warehouse.event_store import load_records, read_jsonl
+from warehouse.replay import Horizon, load_events
+
+AS_OF = "2026-10-31"
+KNOWN_AT = "2026-06-30"
+ZHAOSHANG = str(Path(sys.executable).with_name("zhaoshang"))
+
+
+def bare_scan(engine: Engine) -> tuple[float, int]:
+    with engine.connect() as conn:
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        t0 = time.perf_counter()
+        n = 0
+        with dbapi.cursor(name="bare_scan") as cur:  # server-side cursor, as replay streams its rows
+            cur.itersize = 50_000
+            cur.execute("SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text FROM event_log")
+            for _ in cur:
+                n += 1
+        elapsed = time.perf_counter() - t0
+        dbapi.rollback()
+    return elapsed, n
+
+
+def run_cli(args: list[str]) -> float:
+    url = bench_url().render_as_string(hide_password=False)
+    t0 = time.perf_counter()
+    subprocess.run([ZHAOSHANG, *args, "--database-url", url], check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=N_EVENTS)
+    ap.add_argument("--no-doc", action="store_true")
+    args = ap.parse_args()
+    engine = bench_engine()
+    with engine.connect() as conn:
+        have = conn.execute(text("SELECT count(*) FROM event_log")).scalar_one()
+    if have != args.events:
+        print(f"the log holds {have:,} events, not {args.events:,}: loading the benchmark file", flush=True)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+        res = load_records(engine, read_jsonl(events_file(args.events), "bench"))
+        assert res.accepted == args.events, res.as_dict()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE event_log")
+        projects = conn.execute(text("SELECT count(DISTINCT project_id) FROM event_log")).scalar_one()
+    print(f"replay benchmark: {args.events:,} events of {projects:,} projects; load average {os.getloadavg()[0]:.1f}", flush=True)
+
+    t: dict[str, float] = {}
+    bare_scan(engine)  # warm the cache: every figure below reads a warm log
+    t["bare scan"], n = bare_scan(engine)
+    assert n == args.events
+    print(f"  bare scan: {t['bare scan']:.2f} s", flush=True)
+    t["replay"] = run_cli(["replay", "--as-of", AS_OF, "--json"])
+    print(f"  zhaoshang replay --as-of {AS_OF} --json: {t['replay']:.2f} s", flush=True)
+    t["replay known"] = run_cli(["replay", "--as-of", AS_OF, "--known-at", KNOWN_AT, "--json"])
+    print(f"  zhaoshang replay --as-of {AS_OF} --known-at {KNOWN_AT} --json: {t['replay known']:.2f} s", flush=True)
+    t["kpis"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--json"])
+    print(f"  zhaoshang report kpis --json: {t['kpis']:.2f} s", flush=True)
+    t["kpis by"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--by", "unit", "--json"])
+    print(f"  zhaoshang report kpis --by unit --json: {t['kpis by']:.2f} s", flush=True)
+    t["startup"] = run_cli(["--help"])
+    print(f"  zhaoshang --help (start-up alone): {t['startup']:.2f} s", flush=True)
+
+    horizon = Horizon(date.fromisoformat(AS_OF))
+    with engine.connect() as conn, timed("load_events (SQL + Event objects)", t):
+        events = load_events(conn, horizon)
+    with timed("fold", t):
+        states = fold(events)
+    with timed("rows", t):
+        rows = [s.to_row(horizon.as_of) for s in states.values()]
+    with timed("compute_kpis", t):
+        compute_kpis(states.values(), date_from=date(2026, 1, 1), date_to=horizon.as_of)
+    n_rows = len(rows)
+    del events, states, rows
+
+    rate = lambda s: args.events / s  # noqa: E731
+    print(f"\nbare scan          {rate(t['bare scan']):>10,.0f} events/s")
+    print(f"replay --as-of     {rate(t['replay']):>10,.0f} events/s  ({t['replay'] / t['bare scan']:.1f}× the bare scan)")
+    print(f"report kpis        {rate(t['kpis']):>10,.0f} events/s  ({t['kpis'] / t['bare scan']:.1f}× the bare scan)")
+
+    if not args.no_doc:
+        write_section(
+            "replay",
+            f"""
+## Replay and KPI report over {args.events:,} events (`./run bench replay`)
+
+{machine_line()} The log of `./run bench append` ({projects:,} projects), warm in the page cache.
+
+| what | seconds | events/s | vs bare scan |
+|---|---:|---:|---:|
+| bare scan: `SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text FROM event_log`, rows fetched through psycopg, nothing done with them | {t["bare scan"]:.1f} | {rate(t["bare scan"]):,.0f} | 1.0× |
+| `zhaoshang replay --as-of {AS_OF} --json` ({n_rows:,} rows to /dev/null) | {t["replay"]:.1f} | {rate(t["replay"]):,.0f} | {t["replay"] / t["bare scan"]:.1f}× |
+| `zhaoshang replay --as-of {AS_OF} --known-at {KNOWN_AT} --json` | {t["replay known"]:.1f} | {rate(t["replay known"]):,.0f} | {t["replay known"] / t["bare scan"]:.1f}× |
+| `zhaoshang report kpis --from 2026-01-01 --to {AS_OF} --json` | {t["kpis"]:.1f} | {rate(t["kpis"]):,.0f} | {t["kpis"] / t["bare scan"]:.1f}× |
+| `zhaoshang report kpis … --by unit --json` | {t["kpis by"]:.1f} | {rate(t["kpis by"]):,.0f} | {t["kpis by"] / t["bare scan"]:.1f}× |
+
+Where a replay's time goes (in-process): loading the events (SQL, `payload` JSON, `Event` objects)
+{t["load_events (SQL + Event objects)"]:.1f} s, the fold {t["fold"]:.1f} s, the rows {t["rows"]:.1f} s; `compute_kpis` over the
+folded states {t["compute_kpis"]:.2f} s. Start-up of the command alone (`zhaoshang --help`): {t["startup"]:.1f} s; every
+command also checks the schema (Alembic) before it runs.
+""",
+        )
+
+
+if __name__ == "__main__":
+    main()
