@@ -6,6 +6,7 @@ CGCS2000), so the expected distances and scores can be computed on paper.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import geopandas as gpd
@@ -247,3 +248,71 @@ def test_bad_requirements_name_the_field(data, field):
         parse_requirement(data)
     assert err.value.field == field
     assert str(err.value).startswith(f"{field}: ")
+
+
+def _reference_failures(req: dict[str, Any], row: dict[str, Any], centroid: tuple[float, float]) -> list[str]:
+    """The hard constraints a site fails, written per site the plain way, with geodesic distances."""
+    factory = "factory" in req
+    whole = row["floor_area_m2"] if factory else row["area_mu"]
+    left = row["vacant_area_m2"] if factory else row["remaining_area_mu"]
+    free = row["status"] in ("available", "partly_taken") and left > 0
+    size = left if free else whole
+    failed = [] if free else ["status"]
+    rng = req["factory"].get("floor_area_m2") if factory else req.get("land_area_mu")
+    if rng and not (rng.get("min", -math.inf) <= size <= rng.get("max", math.inf)):
+        failed.append("area")
+    if factory:
+        for key, crit in (("floor_load_kn_m2", "floor_load"), ("clear_height_m", "clear_height")):
+            if key in req["factory"] and not row[key] >= req["factory"][key]["min"]:
+                failed.append(crit)
+    else:
+        rule = industry_class(req.get("industry"))
+        if rule is not None and row["land_use"] not in rule.allowed:
+            failed.append("land_use")
+        if "max_price_wan_per_mu" in req and not row["price_wan_per_mu"] <= req["max_price_wan_per_mu"]:
+            failed.append("price")
+    for p in req.get("near", []):
+        _, _, metres = GEOD.inv(p["lon"], p["lat"], *centroid)
+        if metres > p["max_km"] * 1000:
+            failed.append("near")
+    return failed
+
+
+def test_random_districts_agree_with_a_per_site_reference():
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(240):
+        km, az = float(rng.uniform(0, 40)), float(rng.uniform(0, 360))
+        if i % 4:
+            area = float(rng.uniform(10, 200))
+            status = str(rng.choice(["available", "partly_taken", "taken", "in_production"], p=[0.6, 0.2, 0.15, 0.05]))
+            left = area if status == "available" else (area * float(rng.uniform(0.1, 0.9)) if status == "partly_taken" else 0.0)
+            rows.append(parcel(f"S{i:03d}", km, land_use=str(rng.choice(["100101", "100102", "100103"])), area=area,
+                               remaining=left, price=float(rng.uniform(5, 50)), status=status, azimuth=az))
+        else:
+            status = str(rng.choice(["available", "partly_taken", "taken"], p=[0.6, 0.2, 0.2]))
+            vacant = float(rng.uniform(1000, 9000)) if status != "taken" else 0.0
+            row = factory(f"S{i:03d}", km, vacant=vacant, load=float(rng.uniform(3, 20)), height=float(rng.uniform(5, 12)), status=status)
+            row["geometry"] = at(km, az).centroid
+            rows.append(row)
+    sites = frame(rows)
+    centroids = {r["site_id"]: (r["geometry"].centroid.x, r["geometry"].centroid.y) for r in rows}
+    index = prepare_sites(sites)
+    for j in range(40):
+        near = [{"name": f"点{k}", "lon": EXIT[0] + float(rng.uniform(-0.2, 0.2)), "lat": EXIT[1] + float(rng.uniform(-0.2, 0.2)),
+                 "max_km": float(rng.uniform(5, 30))} for k in range(int(rng.integers(0, 3)))]
+        req: dict[str, Any] = {"investor": f"I{j}", "near": near}
+        if j % 3 == 0:
+            req["factory"] = {"floor_area_m2": {"min": float(rng.uniform(1000, 5000))}, "floor_load_kn_m2": {"min": 8}, "clear_height_m": {"min": 7}}
+        else:
+            lo = float(rng.uniform(10, 100))
+            req.update(industry=str(rng.choice(["化工", "新材料", "服装"])), land_area_mu={"min": lo, "max": lo * 2}, max_price_wan_per_mu=30)
+        kind = "factory" if "factory" in req else "idle"
+        expected = {r["site_id"]: _reference_failures(req, r, centroids[r["site_id"]]) for r in rows if r["kind"] == kind}
+        result = match(req, index, top=1000)
+        assert {r["site_id"] for r in result["results"]} == {s for s, f in expected.items() if not f}
+        assert {m["site_id"]: [m["failed"]] for m in result["closest_misses"]} == {s: f for s, f in expected.items() if len(f) == 1}
+        scores = [(-r["score"], r["site_id"]) for r in result["results"]]
+        assert scores == sorted(scores)  # best first, ties by site_id
