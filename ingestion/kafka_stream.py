@@ -38,8 +38,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from events.model import Event
 from events.validation import EventValidationError, parse_event
-from warehouse.event_store import AppendResult, Incoming, append_raw
+from warehouse.event_store import AppendResult, Incoming, append_raw, append_validated
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_SINK_BATCH = 20_000
@@ -296,11 +297,39 @@ def _prepare_offsets(conn: Connection, sink: str, topic: str, partitions: list[i
 
 @dataclass(slots=True)
 class PartitionBatch:
-    """The messages of one partition in one batch: their records and the offset after the last one."""
+    """The messages of one partition in one batch: their records and the offset after the last one.
+
+    ``parsed`` optionally holds the records already validated (the fetch thread does it while the
+    writer waits on PostgreSQL); then ``records`` holds only the invalid ones.
+    """
 
     partition: int
     records: list[Incoming]
     next_offset: int
+    parsed: list[tuple[Event, Incoming]] | None = None
+
+    @classmethod
+    def validated(cls, partition: int, records: Iterable[Incoming], next_offset: int) -> PartitionBatch:
+        parsed: list[tuple[Event, Incoming]] = []
+        invalid: list[Incoming] = []
+        for inc in records:
+            try:
+                parsed.append((parse_event(inc.raw), inc))
+            except EventValidationError:
+                invalid.append(inc)  # append_raw validates it again and dead-letters it with the reason
+        return cls(partition, invalid, next_offset, parsed)
+
+
+def _append(conn: Connection, batch: PartitionBatch) -> AppendResult:
+    if batch.parsed is None:
+        return append_raw(conn, batch.records)
+    result = append_validated(conn, batch.parsed)
+    if batch.records:
+        bad = append_raw(conn, batch.records)
+        result.reasons = bad.reasons + result.reasons
+        bad.reasons = []
+        result.add(bad)
+    return result
 
 
 def write_batch(
@@ -331,7 +360,7 @@ def write_batch(
                     f"partition {p} of {topic}: sink {sink_name!r} expected next_offset {expected[p]},"
                     f" the warehouse says {found.get(p)}: another sink wrote it; this batch was not written"
                 )
-        results = {b.partition: append_raw(conn, b.records) for b in batches}
+        results = {b.partition: _append(conn, b) for b in batches}
         conn.execute(
             text(
                 "UPDATE stream_offset o SET next_offset = v.next_offset, records_read = o.records_read + v.n_read,"
@@ -397,8 +426,13 @@ def _fetch_loop(
     out: queue.Queue[_Fetched | _FetchFailed],
     stop: threading.Event,
     batch_size: int,
+    last_message: list[float],
 ) -> None:
-    """Poll Kafka and hand batches to the writer; runs in its own thread (the consumer is only used here)."""
+    """Poll Kafka and hand batches to the writer; runs in its own thread (the consumer is only used here).
+
+    ``last_message`` is ``[monotonic time of the last poll that returned messages, 1.0 while this
+    thread holds messages not yet queued]``: the writer's idle stop must not fire meanwhile.
+    """
     from kafka import TopicPartition
 
     tps = {p: TopicPartition(topic, p) for p in partitions}
@@ -409,16 +443,18 @@ def _fetch_loop(
             deadline = time.monotonic() + BATCH_LINGER_S
             got = consumer.poll(timeout_ms=200, max_records=batch_size)
             while got:
+                last_message[0], last_message[1] = time.monotonic(), 1.0
                 for tp, msgs in got.items():
                     grouped.setdefault(tp.partition, []).extend(msgs)
                     n += len(msgs)
                 if n >= batch_size or time.monotonic() >= deadline or stop.is_set():
                     break
                 got = consumer.poll(timeout_ms=20, max_records=batch_size - n)
+            # Validation happens here, overlapping with the writer's wait on PostgreSQL.
             batches = [
-                PartitionBatch(
+                PartitionBatch.validated(
                     p,
-                    [Incoming(_decode(m.value), topic, f"partition {p} offset {m.offset}") for m in msgs],
+                    (Incoming(_decode(m.value), topic, f"partition {p} offset {m.offset}") for m in msgs),
                     msgs[-1].offset + 1,
                 )
                 for p, msgs in sorted(grouped.items())
@@ -430,6 +466,7 @@ def _fetch_loop(
                     break
                 except queue.Full:
                     continue
+            last_message[1] = 0.0
     except BaseException as exc:  # noqa: BLE001 - handed to the writer thread, which raises it
         out.put(_FetchFailed(exc))
 
@@ -558,11 +595,12 @@ def run_sink(
         for p in wanted:
             state.per_partition[p] = AppendResult()
         inbox: queue.Queue[_Fetched | _FetchFailed] = queue.Queue(maxsize=2)
+        # Written by the fetch thread: when messages last arrived, and whether it holds some not yet handed over.
+        last_message = [time.monotonic(), 0.0]
         fetcher = threading.Thread(
-            target=_fetch_loop, args=(consumer, topic, wanted, inbox, fetch_stop, batch_size), name=f"kafka-fetch-{name}", daemon=True
+            target=_fetch_loop, args=(consumer, topic, wanted, inbox, fetch_stop, batch_size, last_message), name=f"kafka-fetch-{name}", daemon=True
         )
         fetcher.start()
-        last_seen = time.monotonic()
         last_report = 0.0
 
         def status() -> dict[str, Any]:
@@ -574,7 +612,7 @@ def run_sink(
                 "batches": state.batches,
                 "events_per_s": state.total.read / elapsed,
                 "lag": lag,
-                "idle_s": now - last_seen,
+                "idle_s": now - last_message[0],
             }
 
         while not stop.is_set():
@@ -598,12 +636,12 @@ def run_sink(
                     state.per_partition[b.partition].add(results[b.partition])
                     state.total.add(results[b.partition])
                 state.batches += 1
-                state.last_commit = last_seen = time.monotonic()
+                state.last_commit = time.monotonic()
             now = time.monotonic()
             if on_progress and now - last_report >= 0.5:
                 on_progress(status())
                 last_report = now
-            if stop_when_idle is not None and now - last_seen >= stop_when_idle:
+            if stop_when_idle is not None and now - last_message[0] >= stop_when_idle and not last_message[1] and inbox.empty():
                 stopped_by.append("idle")
                 break
         final = status()
@@ -643,3 +681,154 @@ def iter_jsonl_lines(lines: Iterable[str], source: str) -> Iterator[Incoming]:
         stripped = line.rstrip("\r\n")
         if stripped.strip():
             yield Incoming(stripped, source, f"line {lineno}")
+
+
+# --------------------------------------------------------------------------------------------
+# Several sink processes, one per partition subset (the same design as sinks on several machines)
+# --------------------------------------------------------------------------------------------
+
+
+def _sink_worker(
+    index: int,
+    database_url: str,
+    bootstrap: str,
+    topic: str,
+    options: dict[str, Any],
+    reports: Any,
+) -> None:
+    """One sink process of :func:`run_sink_workers`; reports progress and its result on ``reports``."""
+    from warehouse.db import make_engine
+
+    engine = make_engine(database_url)
+    last = [0.0]
+
+    def progress(st: dict[str, Any]) -> None:
+        if time.monotonic() - last[0] >= 0.5:
+            last[0] = time.monotonic()
+            reports.put((index, "progress", st))
+
+    try:
+        result = run_sink(engine, bootstrap, topic, on_progress=progress, handle_signals=True, **options)
+        reports.put((index, "done", result))
+    except SinkFenced as exc:
+        reports.put((index, "fenced", str(exc)))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the whole run
+        reports.put((index, "error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        engine.dispose()
+
+
+def _merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {k: sum(r[k] for r in results) for k in ("read", "accepted", "duplicates", "rejected", "batches")}
+    elapsed = max((r["elapsed_s"] for r in results), default=0.0)
+    merged.update(
+        sink=results[0]["sink"] if results else None,
+        topic=results[0]["topic"] if results else None,
+        partitions={p: info for r in results for p, info in r["partitions"].items()},
+        elapsed_s=elapsed,
+        events_per_s=round(merged["read"] / elapsed, 1) if elapsed else 0.0,
+        stopped_by=results[0]["stopped_by"] if results else "stop",
+        reasons=[reason for r in results for reason in r["reasons"]][:20],
+        workers=len(results),
+    )
+    return merged
+
+
+def run_sink_workers(
+    database_url: str,
+    bootstrap: str,
+    topic: str,
+    *,
+    workers: int,
+    name: str = "warehouse",
+    partitions: Iterable[int] | None = None,
+    stop_when_idle: float | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    batch_size: int = DEFAULT_SINK_BATCH,
+    wait_for_lock: bool = False,
+    reset: bool = False,
+    stop_event: threading.Event | None = None,
+) -> dict[str, Any]:
+    """:func:`run_sink` in ``workers`` processes, the partitions dealt out round-robin.
+
+    Each process is an ordinary sink (its own connection, advisory locks and offset rows), so the
+    guarantees are the same as for one sink; the processes just use more cores. ``stop_event``
+    (or SIGTERM to this process, when called from the main thread) stops them all. Returns the
+    counts of all workers together (``events_per_s`` = read / the slowest worker's elapsed time).
+    """
+    import multiprocessing as mp
+
+    available = topic_partitions(bootstrap, topic)
+    if not available:
+        raise StreamError(f"topic {topic!r} does not exist at {bootstrap} (publish to it first: `zhaoshang events publish`)")
+    wanted = sorted(set(partitions)) if partitions is not None else available
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        raise StreamError(f"topic {topic!r} has partitions {available}; no partition {unknown}")
+    shares = [wanted[i :: max(1, workers)] for i in range(max(1, workers))]
+    shares = [s for s in shares if s]
+    # spawn, not fork: the parent holds threads and connection pools that must not be copied.
+    ctx = mp.get_context("spawn")
+    reports = ctx.Queue()
+    stop = stop_event or threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    options = {"name": name, "stop_when_idle": stop_when_idle, "batch_size": batch_size, "wait_for_lock": wait_for_lock, "reset": reset}
+    procs = [
+        ctx.Process(target=_sink_worker, args=(i, database_url, bootstrap, topic, {**options, "partitions": share}, reports),
+                    name=f"zhaoshang-sink-{name}-{i}")
+        for i, share in enumerate(shares)
+    ]
+    results: dict[int, dict[str, Any]] = {}
+    failures: list[tuple[str, str]] = []
+    latest: dict[int, dict[str, Any]] = {}
+    signalled = False
+    try:
+        for proc in procs:
+            proc.start()
+        while len(results) + len(failures) < len(procs):
+            if stop.is_set() and not signalled:
+                for proc in procs:
+                    if proc.is_alive() and proc.pid is not None:
+                        os.kill(proc.pid, signal.SIGTERM)
+                signalled = True
+            try:
+                index, kind, payload = reports.get(timeout=0.25)
+            except queue.Empty:
+                dead = [p for i, p in enumerate(procs) if not p.is_alive() and i not in results and p.exitcode not in (0, None)]
+                if dead and reports.empty():
+                    failures.append(("error", f"sink process {dead[0].name} died with exit code {dead[0].exitcode}"))
+                    break
+                continue
+            if kind == "progress":
+                latest[index] = payload
+                if on_progress and "lag" in payload:
+                    sts = list(latest.values())
+                    on_progress(
+                        {
+                            **{k: sum(s.get(k, 0) for s in sts) for k in ("read", "accepted", "duplicates", "rejected", "batches")},
+                            "events_per_s": sum(s.get("events_per_s", 0.0) for s in sts),
+                            "lag": {p: v for s in sts for p, v in s.get("lag", {}).items()},
+                        }
+                    )
+            elif kind == "done":
+                results[index] = payload
+            else:
+                failures.append((kind, payload))
+                stop.set()
+    finally:
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None and (failures or stop.is_set()):
+                os.kill(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failures:
+        kind, message = failures[0]
+        raise (SinkFenced if kind == "fenced" else StreamError)(message)
+    return _merge_results([results[i] for i in sorted(results)])

