@@ -158,3 +158,21 @@ def test_match_needs_exactly_one_of_file_or_batch(db_url_str: str, tmp_path: Pat
     assert invoke("match", "--database-url", db_url_str).exit_code == 2
     req = write_req(tmp_path / "a.json", REQ)
     assert invoke("match", str(req), "--batch", str(tmp_path), "--database-url", db_url_str).exit_code == 2
+
+
+def test_demo_requirements_find_sites_in_the_demo_county(db, tmp_path: Path) -> None:
+    from datetime import date
+
+    from ingestion.demo_district import load_demo_district
+    from zhaoshang.commands.match import match_files, write_demo_requirements
+
+    load_demo_district(db, tmp_path / "land")
+    files = write_demo_requirements(tmp_path / "requirements")
+    summaries = match_files(db, files, out_dir=tmp_path / "matches", as_of=date(2019, 1, 1), maps=True)
+    assert [s["error"] for s in summaries] == [None] * 4
+    assert all(s["results"] > 0 for s in summaries), summaries
+    by_stem = {Path(s["file"]).stem: s for s in summaries}
+    assert by_stem["电子信息厂房"]["kind"] == "factory" and by_stem["电子信息厂房"]["top_site"].split("-")[1].startswith("F")
+    chem = json.loads((tmp_path / "matches" / "精细化工.match.json").read_text(encoding="utf-8"))
+    assert chem["allowed_land_use"] == ["100103"]
+    assert all(Path(s["map"]).is_file() for s in summaries)
