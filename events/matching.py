@@ -578,7 +578,6 @@ class _Evaluation:
     def __init__(self, req: Requirement, idx: SiteIndex) -> None:
         self.req = req
         arr = self.arr = idx.kind(req.kind)
-        n = arr.n
         checks: list[_Check] = [_Check("status", arr.unavailable)]
         spec = req.factory
         area_rng = spec.floor_area_m2 if spec is not None else req.land_area_mu
@@ -618,8 +617,8 @@ class _Evaluation:
                 self.distance_km.append(d)
                 checks.append(_Check("near", ~(d <= p.max_km), i))
         self.checks = checks
-        fails = np.zeros(n, dtype=np.uint8)
-        for c in checks:
+        fails = checks[0].fail.astype(np.uint8)  # the status check is always first
+        for c in checks[1:]:
             fails += c.fail
         self.fails = fails
         self.candidates = np.flatnonzero(fails <= 1)
