@@ -125,46 +125,44 @@ class LandAnomaly:
 # Storage
 
 
-def content_hashes(frame: gpd.GeoDataFrame) -> np.ndarray:
-    """A 64-bit hash per row over the attributes and the geometry's WKB: what 'changed' means on reload."""
-    # Areas derived from the geometry are left out: they wobble in the last bits with the projection.
-    hashed = [c for c in ("site_id", *ATTRIBUTE_COLUMNS) if c not in ("area_mu", "geom_area_mu")]
-    cols = pd.DataFrame({c: frame[c].astype("string").fillna("\x00") for c in hashed})
-    cols["__geom"] = shapely.to_wkb(np.asarray(frame.geometry.values), hex=True)
-    return pd.util.hash_pandas_object(cols, index=False).to_numpy().view(np.int64)
+# What 'changed' means on reload: the attributes and the geometry. The areas derived from the
+# geometry are left out (they wobble in the last bits with the projection). Hashed by the server.
+HASHED_COLUMNS: tuple[str, ...] = tuple(c for c in ("site_id", *ATTRIBUTE_COLUMNS) if c not in ("area_mu", "geom_area_mu"))
+_HASH_SQL = (
+    "('x' || left(md5(ROW(" + ", ".join(f"s.{c}" for c in HASHED_COLUMNS) + ")::text"
+    " || encode(ST_AsEWKB(s.geom), 'hex')), 16))::bit(64)::bigint"
+)
 
 
-def _copy_column(values: pd.Series, kind: str) -> pd.Series:
+def _copy_column(values: pd.Series, kind: str) -> list[str]:
     """One column as COPY text: NULL as ``\\N``, backslash/tab/newline escaped (values are data, never SQL)."""
-    if kind == "int":
-        num = pd.to_numeric(values, errors="coerce")
-        out = num.map(lambda v: "\\N" if pd.isna(v) else str(int(v)))
-        return out.astype(object)
-    if kind == "float":
+    if kind in ("int", "float"):
         num = pd.to_numeric(values, errors="coerce").astype(float)
-        out = pd.Series(np.char.mod("%.17g", num.to_numpy()), index=values.index, dtype=object)
-        out[num.isna().to_numpy()] = "\\N"
-        return out
+        # repr is the shortest text that reads back as the same double.
+        if kind == "int":
+            return ["\\N" if v != v else str(int(v)) for v in num.tolist()]
+        return ["\\N" if v != v else repr(v) for v in num.tolist()]
     s = values.astype("string")
-    s = s.str.replace("\\", "\\\\", regex=False).str.replace("\t", "\\t", regex=False)
-    s = s.str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False)
-    return s.fillna("\\N").astype(object)
+    if s.str.contains(r"[\\\t\n\r]", regex=True).fillna(False).any():
+        s = s.str.replace("\\", "\\\\", regex=False).str.replace("\t", "\\t", regex=False)
+        s = s.str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False)
+    return s.astype(object).where(s.notna(), "\\N").tolist()
 
 
-def _stage(conn: Connection, frame: gpd.GeoDataFrame, hashes: np.ndarray) -> None:
-    cols = ["site_id", *ATTRIBUTE_COLUMNS, "geom", "content_hash"]
+def _stage(conn: Connection, frame: gpd.GeoDataFrame) -> None:
+    cols = ["site_id", *ATTRIBUTE_COLUMNS, "geom"]
     # CREATE TABLE AS copies the column types without the constraints (kind is set on insert).
     conn.exec_driver_sql("DROP TABLE IF EXISTS _land_stage")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE _land_stage ON COMMIT DROP AS SELECT {', '.join(cols)} FROM land_inventory WITH NO DATA")
-    parts: list[pd.Series] = [_copy_column(frame["site_id"], "text")]
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE _land_stage ON COMMIT DROP AS SELECT {', '.join(cols)} FROM land_inventory WITH NO DATA"
+    )
+    parts: list[list[str]] = [_copy_column(frame["site_id"], "text")]
     for c in ATTRIBUTE_COLUMNS:
         kind = "text" if c in TEXT_COLUMNS else "int" if c in INT_COLUMNS else "float"
         parts.append(_copy_column(frame[c], kind))
     # Hex EWKB is PostGIS's own text input for geometry: no per-row function call on the server.
-    parts.append(pd.Series(shapely.to_wkb(np.asarray(frame.geometry.values), hex=True, include_srid=True), index=frame.index, dtype=object))
-    parts.append(pd.Series(hashes.astype(str), index=frame.index, dtype=object))
-    lines = parts[0].str.cat(pd.concat(parts[1:], axis=1), sep="\t")
-    data = ("\n".join(lines.tolist()) + "\n").encode() if len(lines) else b""
+    parts.append(shapely.to_wkb(np.asarray(frame.geometry.values), hex=True, include_srid=True).tolist())
+    data = "".join("\t".join(row) + "\n" for row in zip(*parts, strict=True)).encode()
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     with dbapi.cursor() as cur, cur.copy(f"COPY _land_stage ({', '.join(cols)}) FROM STDIN") as copy:
@@ -172,6 +170,11 @@ def _stage(conn: Connection, frame: gpd.GeoDataFrame, hashes: np.ndarray) -> Non
         step = 8 << 20
         for i in range(0, len(data), step):
             copy.write(data[i : i + step])
+    # The hashes in a narrow table of their own: cheaper than rewriting every staged geometry.
+    conn.exec_driver_sql("DROP TABLE IF EXISTS _land_hash")
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE _land_hash ON COMMIT DROP AS SELECT s.site_id, {_HASH_SQL} AS content_hash FROM _land_stage s"
+    )
 
 
 def store_inventory(
@@ -210,41 +213,48 @@ def store_inventory(
     for c in ATTRIBUTE_COLUMNS:
         if c not in work.columns:
             work[c] = None
-    hashes = content_hashes(work)
-    _stage(conn, work, hashes)
-    conn.exec_driver_sql("ANALYZE _land_stage")
+    _stage(conn, work)
+    conn.exec_driver_sql("CREATE INDEX ON _land_hash (site_id)")
+    conn.exec_driver_sql("ANALYZE _land_hash")
     params = {"k": kind, "vf": valid_from, "src": source}
-    vanished = "" if partial else "NOT EXISTS (SELECT 1 FROM _land_stage s WHERE s.site_id = c.site_id) OR "
-    changed = (
-        f"({vanished}EXISTS (SELECT 1 FROM _land_stage s WHERE s.site_id = c.site_id"
-        " AND s.content_hash <> c.content_hash))"
+    # The current rows this version changes (or drops, unless partial), found in one hash join.
+    vanished = "" if partial else "h.site_id IS NULL OR "
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE _land_changed ON COMMIT DROP AS"
+            " SELECT c.row_id, c.valid_from FROM land_inventory c LEFT JOIN _land_hash h ON h.site_id = c.site_id"
+            f" WHERE c.kind = :k AND c.valid_to IS NULL AND ({vanished}h.content_hash <> c.content_hash)"
+        ),
+        params,
     )
     unchanged = conn.execute(
         text(
-            "SELECT count(*) FROM land_inventory c JOIN _land_stage s ON s.site_id = c.site_id"
-            " AND s.content_hash = c.content_hash WHERE c.kind = :k AND c.valid_to IS NULL"
+            "SELECT count(*) FROM land_inventory c JOIN _land_hash h ON h.site_id = c.site_id"
+            " AND h.content_hash = c.content_hash WHERE c.kind = :k AND c.valid_to IS NULL"
         ),
         params,
     ).scalar_one()
     # Same-day reload: the version being replaced never held on any day, so it goes.
     replaced = conn.execute(
-        text(f"DELETE FROM land_inventory c WHERE c.kind = :k AND c.valid_to IS NULL AND c.valid_from = :vf AND {changed}"),
+        text("DELETE FROM land_inventory c USING _land_changed x WHERE c.row_id = x.row_id AND x.valid_from = :vf"),
         params,
     ).rowcount
     closed = conn.execute(
-        text(f"UPDATE land_inventory c SET valid_to = :vf WHERE c.kind = :k AND c.valid_to IS NULL AND {changed}"),
+        text("UPDATE land_inventory c SET valid_to = :vf FROM _land_changed x WHERE c.row_id = x.row_id AND x.valid_from < :vf"),
         params,
     ).rowcount
-    cols = ", ".join(("site_id", *ATTRIBUTE_COLUMNS, "geom", "content_hash"))
+    cols = ", ".join(("site_id", *ATTRIBUTE_COLUMNS, "geom"))
+    scols = ", ".join(f"s.{c}" for c in ("site_id", *ATTRIBUTE_COLUMNS, "geom"))
     inserted = conn.execute(
         text(
-            f"INSERT INTO land_inventory (kind, {cols}, valid_from, source)"
-            f" SELECT :k, {cols}, :vf, :src FROM _land_stage s WHERE NOT EXISTS ("
-            " SELECT 1 FROM land_inventory c WHERE c.kind = :k AND c.valid_to IS NULL AND c.site_id = s.site_id)"
+            f"INSERT INTO land_inventory (kind, {cols}, content_hash, valid_from, source)"
+            f" SELECT :k, {scols}, h.content_hash, :vf, :src FROM _land_stage s JOIN _land_hash h ON h.site_id = s.site_id"
+            " WHERE NOT EXISTS (SELECT 1 FROM land_inventory c WHERE c.kind = :k AND c.valid_to IS NULL AND c.site_id = s.site_id)"
         ),
         params,
     ).rowcount
-    conn.exec_driver_sql("TRUNCATE _land_stage")
+    for temp in ("_land_changed", "_land_hash", "_land_stage"):
+        conn.exec_driver_sql(f"DROP TABLE {temp}")
     return VersionCounts(inserted=inserted, closed=closed, unchanged=unchanged, replaced=replaced)
 
 
@@ -383,22 +393,40 @@ def land_status(
     return _status_frame(sites, takes, anomalies)
 
 
+def _project_lists(sites: pd.DataFrame, ids: pd.DataFrame) -> list[list[str]]:
+    """The sorted distinct project ids per site row: one hash join, one sort, one split (no per-group pandas)."""
+    pos = pd.DataFrame({"kind": sites["kind"].to_numpy(), "site_id": sites["site_id"].to_numpy(), "pos": np.arange(len(sites))})
+    placed = ids.drop_duplicates().merge(pos, on=["kind", "site_id"], how="inner")
+    lists: list[list[str]] = [[] for _ in range(len(sites))]
+    if placed.empty:
+        return lists
+    where = placed["pos"].to_numpy()
+    projects = placed["project_id"].to_numpy(dtype=object)
+    order = np.lexsort((projects.astype(str), where))
+    where, projects = where[order], projects[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(where)) + 1]
+    for at, group in zip(where[starts], np.split(projects, starts[1:]), strict=True):
+        lists[int(at)] = group.tolist()
+    return lists
+
+
 def _status_frame(sites: gpd.GeoDataFrame, takes: pd.DataFrame, anomalies: list[LandAnomaly]) -> gpd.GeoDataFrame:
     takes = takes.assign(
         whole_land=takes["land_area_mu"].isna() & (takes["kind"] == "idle"),
         whole_floor=takes["floor_area_m2"].isna() & (takes["kind"] == "factory"),
         produced=takes["stage"] == Stage.PRODUCED.value,
     )
-    agg = takes.groupby(["kind", "site_id"], sort=False).agg(
+    keys = ["kind", "site_id"]
+    agg = takes.groupby(keys, sort=False).agg(
         taken_mu=("land_area_mu", "sum"),
         taken_m2=("floor_area_m2", "sum"),
         whole_land=("whole_land", "any"),
         whole_floor=("whole_floor", "any"),
         produced=("produced", "any"),
-        project_ids=("project_id", lambda s: sorted(set(s))),
     )
-    out = sites.merge(agg, how="left", left_on=["kind", "site_id"], right_index=True)
-    has = out["project_ids"].notna().to_numpy()
+    out = sites.reset_index(drop=True).merge(agg, how="left", left_on=keys, right_index=True)
+    out["project_ids"] = _project_lists(out[keys], takes[[*keys, "project_id"]])
+    has = out["taken_mu"].notna().to_numpy()
     is_idle = (out["kind"] == "idle").to_numpy()
     area = out["area_mu"].to_numpy(dtype=float)
     taken_mu = out["taken_mu"].fillna(0.0).to_numpy(dtype=float)
@@ -426,7 +454,6 @@ def _status_frame(sites: gpd.GeoDataFrame, takes: pd.DataFrame, anomalies: list[
     out["status"] = status
     out["remaining_area_mu"] = np.where(is_idle, remaining_mu, np.nan)
     out["vacant_area_m2"] = np.where(is_idle, out["vacant_area_m2"].to_numpy(dtype=float), vacant)
-    out["project_ids"] = [v if isinstance(v, list) else [] for v in out["project_ids"]]
     frame = gpd.GeoDataFrame(out[[*STATUS_COLUMNS, "geometry"]].reset_index(drop=True), geometry="geometry", crs=CRS)
     frame.attrs["anomalies"] = [asdict(a) for a in anomalies]
     return frame
