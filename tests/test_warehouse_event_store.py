@@ -241,3 +241,23 @@ def test_text_with_tabs_newlines_and_backslashes_round_trips(db: Engine, tmp_pat
         row = conn.execute(text("SELECT event_id, payload, source FROM event_log")).one()
     assert (row.event_id, row.payload["name"], row.payload["investor"], row.source) == ("id\twith\\tab", odd, "\\N", "src\\with\ttab")
     assert load(db, path, source="again") == {"read": 1, "accepted": 0, "duplicates": 1, "rejected": 0}
+
+
+def test_new_events_mixed_with_known_ones_in_one_batch(db: Engine, tmp_path: Path) -> None:
+    """The straight COPY into the log stops at a known id; the batch is then staged and compared."""
+    load(db, write_jsonl(tmp_path / "a.jsonl", [signed("A")]))
+    res = load(db, write_jsonl(tmp_path / "b.jsonl", [signed("B"), signed("A"), signed("A", inv=1), signed("C"), signed("C")]))
+    assert res == {"read": 5, "accepted": 2, "duplicates": 2, "rejected": 1}
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT event_id FROM event_log ORDER BY seq")).scalars().all() == ["A", "B", "C"]
+    [dl] = letters(db)
+    assert (dl["event_id"], dl["source_position"]) == ("A", "line 3")
+    # And the next batch, all new, goes straight in again in the same transaction.
+    with db.begin() as conn:
+        first = append_raw(conn, [Incoming(json.dumps(signed("A")), "s", "1"), Incoming(json.dumps(signed("D")), "s", "2")])
+        second = append_raw(conn, [Incoming(json.dumps(signed("E")), "s", "3")])
+    assert (first.as_dict(), second.as_dict()) == (
+        {"read": 2, "accepted": 1, "duplicates": 1, "rejected": 0},
+        {"read": 1, "accepted": 1, "duplicates": 0, "rejected": 0},
+    )
+    assert scalar(db, "SELECT count(*) FROM event_log") == 5

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg.errors
 from sqlalchemy import Connection, Engine, text
 
 from events.model import Event
@@ -99,38 +100,61 @@ def _copy_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _stage_rows(conn: Connection, batch: list[tuple[Event, str, Incoming]], arrival: datetime, payload_texts: list[str]) -> None:
-    """COPY the batch into the staging table, text format built here (faster than per-value adaptation).
+def _copy_rows(batch: list[tuple[Event, str, Incoming]], arrival: datetime, payload_texts: list[str]) -> list[str]:
+    """The rows of ``_STAGE_COLUMNS`` in COPY text format, built here (faster than per-value adaptation).
 
     ``payload_texts`` are the payloads' canonical JSON, already encoded for the content hash.
     """
-    dbapi = conn.connection.driver_connection
-    assert dbapi is not None
-    cols = "ord, " + ", ".join(_STAGE_COLUMNS)
-    lines = []
+    rows = []
     for i, (ev, digest, inc) in enumerate(batch):
         recorded = (ev.recorded_at or arrival).isoformat()
-        payload = payload_texts[i]
-        lines.append(
+        rows.append(
             "\t".join(
                 (
-                    str(i),
                     _copy_escape(ev.event_id),
                     _copy_escape(ev.project_id),
                     ev.type.value,
                     ev.occurred_at.isoformat(),
                     recorded,
                     str(ev.schema_version),
-                    _copy_escape(payload),
+                    _copy_escape(payload_texts[i]),
                     digest,
                     _copy_escape(inc.source),
                     "\\N" if inc.position is None else _copy_escape(inc.position),
                 )
             )
         )
-    data = ("\n".join(lines) + "\n").encode()
-    with dbapi.cursor() as cur, cur.copy(f"COPY _event_stage ({cols}) FROM STDIN") as copy:
+    return rows
+
+
+def _copy(conn: Connection, statement: str, data: bytes) -> None:
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur, cur.copy(statement) as copy:
         copy.write(data)
+
+
+def _stage_rows(conn: Connection, rows: list[str]) -> None:
+    """COPY the rows into the staging table, numbered in input order."""
+    data = "".join(f"{i}\t{row}\n" for i, row in enumerate(rows)).encode()
+    _copy(conn, f"COPY _event_stage (ord, {', '.join(_STAGE_COLUMNS)}) FROM STDIN", data)
+
+
+def _copy_into_log(conn: Connection, rows: list[str]) -> bool:
+    """COPY the rows straight into ``event_log``: the fast path when none of their ids is there yet.
+
+    When one is (a re-load, a conflict, a concurrent writer), the unique key stops the COPY; it is
+    rolled back to a savepoint, nothing is written, and False tells the caller to stage and compare.
+    """
+    conn.exec_driver_sql("SAVEPOINT event_log_copy")
+    try:
+        _copy(conn, f"COPY event_log ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", ("\n".join(rows) + "\n").encode())
+    except psycopg.errors.UniqueViolation:
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event_log_copy")
+        conn.exec_driver_sql("RELEASE SAVEPOINT event_log_copy")
+        return False
+    conn.exec_driver_sql("RELEASE SAVEPOINT event_log_copy")
+    return True
 
 
 def _storable(value: str | None) -> str | None:
@@ -219,8 +243,19 @@ def append_validated(
             firsts[ev.event_id] = (ev, digest, inc)
             payload_texts.append(payload_text)
     staged = list(firsts.values())
+    rows = _copy_rows(staged, arrival, payload_texts)
+    if _copy_into_log(conn, rows):
+        # Every id was new: all accepted; repeats within the batch are judged against their first.
+        result.accepted = len(staged)
+        for ev, digest, inc in repeats:
+            first_ev, ref_hash, _ = firsts[ev.event_id]
+            if digest == ref_hash:
+                result.duplicates += 1
+            else:
+                letters.append(DeadLetter(inc.raw, _conflict_reason(ev.event_id, first_ev.to_wire(), ev.to_wire()), inc.source, inc.position, ev.event_id))
+        return _finish(conn, result, letters, dead_letter_conflicts)
     _stage_table(conn)
-    _stage_rows(conn, staged, arrival, payload_texts)
+    _stage_rows(conn, rows)
     # Look-ups go through the event_id index (= ANY of the staged ids): a join with the staging
     # table is planned as a hash join over the whole log, which made each batch scan all of it.
     ord_of = {ev.event_id: i for i, (ev, _, _) in enumerate(staged)}
@@ -279,12 +314,16 @@ def append_validated(
                 reason = f"conflict: event_id {ev.event_id!r} was appended concurrently with different content"
                 letters.append(DeadLetter(inc.raw, reason, inc.source, inc.position, ev.event_id))
     result.accepted = inserted
+    conn.exec_driver_sql("TRUNCATE _event_stage")
+    return _finish(conn, result, letters, dead_letter_conflicts)
+
+
+def _finish(conn: Connection, result: AppendResult, letters: list[DeadLetter], dead_letter_conflicts: bool) -> AppendResult:
     if dead_letter_conflicts:
         _write_dead_letters(conn, letters)
     result.rejected = len(letters)
     # Retry (conflicts not dead-lettered here) rewrites its letter's reason with this one: keep it whole.
     result.reasons = [d.reason if not dead_letter_conflicts else d.reason[:300] for d in letters[:20]]
-    conn.exec_driver_sql("TRUNCATE _event_stage")
     return result
 
 
