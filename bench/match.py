@@ -295,8 +295,8 @@ the one-off preparation. Goal ≥ 10x and < 1 s per 100 requirements: {'met' if 
 The baseline ranks the same sites in {agree_results} of {n_base} requirements and lists the same
 closest misses in {agree_misses} of {n_base} (scores are compared at the printed two decimals).
 Median sites passing every constraint: {int(np.median(matched)):,}. Load average at the end of the
-run: {load:.1f} on {os.cpu_count()} cores (the machine was shared; on a quiet machine the fast path
-measured about 0.25–0.5 s per 100 requirements).
+run: {load:.1f} on {os.cpu_count()} cores: the machine was shared, so times vary between runs (the
+same day, at load averages of 5–8, the fast path measured 0.37–0.79 s per 100 requirements).
 """
     write_section("match", body)
 
