@@ -66,7 +66,7 @@ def screenshot(
     ``wait_ms`` of virtual time lets tiles and the canvas settle before the shot; ``view``
     (zoom, lat, lon) opens the page on that view instead of the whole extent.
     """
-    url = page.resolve().as_uri() + (f"#{view[0]}/{view[1]:.5f}/{view[2]:.5f}" if view else "")
+    url = page.resolve().as_uri() + (f"#{view[0]}/{view[1]:.5f}/{view[2]:.5f}/print" if view else "#print")
     with tempfile.TemporaryDirectory(prefix="zs-chromium-") as profile:
         cmd = [
             chromium_path(),

@@ -25,6 +25,8 @@ from maps.render import (
     KIND,
     LAND_STATUS,
     LAND_USE,
+    POI_BADGE,
+    POI_BADGE_OTHER,
     POI_KIND,
     SITE_STATUS,
     STAGE,
@@ -90,7 +92,6 @@ LAND_USE_COLOR = {"100101": "#d9b26f", "100102": "#b07a3b", "100103": "#7a4a1e"}
 FACTORY_COLOR = "#4f5fc4"
 TAKEN_COLOR = "#a3a3a3"
 PARK_COLOR = "#0f7b74"
-POI_PALETTE = ("#e4572e", "#17bebb", "#ffc914", "#76b041", "#8c5fbf", "#ef8354", "#3f88c5", "#2e282a")
 
 
 def public_sites(sites: GeoDataFrame) -> GeoDataFrame:
@@ -138,10 +139,6 @@ def _legend_sites(lang: str, internal: bool) -> dict[str, Any]:
     if internal:
         items.append({"shape": "fill", "color": "#6b6b6b", "fill": TAKEN_COLOR, "dash": True, "label": t(lang, "已用 / 已投产", "Taken / in production")})
     return {"title": t(lang, "可供土地与厂房", "Land and factories on offer"), "items": items}
-
-
-def _poi_colors(kinds: list[str]) -> dict[str, str]:
-    return {k: POI_PALETTE[i % len(POI_PALETTE)] for i, k in enumerate(sorted(set(kinds)))}
 
 
 def site_layer(
@@ -263,33 +260,36 @@ def render_promotion_map(
     legend.insert(0, _legend_sites(lang, internal))
 
     if len(pois):
-        # Known kinds get their Chinese/English name; a kind a file brought in is shown as it came.
-        kinds = [t(lang, *POI_KIND[k]) if k in POI_KIND else k for k in (str(x) for x in pois["kind"].fillna("").tolist())]
-        colors = _poi_colors(kinds)
+        # Known kinds get their name and badge; a kind a file brought in is shown as it came,
+        # with its first letter on a grey badge.
+        raw_kinds = [str(x) for x in pois["kind"].fillna("").tolist()]
+        labels = [t(lang, *POI_KIND[k]) if k in POI_KIND else k for k in raw_kinds]
+        glyphs = [
+            (POI_BADGE[k][1] if lang == "en" else POI_BADGE[k][0]) if k in POI_BADGE else (k[:1].upper() or "•") for k in raw_kinds
+        ]
+        colors = {lab: POI_BADGE[k][2] if k in POI_BADGE else POI_BADGE_OTHER for k, lab in zip(raw_kinds, labels, strict=True)}
         layers.append(
             {
                 "id": "pois",
                 "title": t(lang, "周边配套", "Points of interest"),
-                "type": "point",
+                "type": "badge",
                 "origin": list(origin),
                 "geoms": encode_points(prepare(pois.geometry, basemap=basemap), origin, precision),
-                "props": {"name": column_values(pois, "name"), "kind": kinds},
+                "props": {"name": column_values(pois, "name"), "kind": labels, "glyph": glyphs},
                 "fields": [{"col": "kind", "label": t(lang, "类别", "Kind"), "type": "text"}],
                 "titleCol": "name",
                 "tipCol": "name",
+                "glyphCol": "glyph",
                 "popup": True,
                 "search": True,
-                "style": {
-                    "by": "kind",
-                    "values": {k: {"fillColor": c} for k, c in colors.items()},
-                    "base": {"radius": 7, "color": "#222222", "weight": 1.5, "fillOpacity": 0.95},
-                },
+                "style": {"by": "kind", "values": {lab: {"fillColor": c} for lab, c in colors.items()}, "base": {}},
             }
         )
+        seen: dict[str, str] = dict(zip(labels, glyphs, strict=True))
         legend.append(
             {
                 "title": t(lang, "周边配套", "Points of interest"),
-                "items": [{"shape": "dot", "color": "#222222", "fill": c, "label": k or "—"} for k, c in colors.items()],
+                "items": [{"shape": "badge", "fill": colors[lab], "glyph": g, "label": lab or "—"} for lab, g in seen.items()],
             }
         )
 
@@ -315,7 +315,7 @@ def render_promotion_map(
                 "style": {
                     "by": "stage",
                     "values": {s: {"fillColor": c} for s, c in STAGE_COLOR.items()},
-                    "base": {"radius": 4, "color": "#ffffff", "weight": 1, "fillOpacity": 0.9},
+                    "base": {"radius": 3.5, "color": "#ffffff", "weight": 0.8, "fillOpacity": 0.85},
                     **({"flag": {"col": "stalled", "style": {"color": STALLED_COLOR, "weight": 2}}} if "stalled" in props else {}),
                 },
             }

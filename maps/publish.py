@@ -137,7 +137,6 @@ def publish_maps(
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     entries: list[dict[str, Any]] = []
-    subtitle_day = t(lang, f"数据截至 {day.isoformat()}", f"as of {day.isoformat()}")
 
     with engine.connect() as conn:
         states = project_states(conn, horizon)
@@ -156,7 +155,7 @@ def publish_maps(
 
     n_on_offer = int(sites["status"].isin(("available", "partly_taken")).sum()) if len(sites) else 0
     promo_title = t(lang, "招商推介地图", "Investment promotion map")
-    promo_sub = t(lang, f"可供土地与厂房 {n_on_offer} 处 · {subtitle_day}", f"{n_on_offer} sites on offer · {subtitle_day}")
+    promo_sub = t(lang, f"可供土地与厂房 {n_on_offer} 处 · 数据截至 {day.isoformat()}", f"{n_on_offer} sites on offer · as of {day.isoformat()}")
     write(
         "promotion",
         promo_title,

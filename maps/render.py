@@ -82,6 +82,15 @@ POI_KIND: dict[str, tuple[str, str]] = {
     "airport": ("机场", "Airport"),
     "bus_station": ("客运站", "Bus station"),
 }
+# Badge per kind: (glyph zh, glyph en, colour); dark tones that no stage or land-use colour uses.
+POI_BADGE: dict[str, tuple[str, str, str]] = {
+    "highway_exit": ("高", "H", "#1d5e8c"),
+    "rail_freight": ("铁", "R", "#5b3f8c"),
+    "port": ("港", "P", "#0e6b6b"),
+    "airport": ("机", "A", "#8c2d2d"),
+    "bus_station": ("站", "B", "#6b5a1d"),
+}
+POI_BADGE_OTHER = "#4a4a4a"
 STAGE: dict[str, tuple[str, str]] = {
     "none": ("未签约", "Not signed"),
     "signed": ("签约", "Signed"),
@@ -351,6 +360,10 @@ _PAGE_CSS = """
 .zs-id { color: #888; font-size: 11px; }
 .zs-label { background: transparent; border: none; box-shadow: none; font-weight: 700; font-size: 13px; color: #0f5e59;
   text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; }
+.zs-badge span { display: flex; width: 20px; height: 20px; border-radius: 4px; color: #fff; font-weight: 700; font-size: 12px;
+  align-items: center; justify-content: center; border: 1.5px solid #fff; box-shadow: 0 1px 3px rgba(0,0,0,.5); }
+.zs-sw-badge { width: 16px; height: 16px; border-radius: 3px; border: none; color: #fff; font-size: 10px; font-style: normal; font-weight: 700;
+  display: inline-flex; align-items: center; justify-content: center; margin: 0 1px; }
 .zs-num span { display: flex; width: 26px; height: 26px; border-radius: 50%; color: #fff; font-weight: 700; font-size: 14px;
   align-items: center; justify-content: center; border: 2px solid #fff; box-shadow: 0 1px 4px rgba(0,0,0,.45); }
 .zs-timeline { background: rgba(255,255,255,.95); padding: 6px 10px; border-radius: 6px; box-shadow: 0 1px 5px rgba(0,0,0,.25);
@@ -358,7 +371,8 @@ _PAGE_CSS = """
 .zs-timeline input { width: 340px; }
 .zs-timeline button { border: 1px solid #999; background: #fff; border-radius: 3px; cursor: pointer; width: 30px; }
 .zs-month { min-width: 150px; font-weight: 600; }
-@media print { .zs-search, .leaflet-control-layers, .zs-timeline button { display: none; } }
+@media print { .zs-search, .leaflet-control-layers, .leaflet-control-zoom, .zs-timeline button { display: none; } }
+.zs-print .zs-search, .zs-print .leaflet-control-layers, .zs-print .leaflet-control-zoom, .zs-print .zs-timeline button { display: none; }
 """
 
 

@@ -113,6 +113,13 @@
               iconSize: [28, 28], iconAnchor: [14, 14] }),
             zIndexOffset: 1000 - i,
           });
+        } else if (layer.type === "badge") {
+          // Few, important points (highway exits, rail yards, ports): a lettered badge, not a dot.
+          lyr = L.marker(ll, {
+            icon: L.divIcon({ className: "zs-badge", html: '<span style="background:' + esc(st.fillColor) + '">' + esc(layer.props[layer.glyphCol][i]) + "</span>",
+              iconSize: [22, 22], iconAnchor: [11, 11] }),
+            zIndexOffset: 500,
+          });
         } else {
           lyr = L.circleMarker(ll, st);
         }
@@ -223,6 +230,7 @@
   function swatch(item) {
     var s = document.createElement("i");
     s.className = "zs-sw zs-sw-" + item.shape;
+    if (item.shape === "badge") { s.textContent = item.glyph || ""; s.style.background = item.fill; return s; }
     if (item.shape === "line") s.style.borderColor = item.color;
     else if (item.shape === "ring") { s.style.borderColor = item.color; s.style.background = item.fill || "transparent"; }
     else { s.style.background = item.fill || item.color; s.style.borderColor = item.color; }
@@ -380,8 +388,10 @@
     addLegend(map, spec);
     if (spec.bounds) map.fitBounds(spec.bounds, { padding: [20, 20] });
     // #zoom/lat/lon opens the page on a view (for links and for print shots of one park).
-    var view = /^#(\d{1,2})\/(-?[\d.]+)\/(-?[\d.]+)$/.exec(location.hash);
+    var view = /^#(\d{1,2})\/(-?[\d.]+)\/(-?[\d.]+)/.exec(location.hash);
     if (view) map.setView([+view[2], +view[3]], +view[1]);
+    // #print (alone or after a view) hides the interactive controls for print pictures.
+    if (/(^#|\/)print$/.test(location.hash)) document.body.classList.add("zs-print");
     var total = 0;
     for (var id in ZS.counts) total += ZS.counts[id];
     document.body.dataset.features = String(total);
