@@ -118,3 +118,39 @@ def write_section(name: str, body: str) -> None:
         updated = current.rstrip() + "\n\n" + block + "\n"
     DOC.write_text(updated, encoding="utf-8")
     print(f"written to {DOC}", flush=True)
+
+
+class CpuMeter:
+    """CPU seconds used by this process and by the PostgreSQL backends of one database.
+
+    On a shared machine wall-clock figures move with everybody else's load; CPU seconds do not
+    (much). Backends are read from /proc (the server is local), so it only counts when we may read them.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _backends(self) -> float:
+        with self.engine.connect() as conn:
+            pids = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            ).scalars().all()
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / self.tick  # utime, stime
+        return total
+
+    def __enter__(self) -> CpuMeter:
+        self.client0, self.server0 = time.process_time(), self._backends()
+        self.wall0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall0
+        self.client = time.process_time() - self.client0
+        self.server = self._backends() - self.server0
