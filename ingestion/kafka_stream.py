@@ -832,3 +832,28 @@ def run_sink_workers(
         kind, message = failures[0]
         raise (SinkFenced if kind == "fenced" else StreamError)(message)
     return _merge_results([results[i] for i in sorted(results)])
+
+
+def stream_through_local_broker(
+    engine: Engine,
+    records: Iterable[dict[str, Any] | str | Incoming],
+    *,
+    topic: str = "zhaoshang-events",
+    partitions: int = DEFAULT_PARTITIONS,
+    name: str = "demo",
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """For the demo: start a local Tansu, publish ``records``, stream them into the warehouse, stop.
+
+    The broker keeps nothing between runs, so the sink reads its fresh topic from the start
+    (``reset``): events already in the warehouse from an earlier run count as duplicates.
+    Returns ``{"bootstrap", "published": publish counts, "sink": sink counts}``.
+    """
+    from ingestion.broker import LocalBroker
+
+    with LocalBroker() as broker:
+        published = publish_records(broker.bootstrap, topic, records, partitions=partitions)
+        sink = run_sink(
+            engine, broker.bootstrap, topic, name=name, stop_when_idle=1.0, reset=True, on_progress=on_progress, handle_signals=False
+        )
+        return {"bootstrap": broker.bootstrap, "published": published, "sink": sink}

@@ -413,3 +413,15 @@ def test_worker_processes_share_the_partitions_exactly_once(db: Engine, db_url_s
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM event_log")).scalar_one() == len(history)
         assert sum(o["records_read"] for o in sink_offsets(conn, topic=topic)) == len(records)
+
+
+def test_demo_helper_streams_through_its_own_broker_and_can_run_twice(db: Engine) -> None:
+    from ingestion.kafka_stream import stream_through_local_broker
+
+    history = _history(30, seed=4)
+    first = stream_through_local_broker(db, history)
+    assert first["published"]["sent"] == len(history)
+    assert (first["sink"]["read"], first["sink"]["accepted"]) == (len(history), len(history))
+    # A second demo run: a new broker, the same topic name; already-stored events are duplicates.
+    second = stream_through_local_broker(db, history)
+    assert (second["sink"]["read"], second["sink"]["accepted"], second["sink"]["duplicates"]) == (len(history), 0, len(history))
