@@ -451,7 +451,8 @@ def _kind_arrays(kind: str, frame: pd.DataFrame, x: np.ndarray, y: np.ndarray, l
     available &= ~(left <= 0)
     size = np.where(available, left, whole)
     codes = pd.Series(_col(frame, "land_use", "object"), dtype=object)
-    land_use = codes.where(codes.isna(), codes.astype(str).str.strip()).to_numpy(dtype=object)
+    # codes may arrive as numbers from a spreadsheet-made file: 100102.0 is 100102
+    land_use = codes.where(codes.isna(), codes.astype(str).str.strip().str.replace(r"\.0+$", "", regex=True)).to_numpy(dtype=object)
     land_use = _none_for_na(land_use)
     # class 1/2/3 for 100101/100102/100103, 0 for anything else: requirements test a small lookup table
     land_class = pd.Series(land_use, dtype=object).map({c: i + 1 for i, c in enumerate(LAND_CLASSES)})

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from pyproj import Geod
 from shapely.geometry import box
@@ -17,11 +18,13 @@ from shapely.geometry import box
 from events.industry_land import industry_class
 from events.matching import (
     RequirementError,
+    _readiness_n,
     gauss_kruger_epsg,
     match,
     match_many,
     parse_requirement,
     prepare_sites,
+    readiness_connections,
 )
 
 GEOD = Geod(ellps="GRS80")
@@ -279,8 +282,6 @@ def _reference_failures(req: dict[str, Any], row: dict[str, Any], centroid: tupl
 
 
 def test_random_districts_agree_with_a_per_site_reference():
-    import numpy as np
-
     rng = np.random.default_rng(7)
     rows = []
     for i in range(240):
@@ -316,3 +317,17 @@ def test_random_districts_agree_with_a_per_site_reference():
         assert {m["site_id"]: [m["failed"]] for m in result["closest_misses"]} == {s: f for s, f in expected.items() if len(f) == 1}
         scores = [(-r["score"], r["site_id"]) for r in result["results"]]
         assert scores == sorted(scores)  # best first, ties by site_id
+
+
+def test_readiness_and_numeric_land_use_codes():
+    texts = ["七通一平", "五通一平", "3通1平", "九通一平", "已平整", None]
+    assert [readiness_connections(t) for t in texts][:4] == [7, 5, 3, 9]
+    assert list(_readiness_n(np.array(texts, dtype=object))[:4]) == [7, 5, 3, 9]
+    assert np.isnan(_readiness_n(np.array(texts, dtype=object))[4:]).all()
+    sites = frame([parcel("N1", 1, readiness="九通一平"), parcel("N2", 1, readiness="已平整")])
+    sites["land_use"] = [100102.0, 100103]  # numbers, as a spreadsheet-made file gives them
+    result = match({"investor": "x", "industry": "新材料"}, sites)
+    assert [r["site_id"] for r in result["results"]] == ["N1"]
+    ready = {c["criterion"]: c for c in result["results"][0]["criteria"]}["readiness"]
+    assert ready["score"] == 1.0 and ready["reason_zh"] == "配套九通一平（9/7）"
+    assert [m["site_id"] for m in result["closest_misses"]] == ["N2"]
