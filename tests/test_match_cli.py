@@ -176,3 +176,11 @@ def test_demo_requirements_find_sites_in_the_demo_county(db, tmp_path: Path) -> 
     chem = json.loads((tmp_path / "matches" / "精细化工.match.json").read_text(encoding="utf-8"))
     assert chem["allowed_land_use"] == ["100103"]
     assert all(Path(s["map"]).is_file() for s in summaries)
+
+
+def test_empty_inventory_says_how_to_load_it(db, db_url_str: str, tmp_path: Path) -> None:
+    req = write_req(tmp_path / "a.json", REQ)
+    r = invoke("match", str(req), "--json", "--database-url", db_url_str)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["results"] == []
+    assert "zhaoshang land load" in r.output
