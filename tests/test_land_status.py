@@ -21,6 +21,7 @@ from zhaoshang.cli import app
 
 NASTY_SQL = "'); drop table parcels; --"
 NASTY_HTML = "<img src=x onerror=alert(1)>"
+NASTY_MARKUP = "[bold]标准厂房[/bold] [/] \\"
 P1 = box(106.300, 26.400, 106.302, 26.402)
 P2 = box(106.310, 26.400, 106.312, 26.401)
 F1 = box(106.320, 26.400, 106.3205, 26.4003)
@@ -41,7 +42,7 @@ def _inventory(db: Engine, tmp_path: Path) -> None:
     )
     parcels.to_file(tmp_path / "parcels.geojson", driver="GeoJSON")
     factories = gpd.GeoDataFrame(
-        {"factory_id": ["F-1"], "park": ["平坝经济开发区"], "floor_area_m2": [10000.0], "vacant_area_m2": [6000.0], "floors": [2]},
+        {"factory_id": ["F-1"], "name": [NASTY_MARKUP], "park": ["平坝经济开发区"], "floor_area_m2": [10000.0], "vacant_area_m2": [6000.0], "floors": [2]},
         geometry=[F1],
         crs="EPSG:4490",
     )
@@ -139,7 +140,7 @@ def test_land_status_cli_json_and_table(db: Engine, db_url_str: str, tmp_path: P
     sites = {s["site_id"]: s for s in report["sites"]}
     assert sites["P-1"]["name"] == NASTY_SQL and sites["P-2"]["name"] == NASTY_HTML
     assert sites["P-1"]["status"] == "partly_taken" and sites["P-1"]["remaining_area_mu"] == pytest.approx(40.0)
-    assert sites["F-1"]["vacant_area_m2"] == 4000.0
+    assert sites["F-1"]["vacant_area_m2"] == 4000.0 and sites["F-1"]["name"] == NASTY_MARKUP
     assert report["anomalies"][0]["code"] == "unknown_parcel"
     assert {(t["park"], t["kind"], t["status"]) for t in report["totals_by_park"]} == {
         ("夏云工业园区", "idle", "partly_taken"),
@@ -148,7 +149,7 @@ def test_land_status_cli_json_and_table(db: Engine, db_url_str: str, tmp_path: P
     }
     table = runner.invoke(app, ["land", "status", "--as-of", "2024-04-20", "--database-url", db_url_str])
     assert table.exit_code == 0, table.stderr
-    assert NASTY_HTML in table.stdout and "部分占用" in table.stdout and "unknown_parcel" in table.stderr
+    assert NASTY_HTML in table.stdout and NASTY_MARKUP in table.stdout and "部分占用" in table.stdout and "unknown_parcel" in table.stderr
 
 
 def test_project_locations(db: Engine, tmp_path: Path) -> None:

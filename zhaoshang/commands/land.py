@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from zhaoshang.common import (
     DatabaseUrl,
@@ -62,7 +64,7 @@ def land_load(
         emit_json(report)
         return
     console.print(
-        f"[green]✓[/] {KIND_LABEL[kind]} {file.name} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
+        f"[green]✓[/] {KIND_LABEL[kind]} {escape(file.name)} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
         f"读取 read {report['read']} · 载入 loaded {report['loaded']} · 修复 repaired {report['repaired']} · "
         f"拒收 rejected {report['rejected']}"
     )
@@ -71,17 +73,18 @@ def land_load(
         f"未变 unchanged {report['unchanged']} · 当日更正 replaced {report['replaced']}"
     )
     if report["repaired_ids"]:
-        console.print(f"  [yellow]修复 repaired:[/] {', '.join(report['repaired_ids'][:50])}")
+        console.print(f"  [yellow]修复 repaired:[/] {escape(', '.join(report['repaired_ids'][:50]))}")
     for r in report["rejections"][:50]:
-        console.print(f"  [red]拒收 rejected[/] {r['id']}: {r['reason']}")
+        console.print(f"  [red]拒收 rejected[/] {escape(r['id'])}: {escape(r['reason'])}")
     for w in report["warnings"][:50]:
-        console.print(f"  [yellow]警告 warning[/] {w}")
+        console.print(f"  [yellow]警告 warning[/] {escape(w)}")
     if len(report["warnings"]) > 50:
         console.print(f"  … {len(report['warnings']) - 50} more warnings (--json lists them all)")
 
 
-def _s(value: Any) -> str:
-    return "" if value is None or value != value else str(value)  # None or NaN: blank
+def _s(value: Any) -> Text:
+    """A data cell: plain text, never rich markup (a name may contain '[red]')."""
+    return Text("" if value is None or value != value else str(value))  # None or NaN: blank
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -142,7 +145,7 @@ def land_status_cmd(
             _num(r.remaining_area_mu),
             _num(r.floor_area_m2, 0),
             _num(r.vacant_area_m2, 0),
-            ", ".join(r.project_ids),
+            _s(", ".join(r.project_ids)),
         )
     out.print(table)
     totals = Table(title="按园区与状态合计 totals by park and status")
@@ -150,7 +153,7 @@ def land_status_cmd(
         totals.add_column(col)
     for r in land_totals(frame).itertuples():
         totals.add_row(
-            str(r.park),
+            _s(r.park),
             "地块 idle" if r.kind == "idle" else "厂房 factory",
             f"{STATUS_LABEL_ZH[str(r.status)]} {r.status}",
             str(r.sites),
@@ -165,7 +168,8 @@ def land_status_cmd(
     if anomalies:
         console.print(f"[yellow]异常 anomalies: {len(anomalies)}[/]")
         for a in anomalies[:20]:
-            console.print(f"  {a['code']}: {a['detail']} (project {a['project_id']}{', event ' + a['event_id'] if a['event_id'] else ''})")
+            event = f", event {a['event_id']}" if a["event_id"] else ""
+            console.print(escape(f"  {a['code']}: {a['detail']} (project {a['project_id']}{event})"))
 
 
 def register(app: typer.Typer) -> None:
