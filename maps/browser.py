@@ -190,6 +190,7 @@ def inspect_page(
     settle_s: float = 0.5,
     size: tuple[int, int] = (1400, 900),
     evaluate: Sequence[str] = (),
+    capture: Path | None = None,
 ) -> PageReport:
     """Open ``page`` (a path or URL) in headless Chromium and report what happened.
 
@@ -197,6 +198,7 @@ def inspect_page(
     or, for pages without it, the load event alone — then ``settle_s`` more for late errors.
     Each expression in ``evaluate`` then runs in the page (in order, after a short settle each);
     their JSON-able values are in ``report.values``, and errors they cause land in the report.
+    ``capture``: a PNG of the page as it stands after them.
     """
     url = Path(page).resolve().as_uri() if not str(page).startswith(("file:", "http:", "https:")) else str(page)
     report = PageReport(url=url)
@@ -229,6 +231,11 @@ def inspect_page(
                         report.exceptions.append(str(out["exceptionDetails"].get("exception", {}).get("description", expr)))
                     report.values.append(out.get("result", {}).get("value"))
                     cdp.pump(0.2)
+                if capture is not None:
+                    import base64
+
+                    shot = cdp.send("Page.captureScreenshot", {"format": "png"})
+                    capture.write_bytes(base64.b64decode(shot["data"]))
                 res = cdp.send(
                     "Runtime.evaluate",
                     {

@@ -32,6 +32,29 @@ RANK_COLOR_REST = "#1565c0"
 MISS_COLOR = "#8a8a8a"
 
 
+# Criterion and constraint keys of events.matching, as a planner reads them.
+CRITERION: dict[str, tuple[str, str]] = {
+    "status": ("供应状态", "Availability"),
+    "area": ("面积", "Area"),
+    "area_fit": ("面积匹配", "Area fit"),
+    "land_use": ("用地类型", "Land use"),
+    "price": ("价格", "Price"),
+    "distance": ("距离", "Distance"),
+    "near": ("距离", "Distance"),
+    "readiness": ("基础配套", "Site readiness"),
+    "plot_ratio": ("容积率", "Plot ratio"),
+    "floor_load": ("楼面承重", "Floor load"),
+    "clear_height": ("层高", "Clear height"),
+    "power": ("供电容量", "Power supply"),
+    "floors": ("层数", "Floors"),
+}
+
+
+def _criterion(lang: str, key: Any) -> str:
+    k = str(key or "")
+    return t(lang, *CRITERION[k]) if k in CRITERION else k
+
+
 def _reason(lang: str, zh: Any, en: Any) -> str:
     return t(lang, str(zh or ""), str(en or ""))
 
@@ -44,7 +67,7 @@ def _criteria_table(lang: str, criteria: list[dict[str, Any]]) -> dict[str, Any]
         weight = c.get("weight")
         rows.append(
             [
-                str(c.get("criterion", "")),
+                _criterion(lang, c.get("criterion")),
                 f"{float(score):.2f}" if isinstance(score, int | float) else "",
                 f"{float(weight):.2f}" if isinstance(weight, int | float) else "",
                 _reason(lang, c.get("reason_zh"), c.get("reason_en")),
@@ -190,7 +213,7 @@ def render_match_map(
                     "kind": [str(m.get("kind", "")) for m in misses],
                     "name": [str(m.get("name") or m.get("site_id") or "") for m in misses],
                     "park": [str(m.get("park") or "") for m in misses],
-                    "failed": [", ".join(map(str, m.get("failed") or [])) for m in misses],
+                    "failed": [", ".join(_criterion(lang, f) for f in (m.get("failed") or [])) for m in misses],
                 },
                 "extra": [
                     {"head": [t(lang, "原因", "Why not")], "rows": [[_reason(lang, m.get("reason_zh"), m.get("reason_en"))]]} for m in misses
