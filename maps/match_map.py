@@ -55,6 +55,12 @@ def _criterion(lang: str, key: Any) -> str:
     return t(lang, *CRITERION[k]) if k in CRITERION else k
 
 
+def _failed(lang: str, failed: Any) -> str:
+    """The failed constraint of a miss: one key (as ``events.matching`` gives it) or a list of keys."""
+    keys = [failed] if isinstance(failed, str) else list(failed or [])
+    return ", ".join(_criterion(lang, k) for k in keys)
+
+
 def _reason(lang: str, zh: Any, en: Any) -> str:
     return t(lang, str(zh or ""), str(en or ""))
 
@@ -213,7 +219,7 @@ def render_match_map(
                     "kind": [str(m.get("kind", "")) for m in misses],
                     "name": [str(m.get("name") or m.get("site_id") or "") for m in misses],
                     "park": [str(m.get("park") or "") for m in misses],
-                    "failed": [", ".join(_criterion(lang, f) for f in (m.get("failed") or [])) for m in misses],
+                    "failed": [_failed(lang, m.get("failed")) for m in misses],
                 },
                 "extra": [
                     {"head": [t(lang, "原因", "Why not")], "rows": [[_reason(lang, m.get("reason_zh"), m.get("reason_en"))]]} for m in misses

@@ -196,6 +196,15 @@ def test_match_map_escapes_reasons_and_names() -> None:
     assert "<script>alert" not in page and "<b>面积" not in page
 
 
+def test_match_map_names_criteria_and_failures_in_the_page_language() -> None:
+    spec = page_spec(render_match_map(_match_result(), sites_frame(), lang="both"))
+    misses = next(la for la in spec["layers"] if la["id"] == "misses")
+    assert misses["props"]["failed"] == ["价格 Price"]
+    results = next(la for la in spec["layers"] if la["id"] == "results")
+    assert results["extra"][0]["rows"][0][0] == "面积匹配 Area fit"
+    assert results["props"]["rank"] == [1, 2, 3]
+
+
 # ---------------------------------------------------------------- self-contained
 
 
@@ -288,7 +297,7 @@ def _match_result(evil: bool = False) -> dict[str, Any]:
                               "reason_zh": "<b>面积</b>合适" if evil else "面积合适", "reason_en": "area fits"}],
             }
         )
-    misses = [{"site_id": "DK-005", "kind": "idle", "name": "产业园5号地块", "park": "经开区", "failed": ["price"],
+    misses = [{"site_id": "DK-005", "kind": "idle", "name": "产业园5号地块", "park": "经开区", "failed": "price",
                "reason_zh": "地价超出", "reason_en": "too expensive", "lon": LON0 + 0.002, "lat": LAT0 + 0.0065}]
     return {"investor": "某新材料公司", "as_of": "2026-10-31", "results": results, "closest_misses": misses}
 
