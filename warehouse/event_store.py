@@ -289,12 +289,14 @@ def append_validated(
             letters.append(DeadLetter(inc.raw, _conflict_reason(ev.event_id, ref_wire, ev.to_wire()), inc.source, inc.position, ev.event_id))
     cols = ", ".join(_STAGE_COLUMNS)
     # ON CONFLICT skips the ids already in the log (through the index) and any a concurrent writer added.
-    inserted_ids = set(
-        conn.exec_driver_sql(
-            f"INSERT INTO event_log ({cols}) SELECT {cols} FROM _event_stage s"
-            " ORDER BY s.ord ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-        ).scalars()
-    )
+    inserted_ids: set[str] = set()
+    if len(clash) < len(staged):  # all of them in the log already (a re-load): nothing to insert
+        inserted_ids = set(
+            conn.exec_driver_sql(
+                f"INSERT INTO event_log ({cols}) SELECT {cols} FROM _event_stage s"
+                " ORDER BY s.ord ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            ).scalars()
+        )
     inserted = len(inserted_ids)
     if inserted != len(staged) - len(clash):
         # Another writer appended some of these ids between our look-up and our insert.
