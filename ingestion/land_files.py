@@ -382,43 +382,72 @@ def _numbers(df: pd.DataFrame, ids: pd.Series, out: LandRead) -> None:
         if col not in df.columns:
             continue
         raw = df[col]
-        text_values = raw.astype("string").str.strip().str.replace(",", "", regex=False)
-        num = pd.to_numeric(text_values, errors="coerce")
-        bad = num.isna() & text_values.notna() & (text_values != "")
-        for pos in np.flatnonzero(bad.to_numpy())[:MAX_LISTED]:
-            out.warn(f"{_label(ids, int(pos))}: {col} {raw.iloc[pos]!r} 不是数字 is not a number; left empty")
-        negative = num < 0
-        for pos in np.flatnonzero(negative.fillna(False).to_numpy())[:MAX_LISTED]:
+        if pd.api.types.is_numeric_dtype(raw):
+            num = raw.astype(float)
+        else:
+            text_values = raw.astype("string").str.strip().str.replace(",", "", regex=False)
+            num = pd.to_numeric(text_values, errors="coerce").astype(float)
+            bad = num.isna() & text_values.notna() & (text_values != "")
+            for pos in np.flatnonzero(bad.to_numpy())[:MAX_LISTED]:
+                out.warn(f"{_label(ids, int(pos))}: {col} {raw.iloc[pos]!r} 不是数字 is not a number; left empty")
+        negative = (num < 0).to_numpy()
+        for pos in np.flatnonzero(negative)[:MAX_LISTED]:
             out.warn(f"{_label(ids, int(pos))}: {col} {num.iloc[pos]} is negative; left empty")
-        df[col] = num.where(~negative.fillna(False)).astype(float)
+        df[col] = num.where(~negative)
+
+
+def _per_value(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """``fn`` applied once per distinct value (a column of codes has a handful), then mapped."""
+    present = values.notna().to_numpy()
+    mapping = {v: fn(v) for v in pd.unique(values[present])}
+    out = pd.Series([None] * len(values), index=values.index, dtype=object)
+    out[present] = values[present].map(mapping).astype(object)
+    return out
+
+
+def _land_use_code(value: Any) -> str | None:
+    """100102, 100102.0, '100102', '二类工业用地', 'M2' → '100102'; other text kept as written."""
+    if isinstance(value, float | int | np.integer | np.floating):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    text_value = unicodedata.normalize("NFKC", str(value)).strip()
+    if not text_value:
+        return None
+    named = LAND_USE_NAMES.get(text_value.lower())
+    if named:
+        return named
+    try:
+        number = float(text_value)
+        return str(int(number)) if number.is_integer() else text_value
+    except ValueError:
+        return text_value
+
+
+def _status_value(value: Any) -> str | None:
+    text_value = unicodedata.normalize("NFKC", str(value)).strip()
+    return STATUS_VALUES.get(text_value.lower() if text_value.isascii() else text_value)
 
 
 def _codes(df: pd.DataFrame, kind: str, ids: pd.Series, out: LandRead) -> None:
     if "land_use" in df.columns:
-        raw = df["land_use"].astype("string").str.strip()
-        num = pd.to_numeric(raw, errors="coerce")
-        code = raw.copy()
-        whole = num.notna() & (num == np.floor(num.fillna(0)))
-        code[whole] = num[whole].astype("int64").astype("string")
-        named = raw.map(lambda v: LAND_USE_NAMES.get(unicodedata.normalize("NFKC", v).lower()) if isinstance(v, str) else None)
-        code = code.where(named.isna(), named.astype("string"))
-        unknown = code.notna() & ~code.str.fullmatch(r"\d{2,6}").fillna(False)
+        raw = df["land_use"]
+        code = _per_value(raw, _land_use_code)
+        unknown = code.notna() & ~code.astype("string").str.fullmatch(r"\d{2,6}").fillna(False)
         for pos in np.flatnonzero(unknown.to_numpy())[:MAX_LISTED]:
             out.warn(f"{_label(ids, int(pos))}: 用地类型 land_use {raw.iloc[pos]!r} is no land-use code (e.g. 100102); kept as written")
         df["land_use"] = code
     if "land_status" in df.columns:
-        raw = df["land_status"].astype("string").str.strip()
-        mapped = raw.map(lambda v: STATUS_VALUES.get(v.lower() if v.isascii() else v) if isinstance(v, str) else None)
-        unknown = raw.notna() & (raw != "") & mapped.isna()
-        for pos in np.flatnonzero(unknown.to_numpy())[:MAX_LISTED]:
+        raw = df["land_status"]
+        mapped = _per_value(raw, _status_value)
+        written = raw.notna() & (raw.astype("string").str.strip() != "")
+        unknown_status = (written & mapped.isna()).to_numpy()
+        for pos in np.flatnonzero(unknown_status)[:MAX_LISTED]:
             out.warn(
                 f"{_label(ids, int(pos))}: 状态 status {raw.iloc[pos]!r} unknown (闲置/批而未供/供而未用/低效 or"
                 " idle/approved_unsupplied/supplied_unused/inefficient); left empty"
             )
         df["land_status"] = mapped
     if kind == "poi" and "category" in df.columns:
-        raw = df["category"].astype("string").str.strip()
-        df["category"] = raw.map(lambda v: POI_KINDS.get(v, v) if isinstance(v, str) else None)
+        df["category"] = _per_value(df["category"], lambda v: POI_KINDS.get(str(v).strip(), str(v).strip()))
 
 
 def _overlaps(geoms_ea: np.ndarray, ids: np.ndarray, out: LandRead) -> None:
