@@ -270,6 +270,7 @@ def _map_columns(frame: pd.DataFrame, kind: str, out: LandRead) -> tuple[pd.Data
         else:
             extra_cols.append(col)
     df = pd.DataFrame(mapped, index=frame.index)
+    factors: dict[str, float] = {}
     for canon, unit in units.items():
         if not unit:
             continue
@@ -280,8 +281,8 @@ def _map_columns(frame: pd.DataFrame, kind: str, out: LandRead) -> tuple[pd.Data
         if factor is None:
             out.warn(f"列 {canon}: 单位 unit {unit!r} not understood; values taken as {'亩' if canon == 'area_mu' else '万元/亩'}")
         elif factor != 1.0:
-            df[canon] = pd.to_numeric(df[canon], errors="coerce") * factor
-    return df, {"extra_cols": extra_cols}
+            factors[canon] = factor  # applied once the values are numbers (bad ones reported first)
+    return df, {"extra_cols": extra_cols, "factors": factors}
 
 
 def _ids(df: pd.DataFrame, kind: str, frame: pd.DataFrame, out: LandRead) -> pd.Series:
@@ -534,6 +535,8 @@ def read_land_file(
     rows = df.loc[keep].copy()
     rows_ids = ids[keep]
     _numbers(rows, rows_ids, out)
+    for canon, factor in meta["factors"].items():
+        rows[canon] = rows[canon] * factor
     _codes(rows, kind, rows_ids, out)
     result = pd.DataFrame(index=rows.index)
     result["site_id"] = rows_ids.astype(object)

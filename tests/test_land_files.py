@@ -308,3 +308,32 @@ def test_unreadable_and_wrong_crs_inputs(tmp_path: Path) -> None:
     gpd.GeoDataFrame({"foo": [1]}, geometry=[box(106.3, 26.4, 106.31, 26.41)], crs="EPSG:4490").to_file(no_id)
     with pytest.raises(LandFileError, match="no parcel_id column"):
         read_land_file(no_id, kind="idle")
+
+
+def test_values_units_and_codes_are_normalised_or_reported(tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame(
+        {
+            "宗地编号": [101, 102, 103],  # numeric ids are the ids' text
+            "用地性质": ["二类工业用地", "100103.0", "商住"],
+            "面积(平方米)": [40000.0, None, 10000.0],
+            "出让价格(元/平方米)": ["450", "abc", "-3"],
+            "土地状态": ["供而未用", "Idle", "未知"],
+        },
+        geometry=[box(X0, Y0, X0 + 200, Y0 + 200), box(X0 + 300, Y0, X0 + 400, Y0 + 100), box(X0 + 500, Y0, X0 + 600, Y0 + 100)],
+        crs=GK,
+    )
+    path = tmp_path / "units.gpkg"
+    frame.to_file(path, driver="GPKG")
+    got = read_land_file(path, kind="idle")
+    rows = got.frame.set_index("site_id")
+    assert list(rows.index) == ["101", "102", "103"]
+    assert list(rows["land_use"]) == ["100102", "100103", "商住"]
+    assert rows.loc["101", "declared_area_mu"] == pytest.approx(60.0)  # 40000 m² = 60 亩
+    assert rows.loc["101", "price_wan_per_mu"] == pytest.approx(450 * M2_PER_MU / 10000)  # 元/m² → 万元/亩
+    assert pd.isna(rows.loc["102", "price_wan_per_mu"]) and pd.isna(rows.loc["103", "price_wan_per_mu"])
+    assert list(rows["land_status"].fillna("")) == ["supplied_unused", "idle", ""]
+    text_of = "\n".join(got.warnings)
+    assert "102: price_wan_per_mu 'abc' 不是数字 is not a number" in text_of
+    assert "103: price_wan_per_mu" in text_of and "negative" in text_of
+    assert "103: 状态 status '未知' unknown" in text_of
+    assert "103: 用地类型 land_use '商住' is no land-use code" in text_of
