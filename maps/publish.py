@@ -77,6 +77,36 @@ def pipeline_frames(conn: Any, as_of: date, *, first: date | None = None) -> gpd
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs)
 
 
+def park_views(park_frame: gpd.GeoDataFrame, *, basemap: str, size: tuple[int, int] = (1600, 1000)) -> list[tuple[str, tuple[int, float, float]]]:
+    """(park name, (zoom, lat, lon)) framing each park in a ``size`` CSS-pixel window (Web Mercator).
+
+    The centre is moved to GCJ-02 on a Gaode basemap, as the page's overlay is.
+    """
+    import math
+
+    from maps.gcj02 import wgs84_to_gcj02
+
+    out: list[tuple[str, tuple[int, float, float]]] = []
+    for name, geom in zip(park_frame["park"], park_frame.geometry, strict=True):
+        if geom is None or geom.is_empty:
+            continue
+        x0, y0, x1, y1 = geom.bounds
+        lon, lat = (x0 + x1) / 2, (y0 + y1) / 2
+        if basemap == "gaode":
+            glon, glat = wgs84_to_gcj02([lon], [lat])
+            lon, lat = float(glon[0]), float(glat[0])
+
+        def merc(y: float) -> float:
+            return math.log(math.tan(math.pi / 4 + math.radians(y) / 2))
+
+        # Pixels per world at zoom z are 256·2^z; leave a 25% margin for the legend and title.
+        span_x = max((x1 - x0) / 360.0, 1e-9)
+        span_y = max((merc(y1) - merc(y0)) / (2 * math.pi), 1e-9)
+        z = math.floor(math.log2(min(size[0] * 0.75 / (256 * span_x), size[1] * 0.75 / (256 * span_y))))
+        out.append((str(name), (max(3, min(18, z)), lat, lon)))
+    return out
+
+
 def _index_page(entries: list[dict[str, Any]], *, lang: str, profile: str, as_of: date) -> str:
     title = t(lang, "招商推介地图", "Investment promotion maps")
     items = []
@@ -182,6 +212,11 @@ def publish_maps(
             written[f"{e['name']}.png"] = str(shot)
             e["png"] = shot.name
             note(f"{shot}")
+        # One print picture per park: at county scale parcels are specks.
+        for i, (park, view) in enumerate(park_views(park_frame, basemap=basemap), start=1):
+            shot = screenshot(out / "promotion.html", out / f"promotion-park-{i}.png", offline=basemap == "none", view=view)
+            written[f"promotion-park-{i}.png"] = str(shot)
+            note(f"{shot} ({park})")
     index = out / "index.html"
     index.write_text(_index_page(entries, lang=lang, profile=profile, as_of=day), encoding="utf-8")
     written["index"] = str(index)

@@ -108,8 +108,11 @@ def test_cli_publish_with_png_and_a_requirement(district_db: Engine, db_url_str:
     )
     assert res.exit_code == 0, res.output
     written = json.loads(res.stdout)
-    assert set(written) == {"promotion", "promotion.png", "match-1", "match-1.png", "index"}
-    for key in ("promotion.png", "match-1.png"):
+    parks_pngs = {k for k in written if k.startswith("promotion-park-")}
+    with district_db.connect() as conn:
+        assert len(parks_pngs) == len(parks(conn, AS_OF)) > 0
+    assert set(written) - parks_pngs == {"promotion", "promotion.png", "match-1", "match-1.png", "index"}
+    for key in ("promotion.png", "match-1.png", *sorted(parks_pngs)):
         png = Path(written[key]).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
     report = inspect_page(written["match-1"])
