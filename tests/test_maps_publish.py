@@ -64,6 +64,23 @@ def test_month_ends() -> None:
     assert month_ends(date(2026, 3, 1), date(2026, 3, 31)) == [date(2026, 3, 31)]
 
 
+def test_pipeline_frames_equal_a_replay_at_each_month_end(district_db: Engine) -> None:
+    with district_db.connect() as conn:
+        frames = pipeline_frames(conn, AS_OF)
+        # Months from the first with a located project (history starts 2024-01) to the as-of month.
+        months = sorted(set(frames["month"]))
+        assert "2024-01" <= months[0] < "2025-01" and months[-1] == "2026-10"
+        for day in (date(2024, 6, 30), date(2025, 12, 31), AS_OF):
+            replay = project_locations(conn, Horizon(day))
+            frame = frames[frames["month"] == day.strftime("%Y-%m")]
+            cols = ["project_id", "stage", "stalled", "site_id"]
+            want = replay[cols].sort_values("project_id").reset_index(drop=True)
+            got = frame[cols].sort_values("project_id").reset_index(drop=True)
+            assert len(want) > 0
+            assert got.astype(str).equals(want.astype(str)), day
+            assert (frame.geometry.values == replay.set_index("project_id").loc[frame["project_id"]].geometry.values).all()
+
+
 def test_publish_public_and_internal_pages_draw_what_the_warehouse_holds(district_db: Engine, tmp_path: Path) -> None:
     horizon = Horizon(AS_OF)
     with district_db.connect() as conn:
