@@ -20,8 +20,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from _common import ROOT, bench_url, events_file, machine_line, write_section
@@ -62,18 +64,63 @@ def bare_consumer(bootstrap: str, topic: str, expected: int) -> None:
     print(json.dumps({"read": n, "bytes": n_bytes, "elapsed_s": elapsed, "events_per_s": n / elapsed}))
 
 
+def _children_of() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def _hwm_kib(pid: int) -> int:
+    """Peak resident set of a live process (VmHWM), KiB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float]:
-    """Run a child process; its JSON result (last stdout line), wall seconds and peak RSS in MiB."""
+    """Run a child process; its JSON result (stdout), wall seconds, and peak RSS in MiB.
+
+    Peak RSS is polled from ``/proc/PID/status`` (VmHWM) of the child and its descendants every
+    50 ms: ``wait4``'s ``ru_maxrss`` would count the benchmark process itself, copied at fork.
+    With several processes, the figure is the sum of their peaks.
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    peaks: dict[int, int] = {}
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            tree = _children_of()
+            todo, family = [proc.pid], []
+            while todo:
+                pid = todo.pop()
+                family.append(pid)
+                todo.extend(tree.get(pid, []))
+            for pid in family:
+                peaks[pid] = max(peaks.get(pid, 0), _hwm_kib(pid))
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    out, _ = proc.communicate()
+    done.set()
+    watcher.join()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}")
-    return json.loads(out), wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    return json.loads(out), wall, sum(peaks.values()) / 1024
 
 
 def main() -> None:
@@ -116,8 +163,6 @@ def main() -> None:
             for workers in [int(w) for w in args.workers.split(",")]:
                 with engine.begin() as conn:
                     conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
-                # Peak RSS: the largest process (with --workers, the parent waits and each worker is measured
-                # by the OS as a grandchild; ru_maxrss of wait4 covers the waited-for process and its reaped children).
                 sink, sink_wall, sink_rss = run_measured(
                     [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
                      "--name", "bench", "--stop-when-idle", "2", "--batch-size", str(args.batch_size), "--workers", str(workers),
@@ -163,7 +208,7 @@ kafka-python with the `crc32c` C extension. {n:,} events (~{bare['bytes'] / n:.0
 Goal: sink ÷ bare ≥ {GOAL_RATIO}. Rates run from partition assignment to the last message read
 (bare) or the last batch committed (sink); after each sink run the warehouse held every one of the
 {n:,} events exactly once (checked). Peak RSS is the sink command's process (with `--workers`, the
-largest of the parent and its reaped worker processes, as reported by `wait4`).
+sum of the parent's and the workers' peaks), polled from `/proc/PID/status` (VmHWM).
 """,
     )
 

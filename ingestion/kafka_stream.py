@@ -834,26 +834,34 @@ def run_sink_workers(
     return _merge_results([results[i] for i in sorted(results)])
 
 
-def stream_through_local_broker(
+def publish_and_stream(
     engine: Engine,
     records: Iterable[dict[str, Any] | str | Incoming],
     *,
+    bootstrap: str | None = None,
     topic: str = "zhaoshang-events",
     partitions: int = DEFAULT_PARTITIONS,
     name: str = "demo",
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """For the demo: start a local Tansu, publish ``records``, stream them into the warehouse, stop.
+    """For the demo: publish ``records`` to Kafka and stream them into the warehouse, then stop.
 
-    The broker keeps nothing between runs, so the sink reads its fresh topic from the start
-    (``reset``): events already in the warehouse from an earlier run count as duplicates.
+    Without ``bootstrap`` a local Tansu is started for the round trip and stopped after it. That
+    broker keeps nothing between runs, so the sink then reads its fresh topic from the start
+    (``reset``); events already in the warehouse from an earlier run count as duplicates. With
+    ``bootstrap`` the sink goes on from its committed offsets on that cluster.
     Returns ``{"bootstrap", "published": publish counts, "sink": sink counts}``.
     """
     from ingestion.broker import LocalBroker
 
-    with LocalBroker() as broker:
-        published = publish_records(broker.bootstrap, topic, records, partitions=partitions)
+    def round_trip(address: str, reset: bool) -> dict[str, Any]:
+        published = publish_records(address, topic, records, partitions=partitions)
         sink = run_sink(
-            engine, broker.bootstrap, topic, name=name, stop_when_idle=1.0, reset=True, on_progress=on_progress, handle_signals=False
+            engine, address, topic, name=name, stop_when_idle=1.0, reset=reset, on_progress=on_progress, handle_signals=False
         )
-        return {"bootstrap": broker.bootstrap, "published": published, "sink": sink}
+        return {"bootstrap": address, "published": published, "sink": sink}
+
+    if bootstrap is not None:
+        return round_trip(bootstrap, reset=False)
+    with LocalBroker() as broker:
+        return round_trip(broker.bootstrap, reset=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from ingestion.broker import BrokerError, LocalBroker
 from ingestion.kafka_stream import (
@@ -161,6 +162,9 @@ def stream(
         fail(str(exc), code=EXIT_FENCED)
     except StreamError as exc:
         fail(str(exc))
+    except DBAPIError as exc:
+        # The batch in flight was rolled back with its offsets: restarting the sink is safe.
+        fail(f"数据库错误 database error, the sink stopped (restart it: no event is lost or doubled): {exc.orig or exc}")
     finally:
         engine.dispose()
         for sig, handler in previous.items():
