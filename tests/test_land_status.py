@@ -186,3 +186,28 @@ def test_parks_and_pois(db: Engine, tmp_path: Path) -> None:
     assert pk["area_mu"].iloc[0] > 0
     assert pt.loc["沪昆高速平坝出口", "kind"] == "highway_exit" and pt.loc["平坝南站铁路货场", "kind"] == "rail_freight"
     assert pt.loc["平坝南站铁路货场"].geometry.equals(Point(106.305, 26.398))
+
+
+def test_parcel_struck_off_a_later_version_is_reported_as_such(db: Engine, tmp_path: Path) -> None:
+    _inventory(db, tmp_path)
+    _history(db)
+    extra = [
+        _event("h1", "H", "signed", "2024-02-01", {"name": "占用P-2项目", "investment_wan": 900}),
+        _event("h2", "H", "landed", "2024-04-02", {"parcel_id": "P-2", "land_area_mu": 1}),
+    ]
+    assert load_records(db, extra).accepted == 2
+    # The bureau's next idle list no longer has P-2 (granted): land as of later dates lacks it.
+    only_p1 = gpd.GeoDataFrame({"parcel_id": ["P-1"], "name": [NASTY_SQL], "park": ["夏云工业园区"], "land_use": ["100102"],
+                                "status": ["闲置"], "area_mu": [60.0]}, geometry=[P1], crs="EPSG:4490")
+    only_p1.to_file(tmp_path / "v2.geojson", driver="GeoJSON")
+    report = load_land_file(db, tmp_path / "v2.geojson", kind="idle", valid_from=date(2024, 7, 1))
+    assert (report["closed"], report["unchanged"]) == (1, 1)
+    frame, sites = _by_site(db, Horizon(date(2024, 8, 1)))
+    assert sorted(sites) == ["F-1", "P-1"]
+    codes = {(a["code"], a["project_id"]) for a in frame.attrs["anomalies"]}
+    assert ("parcel_left_inventory", "H") in codes
+    assert ("landed_without_site", "B") in codes  # its signed location now lies in no parcel
+    assert ("unknown_parcel", "D") in codes
+    # Before the new version, P-2 is there and both landings take from it.
+    _, before = _by_site(db, Horizon(date(2024, 6, 30)))
+    assert before["P-2"].project_ids == ["B", "H"]

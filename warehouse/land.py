@@ -332,27 +332,38 @@ def _takes(states: Iterable[ProjectState]) -> pd.DataFrame:
     return df
 
 
-def _resolve_takes(takes: pd.DataFrame, sites: gpd.GeoDataFrame) -> tuple[pd.DataFrame, list[LandAnomaly]]:
+def _resolve_takes(
+    takes: pd.DataFrame, sites: gpd.GeoDataFrame, former: Mapping[str, set[str]] | None = None
+) -> tuple[pd.DataFrame, list[LandAnomaly]]:
     """Tie takes to inventory sites: by id, else by the signed location inside a parcel (one spatial join).
 
     Returns rows ``(project_id, stage, event_id, kind, site_id, land_area_mu, floor_area_m2)``
-    and the anomalies (unknown ids, landings with no site at all).
+    and the anomalies: ids in no inventory version up to the date (``unknown_parcel``,
+    ``unknown_factory``), ids only in earlier versions (``parcel_left_inventory``,
+    ``factory_left_inventory``: e.g. a parcel the bureau struck off its idle list once granted),
+    landings naming no site at all (``landed_without_site``). ``former`` maps kind to the ids of
+    earlier versions.
     """
     anomalies: list[LandAnomaly] = []
+    former = former or {}
     idle_ids = set(sites.loc[sites["kind"] == "idle", "site_id"])
     factory_ids = set(sites.loc[sites["kind"] == "factory", "site_id"])
     base = ["project_id", "stage", "event_id"]
     parcel = takes[takes["parcel_id"].notna()]
     factory = takes[takes["factory_id"].notna()]
-    for frame, col, known, code, label in (
-        (parcel, "parcel_id", idle_ids, "unknown_parcel", "地块 parcel"),
-        (factory, "factory_id", factory_ids, "unknown_factory", "厂房 factory"),
+    for frame, col, known, kind, label in (
+        (parcel, "parcel_id", idle_ids, "idle", "parcel"),
+        (factory, "factory_id", factory_ids, "factory", "factory"),
     ):
         unknown = frame[~frame[col].isin(known)]
-        anomalies.extend(
-            LandAnomaly(code, r.project_id, r.event_id, r[col], f"landed on {label} {r[col]!r}, not in the inventory valid at the date")
-            for _, r in unknown.iterrows()
-        )
+        earlier = former.get(kind, set())
+        for pid, eid, site in zip(unknown["project_id"], unknown["event_id"], unknown[col], strict=True):
+            if site in earlier:
+                anomalies.append(
+                    LandAnomaly(f"{label}_left_inventory", pid, eid, site, f"landed on {label} {site!r}, which an earlier inventory version had but the one valid at the date has not")
+                )
+            else:
+                anomalies.append(LandAnomaly(f"unknown_{label}", pid, eid, site, f"landed on {label} {site!r}, in no inventory version up to the date"))
     parts = [
         parcel[parcel["parcel_id"].isin(idle_ids)].assign(kind="idle", site_id=parcel["parcel_id"], floor_area_m2=np.nan),
         factory[factory["factory_id"].isin(factory_ids)].assign(kind="factory", site_id=factory["factory_id"], land_area_mu=np.nan),
@@ -371,12 +382,12 @@ def _resolve_takes(takes: pd.DataFrame, sites: gpd.GeoDataFrame) -> tuple[pd.Dat
     anomalies.extend(
         LandAnomaly(
             "landed_without_site",
-            r.project_id,
-            r.event_id,
+            pid,
+            eid,
             None,
-            "landed naming no parcel or factory" + (", and its signed location lies in no parcel" if pd.notna(r.lon) else ""),
+            "landed naming no parcel or factory" + (", and its signed location lies in no parcel" if lon == lon else ""),
         )
-        for _, r in nowhere.iterrows()
+        for pid, eid, lon in zip(nowhere["project_id"], nowhere["event_id"], nowhere["lon"], strict=True)
     )
     cols = [*base, "kind", "site_id", "land_area_mu", "floor_area_m2"]
     resolved = pd.concat([p[cols] for p in parts], ignore_index=True) if parts else pd.DataFrame(columns=cols)
@@ -400,8 +411,23 @@ def land_status(
     if states is None:
         states = project_states(conn, horizon)
     active = [s for s in states.values() if s.stage is not Stage.CANCELLED]
-    takes, anomalies = _resolve_takes(_takes(active), sites)
+    takes, anomalies = _resolve_takes(_takes(active), sites, _former_ids(conn, horizon.as_of))
     return _status_frame(sites, takes, anomalies)
+
+
+def _former_ids(conn: Connection, as_of: date) -> dict[str, set[str]]:
+    """Per kind, the site ids of versions that began by ``as_of`` but no longer hold on it."""
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT kind, site_id FROM land_inventory WHERE kind IN ('idle', 'factory')"
+            " AND valid_from <= :d AND valid_to IS NOT NULL AND valid_to <= :d"
+        ),
+        {"d": as_of},
+    ).all()
+    out: dict[str, set[str]] = {"idle": set(), "factory": set()}
+    for kind, site_id in rows:
+        out[kind].add(site_id)
+    return out
 
 
 def _project_lists(sites: pd.DataFrame, ids: pd.DataFrame) -> list[list[str]]:
