@@ -404,8 +404,10 @@ def land_status(
     factories), ``vacant_area_m2`` the floor space still vacant (factories). ``status``:
     ``available`` (no project on it), ``partly_taken`` (something left), ``taken`` (nothing left),
     ``in_production`` (nothing left and a project on it produces). Cancelled projects take nothing.
-    The anomalies (landings on unknown sites, overbooked sites) are in ``frame.attrs["anomalies"]``
-    as dicts. ``states`` may be passed when the caller already folded the projects at ``horizon``.
+    The inventory version is chosen by ``horizon.as_of`` (its valid_from/valid_to); ``known_at``
+    limits the events. The anomalies (see :func:`_resolve_takes`, plus ``overbooked`` sites) are in
+    ``frame.attrs["anomalies"]`` as dicts with ``code, project_id, event_id, site_id, detail``.
+    ``states`` may be passed when the caller already folded the projects at ``horizon``.
     """
     sites = inventory(conn, ["idle", "factory"], horizon.as_of)
     if states is None:
