@@ -337,3 +337,14 @@ def test_values_units_and_codes_are_normalised_or_reported(tmp_path: Path) -> No
     assert "103: price_wan_per_mu" in text_of and "negative" in text_of
     assert "103: 状态 status '未知' unknown" in text_of
     assert "103: 用地类型 land_use '商住' is no land-use code" in text_of
+
+
+def test_land_load_text_output_lists_warnings(db: Engine, db_url_str: str, tmp_path: Path) -> None:
+    path = tmp_path / "overlap.gpkg"
+    gkparcels_with_overlap().to_file(path, driver="GPKG")
+    code, stdout, stderr = cli("land", "load", str(path), "--kind", "idle", "--valid-from", "2024-01-01", url=db_url_str)
+    assert code == 0, stderr
+    assert "读取 read 4" in stderr and "载入 loaded 4" in stderr
+    assert "重叠 overlap: P-1 and P-3" in stderr and "P-2: 面积不符" in stderr
+    code, _, stderr = cli("land", "load", str(path), "--kind", "farm", url=db_url_str)
+    assert code == 2 and "--kind" in stderr
