@@ -101,7 +101,7 @@ def parks_frame() -> GeoDataFrame:
 
 def pois_frame() -> GeoDataFrame:
     return GeoDataFrame(
-        {"name": ["高速出口", "火车站", "<b>污水处理厂</b>"], "kind": ["交通", "交通", "市政"]},
+        {"name": ["高速出口", "火车站", "<b>污水处理厂</b>"], "kind": ["highway_exit", "rail_freight", "<u>市政</u>"]},
         geometry=shapely.points([[LON0 - 0.01, LAT0 - 0.01], [LON0 + 0.05, LAT0 + 0.02], [LON0 + 0.02, LAT0 - 0.008]]),
         crs="EPSG:4490",
     )

@@ -334,8 +334,15 @@ def test_browser_popup_and_search_show_evil_names_as_text(tmp_path: Path) -> Non
         const li = document.querySelector('.zs-search li');
         li.click();
         const pop = document.querySelector('.leaflet-popup-content');
-        return {li: li.textContent, popText: pop.textContent, popHtml: pop.innerHTML,
-                scripts: document.querySelectorAll('.leaflet-popup-content script, .zs-search script, .leaflet-popup-content img').length,
+        let evil = null;
+        ZS.groups.sites.eachLayer(l => { if (l._zsIndex === 0) evil = l; });
+        evil.fire('mouseover', {latlng: evil.getBounds().getCenter()}, true);
+        const tip = document.querySelector('.zs-tip');
+        const legend = document.querySelector('.zs-legend');
+        return {li: li.textContent, popText: pop.textContent, popHtml: pop.innerHTML, tip: tip.textContent,
+                legend: legend.textContent,
+                scripts: document.querySelectorAll('.leaflet-popup-content script, .zs-search script, .leaflet-popup-content img,'
+                    + ' .zs-tip script, .zs-tip img, .zs-legend u, .zs-legend b').length,
                 alerted: !!window.__alerted};
     })()"""
     report = inspect_page(path, evaluate=["window.alert = () => { window.__alerted = true; }", probe])
@@ -343,6 +350,8 @@ def test_browser_popup_and_search_show_evil_names_as_text(tmp_path: Path) -> Non
     assert report.errors == []
     assert EVIL in got["li"] and EVIL in got["popText"]
     assert "&lt;script&gt;" in got["popHtml"]
+    assert EVIL in got["tip"]
+    assert "<u>市政</u>" in got["legend"]
     assert got["scripts"] == 0 and got["alerted"] is False
 
 
