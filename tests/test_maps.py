@@ -318,10 +318,12 @@ def test_browser_draws_every_feature_offline_without_errors(tmp_path: Path) -> N
     for name, page in _pages().items():
         path = tmp_path / f"{name}.html"
         path.write_text(page, encoding="utf-8")
-        report = inspect_page(path)
+        report = inspect_page(path, evaluate=["[document.querySelectorAll('.leaflet-overlay-pane path').length, document.querySelectorAll('.leaflet-overlay-pane canvas').length]"])
         assert report.errors == [], (name, report.errors)
         assert report.remote_requests == [], (name, report.remote_requests)
         assert report.features == expected[name], (name, report.dataset)
+        svg_paths, canvases = report.values[0]
+        assert svg_paths == 0 and canvases >= 1, name  # drawn on canvas, not as SVG elements
 
 
 def test_browser_popup_and_search_show_evil_names_as_text(tmp_path: Path) -> None:
