@@ -1,63 +1,174 @@
-"""``zhaoshang demo``: the whole platform on a generated demo district, end to end."""
+"""``zhaoshang demo``: the whole platform on a generated demo district, end to end.
+
+Set-up → the district's land files (Shapefile GBK / GeoJSON / GeoPackage) loaded and versioned →
+its project history published to Kafka (a local Tansu unless ``--bootstrap``) and streamed into
+the warehouse → two months of a bureau ledger imported → every Dagster asset materialized
+(monthly states, land status, bulletins, maps, investor matches) → the KPI report.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+import os
+import time
+import warnings
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from warehouse.event_store import load_records, read_jsonl
 from warehouse.replay import kpi_report
 from zhaoshang.commands.core import render_kpi_table, setup, write_kpi_xlsx
-from zhaoshang.common import DatabaseUrl, console, engine_of, out, progress
+from zhaoshang.common import DatabaseUrl, console, engine_of, fail, out, progress, url_of
 
 DEMO_END = date(2026, 10, 31)
 
 
+_STARTED = [time.monotonic()]
+
+
+def _step(n: int, text: str) -> None:
+    console.rule(f"[bold cyan]{n}. {text}[/] [dim]({time.monotonic() - _STARTED[0]:.0f} s)")
+
+
+def _dagster_home(default: Path) -> None:
+    """A persistent instance, so ``dagster dev`` shows the demo's runs afterwards; no telemetry."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default)))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+
+
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path("out/demo"),
-    seed: Annotated[int, typer.Option("--seed")] = 2018,
-    projects: Annotated[int, typer.Option("--projects", min=1)] = 420,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path("out/demo"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the generated district and history.")] = 2018,
+    projects: Annotated[int, typer.Option("--projects", min=1, help="Projects in the generated history.")] = 420,
+    bootstrap: Annotated[
+        str | None, typer.Option("--bootstrap", help="An existing Kafka broker (host:port); default: a local Tansu for the demo.")
+    ] = None,
+    png: Annotated[bool, typer.Option("--png", help="Also print-ready PNGs of the public maps (headless Chromium).")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """演示 · set up, generate a demo district, load its history, and report the KPIs."""
+    """演示 · set up, load a demo district, stream its events, build every asset, write maps and the KPI report."""
+    from assets.resources import KafkaResource
+    from assets.run import materialize_all
+    from ingestion.broker import LocalBroker
+    from ingestion.demo_district import load_demo_district
     from ingestion.demo_history import generate_history
+    from ingestion.kafka_stream import publish_records, run_sink
+    from ingestion.ledger_demo import import_demo_ledgers
+    from zhaoshang.commands.match import write_demo_requirements
 
+    _step(1, "数据库 set-up")
     setup(database_url)
-    out.mkdir(parents=True, exist_ok=True)
-    history = generate_history(seed=seed, n_projects=projects, end=DEMO_END)
-    events_path = out / "events.jsonl"
+    engine = engine_of(database_url)
+    url = url_of(database_url).render_as_string(hide_password=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    root = out_dir.resolve()
+
+    _step(2, "土地台账 land inventory: idle parcels, standard factories, parks, points of interest")
+    district, land_reports = load_demo_district(engine, root, seed=seed)
+    for kind, rep in land_reports.items():
+        console.print(
+            f"  {kind:8s} read {rep['read']:4d} · loaded {rep['loaded']:4d} · repaired {rep['repaired']} · rejected {rep['rejected']}"
+            + (f" · {len(rep['warnings'])} warnings" if rep.get("warnings") else "")
+        )
+
+    _step(3, "项目事件 project history → Kafka → warehouse")
+    history = generate_history(seed=seed, n_projects=projects, end=DEMO_END, sites=district.sites())
+    events_path = root / "events.jsonl"
     with events_path.open("w", encoding="utf-8") as fh:
         for ev in history:
             fh.write(json.dumps(ev, ensure_ascii=False) + "\n")
-    console.print(f"[green]✓[/] 演示项目事件 demo history: {len(history)} events of {projects} projects → {events_path}")
+    console.print(f"  {len(history)} events of {projects} projects → {events_path}")
+    # A fresh topic per run: a memory broker keeps nothing, and the sink's offsets (kept in the
+    # warehouse per sink and topic) must never point past a topic's end.
+    topic = f"zhaoshang-demo-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    broker = None if bootstrap else LocalBroker().start()
+    address = bootstrap or (broker.bootstrap if broker else "")
+    try:
+        with progress() as bar:
+            task = bar.add_task("发布 publish", total=len(history), status="")
+            published = publish_records(address, topic, history, partitions=3, on_progress=lambda n: bar.update(task, completed=n))
+            bar.update(task, completed=len(history))
+        console.print(f"  published {published['sent']} messages to {topic} at {address}" + (" (local Tansu)" if broker else ""))
+        with progress() as bar:
+            task = bar.add_task("入库 stream", total=published["sent"], status="")
 
-    engine = engine_of(database_url)
-    with progress() as bar:
-        task = bar.add_task("载入事件 loading events", total=len(history), status="")
-        result = load_records(engine, read_jsonl(events_path, "demo"), on_batch=lambda r: bar.update(task, advance=r.read))
-    console.print(
-        f"[green]✓[/] 事件入库 read {result.read} · accepted {result.accepted} · duplicates {result.duplicates} · rejected {result.rejected}"
-    )
+            def on_progress(p: dict[str, Any]) -> None:
+                bar.update(task, completed=p.get("read", 0), status=f"{p.get('events_per_s', 0):,.0f} ev/s")
 
+            sink = run_sink(engine, address, topic, name="demo", stop_when_idle=1.0, on_progress=on_progress, handle_signals=False)
+        console.print(
+            f"  streamed read {sink['read']} · accepted {sink['accepted']} · duplicates {sink['duplicates']} · rejected {sink['rejected']}"
+        )
+
+        _step(4, "项目台账 bureau ledgers (September and October)")
+        for imp in import_demo_ledgers(engine, root / "ledgers", seed=seed):
+            d = imp.as_dict()
+            counts = d.get("append") or {}
+            console.print(f"  {Path(d['source']).name}: as of {d['as_of']} · accepted {counts.get('accepted', 0)} · duplicates {counts.get('duplicates', 0)}")
+
+        _step(5, "Dagster 资产 every asset materialized in-process")
+        req_dir = root / "requirements"
+        write_demo_requirements(req_dir)
+        _dagster_home(root / "dagster_home")
+        import dagster as dg
+
+        kafka = KafkaResource(bootstrap=address, topic=topic, sink_name="demo", idle_seconds=1.0)
+        with dg.DagsterInstance.get() as instance:
+            summary = materialize_all(url, root, requirements_dir=req_dir, kafka=kafka, instance=instance, say=lambda m: console.print(f"  {m}"))
+    finally:
+        if broker is not None:
+            broker.stop()
+    failed_runs = [r for r in summary["runs"] if not r.get("success")]
+    if failed_runs:
+        fail(f"Dagster runs failed: {failed_runs}")
+    for c in summary["checks"]:
+        mark = "[green]✓[/]" if c["passed"] else ("[yellow]![/]" if c["severity"] == "WARN" else "[red]✗[/]")
+        console.print(f"  {mark} check {c['asset']}.{c['check']}")
+
+    if png:
+        from maps.publish import publish_maps
+
+        publish_maps(engine, root / "maps" / "public", profile="public", as_of=DEMO_END, png=True)
+
+    _step(6, "KPI 报表 report")
     year_start = date(DEMO_END.year, 1, 1)
     with engine.connect() as conn:
         overall = kpi_report(conn, date_from=date(2019, 1, 1), date_to=DEMO_END)
         by_unit = kpi_report(conn, date_from=year_start, date_to=DEMO_END, by="unit")
         flow = kpi_report(conn, date_from=year_start, date_to=DEMO_END, mode="flow")
-    out.print(render_kpi_table(overall))
-    out.print(render_kpi_table(flow))
-    out.print(render_kpi_table(by_unit))
-    report_json = out / "kpi_report.json"
-    report_json.write_text(json.dumps({"overall": overall, "flow_this_year": flow, "by_unit_this_year": by_unit}, ensure_ascii=False, indent=2))
-    xlsx = out / "kpi_by_unit.xlsx"
+    for report in (overall, flow, by_unit):
+        out.print(render_kpi_table(report))
+    report_json = root / "kpi_report.json"
+    report_json.write_text(
+        json.dumps({"overall": overall, "flow_this_year": flow, "by_unit_this_year": by_unit}, ensure_ascii=False, indent=2),
+        encoding="utf-8",
+    )
+    xlsx = root / "kpi_by_unit.xlsx"
     write_kpi_xlsx(by_unit, xlsx)
-    console.print(f"\n[bold]输出 outputs[/] in {out.resolve()}:")
-    for p in (events_path, report_json, xlsx):
-        console.print(f"  {p.resolve()}")
+
+    console.rule("[bold green]输出 outputs")
+    paths = summary["paths"]
+    listing = [
+        ("推介地图(公开) promotion map, public", paths.get("promotion_map.path")),
+        ("地图目录 map index, public", paths.get("promotion_map.index")),
+        ("项目推进地图(内部) pipeline map, internal", paths.get("pipeline_map.path")),
+        ("最新月通报 latest bulletin", paths.get("monthly_bulletin.path")),
+        ("选址匹配 investor matches", str(root / "matches")),
+        ("KPI 报表 report (JSON)", str(report_json)),
+        ("KPI 排名 ranking by unit (Excel)", str(xlsx)),
+        ("事件 events (JSON Lines)", str(events_path)),
+        ("土地文件 land files", str(root / "land")),
+        ("Dagster 运行记录 run history", f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev"),
+    ]
+    for label, path in listing:
+        if path:
+            out.print(f"  {label}: {path}")
 
 
 def register(app: typer.Typer) -> None:
