@@ -162,5 +162,13 @@ def render_pipeline_map(
         "bounds": bounds,
     }
     if months:
-        spec["timeline"] = {"layer": "projects", "months": months, "frames": codes, "codes": CODE_STAGE}
+        spec["timeline"] = {
+            "layer": "projects",
+            "months": months,
+            "frames": codes,
+            "codes": CODE_STAGE,
+            "order": [STAGE_CODE[s] for s in ("signed", "landed", "started", "produced", "cancelled")],
+            "labels": {STAGE_CODE[s]: t(lang, *STAGE[s]) for s in STAGE_CODE},
+        }
+        spec["text"] = {"stalled": t(lang, "停滞", "stalled")}
     return build_page(spec, basemap=basemap, lang=lang, page_title=page_title)

@@ -107,7 +107,7 @@ def park_views(park_frame: gpd.GeoDataFrame, *, basemap: str, size: tuple[int, i
     return out
 
 
-def _index_page(entries: list[dict[str, Any]], *, lang: str, profile: str, as_of: date) -> str:
+def _index_page(entries: list[dict[str, Any]], *, lang: str, profile: str, as_of: date, prints: Sequence[tuple[str, str]] = ()) -> str:
     title = t(lang, "招商推介地图", "Investment promotion maps")
     items = []
     for e in entries:
@@ -115,6 +115,8 @@ def _index_page(entries: list[dict[str, Any]], *, lang: str, profile: str, as_of
         items.append(
             f'<li><a href="{html.escape(e["html"])}">{thumb}<span>{html.escape(e["title"])}</span></a></li>'
         )
+    for park, png_name in prints:
+        items.append(f'<li><a href="{html.escape(png_name)}"><img src="{html.escape(png_name)}" alt=""><span>{html.escape(park)}</span></a></li>')
     prof = t(lang, "公开版", "public") if profile == "public" else t(lang, "内部版（请勿外传）", "internal (do not distribute)")
     return f"""<!DOCTYPE html>
 <html lang="{"en" if lang == "en" else "zh-CN"}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -204,6 +206,7 @@ def publish_maps(
         title = t(lang, f"选址推荐：{investor}", f"Site recommendations: {investor}")
         write(f"match-{i}", title, render_match_map(result, sites, parks=park_frame, basemap=basemap, lang=lang, title=title))
 
+    prints: list[tuple[str, str]] = []
     if png:
         from maps.browser import screenshot
 
@@ -216,8 +219,9 @@ def publish_maps(
         for i, (park, view) in enumerate(park_views(park_frame, basemap=basemap), start=1):
             shot = screenshot(out / "promotion.html", out / f"promotion-park-{i}.png", offline=basemap == "none", view=view)
             written[f"promotion-park-{i}.png"] = str(shot)
+            prints.append((t(lang, f"打印图：{park}", f"Print: {park}"), shot.name))
             note(f"{shot} ({park})")
     index = out / "index.html"
-    index.write_text(_index_page(entries, lang=lang, profile=profile, as_of=day), encoding="utf-8")
+    index.write_text(_index_page(entries, lang=lang, profile=profile, as_of=day, prints=prints), encoding="utf-8")
     written["index"] = str(index)
     return written

@@ -370,7 +370,7 @@ _PAGE_CSS = """
   display: flex; align-items: center; gap: 8px; font-size: 13px; }
 .zs-timeline input { width: 340px; }
 .zs-timeline button { border: 1px solid #999; background: #fff; border-radius: 3px; cursor: pointer; width: 30px; }
-.zs-month { min-width: 150px; font-weight: 600; }
+.zs-month { min-width: 150px; font-weight: 600; white-space: nowrap; }
 @media print { .zs-search, .leaflet-control-layers, .leaflet-control-zoom, .zs-timeline button { display: none; } }
 .zs-print .zs-search, .zs-print .leaflet-control-layers, .zs-print .leaflet-control-zoom, .zs-print .zs-timeline button { display: none; }
 """

@@ -319,7 +319,7 @@
     var group = ZS.groups[tl.layer], members = [];
     group.eachLayer(function (l) { members[l._zsIndex] = l; });
     function show(m) {
-      var codes = tl.frames[m], shown = 0, props = layer.props;
+      var codes = tl.frames[m], shown = 0, props = layer.props, tally = {}, stalledN = 0;
       for (var j = 0; j < members.length; j++) {
         var l = members[j];
         if (!l) continue;
@@ -328,11 +328,19 @@
         var lower = c.toLowerCase(), stalled = c !== lower;
         props.stage[j] = tl.codes[lower];
         props.stalled[j] = stalled;
+        tally[lower] = (tally[lower] || 0) + 1;
+        if (stalled) stalledN++;
         l.setStyle(styleFor(layer, j));
         if (!group.hasLayer(l)) group.addLayer(l);
         shown++;
       }
-      label.textContent = tl.months[m] + " · " + shown + " " + spec.text.projects;
+      var parts = [tl.months[m], shown + " " + spec.text.projects];
+      for (var q = 0; q < tl.order.length; q++) {
+        var code = tl.order[q];
+        if (tally[code]) parts.push(tl.labels[code] + " " + tally[code]);
+      }
+      if (stalledN) parts.push(spec.text.stalled + " " + stalledN);
+      label.textContent = parts.join(" · ");
       document.body.dataset.month = tl.months[m];
       document.body.dataset.features = String(shown + (spec.staticFeatures || 0));
       ZS.counts[tl.layer] = shown;
