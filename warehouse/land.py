@@ -14,6 +14,7 @@ that name a site absent from the inventory valid at the date are anomalies, repo
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -126,12 +127,9 @@ class LandAnomaly:
 
 
 # What 'changed' means on reload: the attributes and the geometry. The areas derived from the
-# geometry are left out (they wobble in the last bits with the projection). Hashed by the server.
+# geometry are left out (they wobble in the last bits with the projection).
 HASHED_COLUMNS: tuple[str, ...] = tuple(c for c in ("site_id", *ATTRIBUTE_COLUMNS) if c not in ("area_mu", "geom_area_mu"))
-_HASH_SQL = (
-    "('x' || left(md5(ROW(" + ", ".join(f"s.{c}" for c in HASHED_COLUMNS) + ")::text"
-    " || encode(ST_AsEWKB(s.geom), 'hex')), 16))::bit(64)::bigint"
-)
+_COPY_COLUMNS: tuple[str, ...] = ("site_id", *ATTRIBUTE_COLUMNS, "geom")
 
 
 def _copy_column(values: pd.Series, kind: str) -> list[str]:
@@ -149,32 +147,41 @@ def _copy_column(values: pd.Series, kind: str) -> list[str]:
     return s.astype(object).where(s.notna(), "\\N").tolist()
 
 
-def _stage(conn: Connection, frame: gpd.GeoDataFrame) -> None:
-    cols = ["site_id", *ATTRIBUTE_COLUMNS, "geom"]
-    # CREATE TABLE AS copies the column types without the constraints (kind is set on insert).
-    conn.exec_driver_sql("DROP TABLE IF EXISTS _land_stage")
-    conn.exec_driver_sql(
-        f"CREATE TEMP TABLE _land_stage ON COMMIT DROP AS SELECT {', '.join(cols)} FROM land_inventory WITH NO DATA"
-    )
+def _copy_rows(frame: gpd.GeoDataFrame) -> tuple[list[str], list[str], list[int]]:
+    """Each row as a COPY text line (:data:`_COPY_COLUMNS`), its escaped id, and its content hash.
+
+    The hash is the first 64 bits of the MD5 of the line's :data:`HASHED_COLUMNS` fields: the same
+    content always gives the same text (floats by repr, geometry as hex EWKB), so the same hash.
+    """
     parts: list[list[str]] = [_copy_column(frame["site_id"], "text")]
     for c in ATTRIBUTE_COLUMNS:
         kind = "text" if c in TEXT_COLUMNS else "int" if c in INT_COLUMNS else "float"
         parts.append(_copy_column(frame[c], kind))
     # Hex EWKB is PostGIS's own text input for geometry: no per-row function call on the server.
     parts.append(shapely.to_wkb(np.asarray(frame.geometry.values), hex=True, include_srid=True).tolist())
-    data = "".join("\t".join(row) + "\n" for row in zip(*parts, strict=True)).encode()
+    hashed = [parts[i] for i, c in enumerate(_COPY_COLUMNS) if c in HASHED_COLUMNS or c == "geom"]
+    lines = ["\t".join(row) for row in zip(*parts, strict=True)]
+    md5 = hashlib.md5
+    hashes = [
+        int.from_bytes(md5("\t".join(row).encode()).digest()[:8], "big", signed=True) for row in zip(*hashed, strict=True)
+    ]
+    return lines, parts[0], hashes
+
+
+def _copy(conn: Connection, sql: str, lines: Iterable[str]) -> None:
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    with dbapi.cursor() as cur, cur.copy(f"COPY _land_stage ({', '.join(cols)}) FROM STDIN") as copy:
-        # Chunks bound the memory held by the driver for large inventories.
-        step = 8 << 20
-        for i in range(0, len(data), step):
-            copy.write(data[i : i + step])
-    # The hashes in a narrow table of their own: cheaper than rewriting every staged geometry.
-    conn.exec_driver_sql("DROP TABLE IF EXISTS _land_hash")
-    conn.exec_driver_sql(
-        f"CREATE TEMP TABLE _land_hash ON COMMIT DROP AS SELECT s.site_id, {_HASH_SQL} AS content_hash FROM _land_stage s"
-    )
+    with dbapi.cursor() as cur, cur.copy(sql) as copy:
+        buf: list[str] = []
+        size = 0
+        for line in lines:
+            buf.append(line)
+            size += len(line)
+            if size > 4 << 20:  # chunks bound the memory held for a large inventory
+                copy.write(("\n".join(buf) + "\n").encode())
+                buf, size = [], 0
+        if buf:
+            copy.write(("\n".join(buf) + "\n").encode())
 
 
 def store_inventory(
@@ -193,6 +200,9 @@ def store_inventory(
     file (unless ``partial``: the file then only updates what it names) get ``valid_to =
     valid_from`` and the new versions are inserted. Reloading on the same day as the current
     version corrects it in place. A ``valid_from`` before the current version is refused.
+
+    Set-based: only the ids and content hashes are staged and compared in SQL; the rows to
+    write are then COPYed straight into ``land_inventory``.
     """
     if kind not in KINDS:
         raise InventoryError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -209,14 +219,17 @@ def store_inventory(
             f"当前{kind}台账版本自 {latest} 起生效，新版本不能更早 · the current {kind} inventory is valid from {latest};"
             f" a new version must start on or after it (got {valid_from})"
         )
-    work = frame.copy()
+    work = frame.reset_index(drop=True)
     for c in ATTRIBUTE_COLUMNS:
         if c not in work.columns:
             work[c] = None
-    _stage(conn, work)
+    lines, ids, hashes = _copy_rows(work)
+    conn.exec_driver_sql("DROP TABLE IF EXISTS _land_hash")
+    conn.exec_driver_sql("CREATE TEMP TABLE _land_hash (ord integer, site_id text, content_hash bigint) ON COMMIT DROP")
+    _copy(conn, "COPY _land_hash (ord, site_id, content_hash) FROM STDIN", (f"{i}\t{sid}\t{h}" for i, (sid, h) in enumerate(zip(ids, hashes, strict=True))))
     conn.exec_driver_sql("CREATE INDEX ON _land_hash (site_id)")
     conn.exec_driver_sql("ANALYZE _land_hash")
-    params = {"k": kind, "vf": valid_from, "src": source}
+    params = {"k": kind, "vf": valid_from}
     # The current rows this version changes (or drops, unless partial), found in one hash join.
     vanished = "" if partial else "h.site_id IS NULL OR "
     conn.execute(
@@ -243,19 +256,20 @@ def store_inventory(
         text("UPDATE land_inventory c SET valid_to = :vf FROM _land_changed x WHERE c.row_id = x.row_id AND x.valid_from < :vf"),
         params,
     ).rowcount
-    cols = ", ".join(("site_id", *ATTRIBUTE_COLUMNS, "geom"))
-    scols = ", ".join(f"s.{c}" for c in ("site_id", *ATTRIBUTE_COLUMNS, "geom"))
-    inserted = conn.execute(
+    # What is left without a current row is new or changed: those lines go in, nothing else.
+    to_write = conn.execute(
         text(
-            f"INSERT INTO land_inventory (kind, {cols}, content_hash, valid_from, source)"
-            f" SELECT :k, {scols}, h.content_hash, :vf, :src FROM _land_stage s JOIN _land_hash h ON h.site_id = s.site_id"
-            " WHERE NOT EXISTS (SELECT 1 FROM land_inventory c WHERE c.kind = :k AND c.valid_to IS NULL AND c.site_id = s.site_id)"
+            "SELECT h.ord FROM _land_hash h WHERE NOT EXISTS (SELECT 1 FROM land_inventory c"
+            " WHERE c.kind = :k AND c.valid_to IS NULL AND c.site_id = h.site_id) ORDER BY h.ord"
         ),
         params,
-    ).rowcount
-    for temp in ("_land_changed", "_land_hash", "_land_stage"):
+    ).scalars().all()
+    tail = "\t".join((kind, valid_from.isoformat(), _copy_column(pd.Series([source]), "text")[0]))
+    cols = ", ".join((*_COPY_COLUMNS, "content_hash", "kind", "valid_from", "source"))
+    _copy(conn, f"COPY land_inventory ({cols}) FROM STDIN", (f"{lines[i]}\t{hashes[i]}\t{tail}" for i in to_write))
+    for temp in ("_land_changed", "_land_hash"):
         conn.exec_driver_sql(f"DROP TABLE {temp}")
-    return VersionCounts(inserted=inserted, closed=closed, unchanged=unchanged, replaced=replaced)
+    return VersionCounts(inserted=len(to_write), closed=closed, unchanged=unchanged, replaced=replaced)
 
 
 def record_load(conn: Connection, *, kind: str, source: str, valid_from: date, report: Mapping[str, Any]) -> None:
