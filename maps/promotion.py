@@ -94,9 +94,23 @@ TAKEN_COLOR = "#a3a3a3"
 PARK_COLOR = "#0f7b74"
 
 
-def public_sites(sites: GeoDataFrame) -> GeoDataFrame:
-    """Sites still on offer, with only the allow-listed columns (and the geometry)."""
+def on_offer(sites: GeoDataFrame) -> pd.Series:
+    """Sites still on offer: status available or partly taken, and space left where it is known
+    (remaining land > 0 亩 for parcels, vacant floor space > 0 m² for factories — a factory the
+    file lists as fully let has no project on it, so its status alone says 'available')."""
     keep = sites["status"].isin(ON_OFFER) if "status" in sites.columns else pd.Series(True, index=sites.index)
+    kind = sites["kind"] if "kind" in sites.columns else pd.Series("idle", index=sites.index)
+    left = pd.Series(np.nan, index=sites.index)
+    if "remaining_area_mu" in sites.columns:
+        left = left.where(kind == "factory", pd.to_numeric(sites["remaining_area_mu"], errors="coerce"))
+    if "vacant_area_m2" in sites.columns:
+        left = left.where(kind != "factory", pd.to_numeric(sites["vacant_area_m2"], errors="coerce"))
+    return keep & ~(left <= 0)
+
+
+def public_sites(sites: GeoDataFrame) -> GeoDataFrame:
+    """Sites still on offer (:func:`on_offer`), with only the allow-listed columns (and the geometry)."""
+    keep = on_offer(sites)
     cols = [c for c in sites.columns if c in PUBLIC_SITE_FIELDS]
     return GeoDataFrame(sites.loc[keep, cols], geometry=sites.geometry[keep], crs=sites.crs)
 

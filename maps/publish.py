@@ -28,7 +28,7 @@ from events.model import end_of_day
 from events.projection import fold
 from maps.match_map import render_match_map
 from maps.pipeline import render_pipeline_map
-from maps.promotion import render_promotion_map
+from maps.promotion import on_offer, render_promotion_map
 from maps.render import BASEMAPS, LANGS, PROFILES, t
 
 Say = Callable[[str], None]
@@ -185,7 +185,7 @@ def publish_maps(
         entries.append({"name": name, "title": title, "html": path.name})
         note(f"{path} ({len(page.encode()) / 1e6:.2f} MB)")
 
-    n_on_offer = int(sites["status"].isin(("available", "partly_taken")).sum()) if len(sites) else 0
+    n_on_offer = int(on_offer(sites).sum()) if len(sites) else 0
     promo_title = t(lang, "招商推介地图", "Investment promotion map")
     promo_sub = t(lang, f"可供土地与厂房 {n_on_offer} 处 · 数据截至 {day.isoformat()}", f"{n_on_offer} sites on offer · as of {day.isoformat()}")
     write(

@@ -20,7 +20,14 @@ from maps.browser import inspect_page
 from maps.gcj02 import gcj02_to_wgs84, to_gcj02, wgs84_to_gcj02
 from maps.match_map import render_match_map
 from maps.pipeline import encode_frames, render_pipeline_map
-from maps.promotion import ON_OFFER, PUBLIC_SITE_FIELDS, public_projects, render_promotion_map
+from maps.promotion import (
+    ON_OFFER,
+    PUBLIC_SITE_FIELDS,
+    on_offer,
+    public_projects,
+    public_sites,
+    render_promotion_map,
+)
 from maps.render import encode_polygons, origin_of, simplify_m
 from tests.maps_data import LAT0, LON0, parks_frame, pois_frame, projects_frame, sites_frame
 
@@ -169,7 +176,17 @@ def test_public_page_has_no_confidential_project_no_unsigned_investor_no_interna
     assert projects["props"]["name"] == ["新材料产业园项目", "停滞项目"]
     # Only sites still on offer.
     frame = sites_frame()
-    assert len(sites["geoms"]) == int(frame["status"].isin(ON_OFFER).sum())
+    assert len(sites["geoms"]) == int(on_offer(frame).sum()) == int(frame["status"].isin(ON_OFFER).sum())
+
+
+def test_public_sites_need_space_left() -> None:
+    sites = sites_frame(n_idle=2, n_factory=2)
+    # A factory the file lists as fully let (no project on it, so 'available'), and a parcel with nothing left.
+    sites.loc[sites["site_id"] == "CF-001", "vacant_area_m2"] = 0.0
+    sites.loc[sites["site_id"] == "DK-001", "remaining_area_mu"] = 0.0
+    sites.loc[sites["site_id"] == "DK-002", "remaining_area_mu"] = None  # unknown: kept
+    shown = public_sites(sites)
+    assert list(shown["site_id"]) == ["DK-002", "CF-002"]
 
 
 def test_public_projects_is_an_allow_list() -> None:
@@ -309,7 +326,7 @@ def test_browser_draws_every_feature_offline_without_errors(tmp_path: Path) -> N
     frames = _frames()
     expected = {
         # public promotion: sites on offer + parks + POIs + signed non-confidential projects
-        "promotion": int(sites_frame()["status"].isin(ON_OFFER).sum()) + len(parks_frame()) + len(pois_frame()) + len(public_projects(projects_frame()).query("stage != 'cancelled'")),
+        "promotion": int(on_offer(sites_frame()).sum()) + len(parks_frame()) + len(pois_frame()) + len(public_projects(projects_frame()).query("stage != 'cancelled'")),
         # pipeline: context (parks + sites) + projects of the last month
         "pipeline": len(parks_frame()) + len(sites_frame()) + int((frames["month"] == "2026-10").sum()),
         # match: parks + outlines of the ranked sites + ranked markers + misses

@@ -15,7 +15,7 @@ from ingestion.demo_district import DEMO_VALID_FROM, generate_district, write_di
 from ingestion.demo_history import generate_history
 from ingestion.land_files import load_land_file
 from maps.browser import inspect_page
-from maps.promotion import ON_OFFER, public_projects
+from maps.promotion import on_offer, public_projects
 from maps.publish import month_ends, pipeline_frames, publish_maps
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.land import land_status, parks, pois, project_locations
@@ -89,10 +89,10 @@ def test_publish_public_and_internal_pages_draw_what_the_warehouse_holds(distric
         projects = project_locations(conn, horizon)
         frames = pipeline_frames(conn, AS_OF)
     assert SECRET_INVESTOR in set(projects["investor"])
-    on_offer = int(sites["status"].isin(ON_OFFER).sum())
+    n_on_offer = int(on_offer(sites).sum())
     shown_public_projects = len(public_projects(projects))
     expected = {
-        ("public", "promotion"): on_offer + n_parks + n_pois + shown_public_projects,
+        ("public", "promotion"): n_on_offer + n_parks + n_pois + shown_public_projects,
         ("internal", "promotion"): len(sites) + n_parks + n_pois + len(projects),
         ("internal", "pipeline"): n_parks + len(sites) + int((frames["month"] == "2026-10").sum()),
     }
