@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
 
@@ -156,7 +156,7 @@ class _Cdp:
         self._conn.__exit__(None, None, None)
 
 
-def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subprocess.Popen[str], int]:
+def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subprocess.Popen[str], int, IO[str]]:
     cmd = [
         chromium_path(),
         *BASE_FLAGS,
@@ -167,18 +167,22 @@ def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subproce
         "--remote-allow-origins=*",
         "about:blank",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Chromium logs a lot on stderr; a file, not a pipe nobody drains, so it can never block.
+    log = open(Path(profile) / "chromium.log", "w")  # noqa: SIM115 - the caller closes it after the browser
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
     deadline = time.monotonic() + 60
     port_file = Path(profile) / "DevToolsActivePort"
     while time.monotonic() < deadline:
         if port_file.is_file():
             first = port_file.read_text().splitlines()
             if first and first[0].strip().isdigit():
-                return proc, int(first[0])
+                return proc, int(first[0]), log
         if proc.poll() is not None:
-            raise BrowserError(f"chromium exited ({proc.returncode}): {(proc.stderr.read() if proc.stderr else '')[-800:]}")
+            log.close()
+            raise BrowserError(f"chromium exited ({proc.returncode}): {(Path(profile) / 'chromium.log').read_text(errors='replace')[-800:]}")
         time.sleep(0.05)
     proc.kill()
+    log.close()
     raise BrowserError("chromium did not open its DevTools port within 60 s")
 
 
@@ -203,7 +207,7 @@ def inspect_page(
     url = Path(page).resolve().as_uri() if not str(page).startswith(("file:", "http:", "https:")) else str(page)
     report = PageReport(url=url)
     with tempfile.TemporaryDirectory(prefix="zs-chromium-") as profile:
-        proc, port = _start(offline, size, profile)
+        proc, port, log = _start(offline, size, profile)
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:  # noqa: S310 - loopback DevTools
                 targets = json.load(resp)
@@ -259,6 +263,8 @@ def inspect_page(
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(timeout=10)
+            log.close()
     for ev in cdp.events:
         method, params = ev["method"], ev.get("params", {})
         if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
