@@ -257,6 +257,9 @@ def test_basemap_none_pages_request_no_script_or_style() -> None:
         assert parser.external == [], name
         assert parser.inline_scripts >= 3, name  # Leaflet, runtime, map
         assert not re.search(r"@import|url\(\s*['\"]?(https?:)?//", page), name
+        # Leaflet's icons are data: URIs, not files beside the page.
+        assert "url(images/" not in page and "data:image/png;base64," in page, name
+        assert "sourceMappingURL" not in page, name
         assert "L.tileLayer(tl.url" in page and '"tiles":[]' in page, name
 
 
