@@ -50,9 +50,9 @@ SITE_FIELDS: tuple[Field, ...] = (
     Field("kind", "类型", "Type", codes=KIND),
     Field("park", "园区", "Park"),
     Field("land_use", "用地类型", "Land use", codes=LAND_USE),
-    Field("area_mu", "面积", "Area", "num", 1, "亩 mu"),
-    Field("remaining_area_mu", "可供面积", "Available area", "num", 1, "亩 mu"),
-    Field("price_wan_per_mu", "地价", "Land price", "num", 1, "万元/亩"),
+    Field("area_mu", "面积", "Area", "num", 1, "亩", unit_en="mu"),
+    Field("remaining_area_mu", "可供面积", "Available area", "num", 1, "亩", unit_en="mu"),
+    Field("price_wan_per_mu", "地价", "Land price", "num", 1, "万元/亩", unit_en="10k CNY/mu"),
     Field("plot_ratio_max", "容积率上限", "Max plot ratio", "num", 2),
     Field("readiness", "基础配套", "Site readiness"),
     Field("floor_area_m2", "建筑面积", "Floor area", "num", 0, "m²"),
@@ -61,7 +61,7 @@ SITE_FIELDS: tuple[Field, ...] = (
     Field("floor_load_kn_m2", "楼面承重", "Floor load", "num", 1, "kN/m²"),
     Field("clear_height_m", "层高", "Clear height", "num", 1, "m"),
     Field("power_kva", "供电容量", "Power supply", "num", 0, "kVA"),
-    Field("rent_yuan_m2_month", "租金", "Rent", "num", 1, "元/m²·月"),
+    Field("rent_yuan_m2_month", "租金", "Rent", "num", 1, "元/m²·月", unit_en="CNY/m²/month"),
 )
 INTERNAL_SITE_FIELDS: tuple[Field, ...] = (
     Field("land_status", "土地状态", "Land status", codes=LAND_STATUS),
@@ -75,7 +75,7 @@ PROJECT_FIELDS: tuple[Field, ...] = (
     Field("stage", "阶段", "Stage", codes=STAGE),
     Field("industry", "产业", "Industry"),
     Field("investor", "投资方", "Investor"),
-    Field("investment_wan", "总投资", "Investment", "num", 0, "万元"),
+    Field("investment_wan", "总投资", "Investment", "num", 0, "万元", unit_en="10k CNY"),
 )
 INTERNAL_PROJECT_FIELDS: tuple[Field, ...] = (
     Field("project_id", "项目编号", "Project ID"),

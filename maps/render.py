@@ -125,6 +125,7 @@ class Field:
     decimals: int = 1
     unit: str = ""
     codes: Mapping[str, tuple[str, str]] | None = None
+    unit_en: str | None = None  # when the unit reads differently in English (亩 → mu)
 
     def spec(self, lang: str) -> dict[str, Any]:
         out: dict[str, Any] = {"col": self.col, "label": t(lang, self.zh, self.en), "type": self.type}
@@ -133,7 +134,7 @@ class Field:
         if self.type == "bool":
             out["yes"] = t(lang, "是", "yes")
         if self.unit:
-            out["unit"] = self.unit
+            out["unit"] = t(lang, self.unit, self.unit_en) if self.unit_en else self.unit
         if self.codes is not None:
             out["codes"] = coded(lang, self.codes)
         return out
