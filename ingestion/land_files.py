@@ -219,10 +219,11 @@ def _read_raw(path: Path, layer: str | None, encoding: str | None) -> tuple[gpd.
         raise LandFileError(f"文件不存在 no such file: {path}")
     enc = encoding
     transcode = None
-    if path.suffix.lower() == ".shp" and shapefile_encoding(path) is not None:
+    sniffed = shapefile_encoding(path) if path.suffix.lower() == ".shp" else None
+    if sniffed is not None:
         # No .cpg and no language id: GDAL would take the bytes as Latin-1. Let it (that never fails,
         # even on a name GDAL cut at 10 bytes mid-character) and decode the bytes ourselves.
-        transcode = enc or shapefile_encoding(path)
+        transcode = enc or sniffed
         enc = transcode
     try:
         frame = pyogrio.read_dataframe(path, layer=layer, encoding=None if transcode else enc)
