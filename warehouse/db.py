@@ -20,9 +20,12 @@ ENV_VAR = "ZHAOSHANG_DATABASE_URL"
 
 
 def default_url() -> str:
-    if os.path.isdir(DEFAULT_SOCKET_DIR):
-        return f"postgresql+psycopg:///{DEFAULT_DATABASE}?host={DEFAULT_SOCKET_DIR}"
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{DEFAULT_DATABASE}"
+    """The local server over its Unix socket, as the current OS user (peer or trust auth).
+
+    Always the socket, even before PostgreSQL is installed: ``zhaoshang setup`` installs it and
+    creates the role, whereas TCP on a fresh Debian server asks for a password nobody has.
+    """
+    return f"postgresql+psycopg:///{DEFAULT_DATABASE}?host={DEFAULT_SOCKET_DIR}"
 
 
 def resolve_url(url: str | None = None) -> URL:
