@@ -28,12 +28,14 @@ import shapely
 from sqlalchemy import Engine
 
 from ingestion.demo_history import Site
-from ingestion.land_files import area_mu, load_land_file
+from ingestion.land_files import area_mu, land_report, load_land_file, read_land_file
+from warehouse.land import InventoryError, VersionCounts
 
 CRS = "EPSG:4490"
 GK_CRS = "EPSG:4544"  # CGCS2000 / 3-degree Gauss-Kruger CM 105E
 M2_PER_MU = 10000.0 / 15.0
 DEMO_VALID_FROM = date(2018, 12, 31)  # the inventory before the first demo project (2019-01-01)
+DEMO_REVISED_FROM = date(2024, 7, 1)  # the revised inventory (expansion, new prices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class DemoDistrict:
     factories: gpd.GeoDataFrame
     parks: gpd.GeoDataFrame
     pois: gpd.GeoDataFrame
+    # Blocks kept back from the first inventory: the parks' later expansion (see revise_district).
+    reserve: gpd.GeoDataFrame | None = None
 
     def sites(self) -> list[Site]:
         """Every parcel and factory as a ``Site`` for ``generate_history(sites=...)`` (factories offer their vacant space)."""
@@ -204,6 +208,7 @@ def generate_district(seed: int = 2018) -> DemoDistrict:
     parcel_rows: list[dict[str, Any]] = []
     factory_rows: list[dict[str, Any]] = []
     park_rows: list[dict[str, Any]] = []
+    reserve_rows: list[dict[str, Any]] = []
     for plan in PARKS:
         outline = _outline(rng, plan)
         blocks: list[tuple[float, float, float, float]] = []
@@ -244,6 +249,24 @@ def generate_district(seed: int = 2018) -> DemoDistrict:
                     "geometry": geom,
                 }
             )
+        # A separate generator for the reserve, so the first inventory is the same with or without it.
+        spare = random.Random(seed * 7919 + len(park_rows))
+        for j, b in enumerate(rest[plan.parcels : plan.parcels + 8]):
+            lu = spare.choices(LAND_USES, weights=plan.land_use_weights)[0]
+            number = plan.parcels + j + 1
+            reserve_rows.append(
+                {
+                    "parcel_id": f"{plan.code}-{number:03d}",
+                    "name": f"{plan.name}扩区{number}号地块",
+                    "land_use": lu,
+                    "status": "approved_unsupplied",
+                    "park": plan.name,
+                    "price_wan_per_mu": round(plan.price_wan_per_mu * spare.uniform(0.9, 1.3), 1),
+                    "plot_ratio_max": spare.choice(PLOT_RATIOS),
+                    "readiness": spare.choice(READINESS),
+                    "geometry": _to_world(np.array([_jitter(spare, *b).intersection(outline)]), plan)[0],
+                }
+            )
         park_rows.append({"park": plan.name, "geometry": _to_world(np.array([outline]), plan)[0]})
     parcels = gpd.GeoDataFrame(parcel_rows, geometry="geometry", crs=GK_CRS).to_crs(CRS)
     # Declared areas as the ledgers give them: two decimals; a few ledgers are simply wrong.
@@ -261,7 +284,27 @@ def generate_district(seed: int = 2018) -> DemoDistrict:
         geometry=gpd.points_from_xy([p[2] for p in POIS], [p[3] for p in POIS]),
         crs=CRS,
     )
-    return DemoDistrict(parcels=parcels, factories=factories, parks=parks, pois=pois)
+    reserve = gpd.GeoDataFrame(reserve_rows, geometry="geometry", crs=GK_CRS).to_crs(CRS)
+    reserve.insert(3, "area_mu", np.round(area_mu(reserve.geometry), 2))
+    return DemoDistrict(parcels=parcels, factories=factories, parks=parks, pois=pois, reserve=reserve)
+
+
+def revise_district(district: DemoDistrict, seed: int = 2018) -> DemoDistrict:
+    """The inventory a few years on: the reserve blocks added (a park expansion), the 平坝经济开发区
+    re-priced +8%, a dozen parcels supplied (批而未供 → 供而未用), a few factory rents raised.
+    Nothing is removed, so the landings of the first version keep their parcels."""
+    rng = random.Random(seed + 1)
+    parcels = district.parcels.copy()
+    repriced = parcels["park"] == "平坝经济开发区"
+    parcels.loc[repriced, "price_wan_per_mu"] = (parcels.loc[repriced, "price_wan_per_mu"] * 1.08).round(1)
+    unsupplied = parcels.index[parcels["status"] == "approved_unsupplied"].tolist()
+    parcels.loc[rng.sample(unsupplied, min(12, len(unsupplied))), "status"] = "supplied_unused"
+    if district.reserve is not None and len(district.reserve):
+        parcels = gpd.GeoDataFrame(pd.concat([parcels, district.reserve], ignore_index=True), geometry="geometry", crs=CRS)
+    factories = district.factories.copy()
+    raised = rng.sample(list(factories.index), min(5, len(factories)))
+    factories.loc[raised, "rent_yuan_m2_month"] = factories.loc[raised, "rent_yuan_m2_month"] + 1.5
+    return DemoDistrict(parcels=parcels, factories=factories, parks=district.parks, pois=district.pois)
 
 
 # Chinese field names of the parcel Shapefile: what a 自然资源局 export looks like (≤ 10 bytes in GBK).
@@ -279,13 +322,13 @@ PARCEL_FIELDS_ZH = {
 STATUS_ZH = {"idle": "闲置", "approved_unsupplied": "批而未供", "supplied_unused": "供而未用", "inefficient": "低效用地"}
 
 
-def write_district(district: DemoDistrict, out_dir: str | Path) -> dict[str, Path]:
+def write_district(district: DemoDistrict, out_dir: str | Path, subdir: str = "land") -> dict[str, Path]:
     """Write the district as a bureau would hand it over; returns the path per kind (idle, factory, park, poi).
 
     Parcels: GBK Shapefile, Chinese field names, EPSG:4544. Factories: GeoJSON, EPSG:4490.
     Parks and POIs: GeoPackage, EPSG:4490.
     """
-    out = Path(out_dir) / "land"
+    out = Path(out_dir) / subdir
     out.mkdir(parents=True, exist_ok=True)
     parcels = district.parcels.copy()
     parcels["status"] = parcels["status"].map(STATUS_ZH)
@@ -307,14 +350,38 @@ def write_district(district: DemoDistrict, out_dir: str | Path) -> dict[str, Pat
 
 
 def load_demo_district(
-    engine: Engine, out_dir: str | Path, *, seed: int = 2018, valid_from: date = DEMO_VALID_FROM
+    engine: Engine,
+    out_dir: str | Path,
+    *,
+    seed: int = 2018,
+    valid_from: date = DEMO_VALID_FROM,
+    revised_from: date | None = DEMO_REVISED_FROM,
 ) -> tuple[DemoDistrict, dict[str, dict[str, Any]]]:
     """Generate, write and load the demo district: what ``zhaoshang demo`` calls.
 
-    Returns the district (pass ``district.sites()`` to ``generate_history``) and the load report
-    per kind (``{"read", "loaded", "repaired", "rejected", "warnings", …}``).
+    The first inventory is valid from ``valid_from``; with ``revised_from``, the revised one
+    (:func:`revise_district`, written under ``land_<date>/``) from that date, so ``land status
+    --as-of`` before and after shows two versions. Running it again on the same database changes
+    nothing. Returns the first district (pass ``district.sites()`` to ``generate_history``) and the
+    load report per file (``{"read", "loaded", "repaired", "rejected", "warnings", …}``), keyed by
+    kind, then ``kind@date`` for the revision.
     """
     district = generate_district(seed)
-    paths = write_district(district, out_dir)
-    reports = {kind: load_land_file(engine, path, kind=kind, valid_from=valid_from) for kind, path in paths.items()}
+    reports = {kind: _load(engine, path, kind, valid_from) for kind, path in write_district(district, out_dir).items()}
+    if revised_from is not None:
+        revised = revise_district(district, seed)
+        paths = write_district(revised, out_dir, subdir=f"land_{revised_from.isoformat()}")
+        for kind in ("idle", "factory"):
+            reports[f"{kind}@{revised_from.isoformat()}"] = _load(engine, paths[kind], kind, revised_from)
     return district, reports
+
+
+def _load(engine: Engine, path: Path, kind: str, valid_from: date) -> dict[str, Any]:
+    """Load one file; when a later version is in already (a second demo run), account for the file unapplied."""
+    try:
+        return load_land_file(engine, path, kind=kind, valid_from=valid_from)
+    except InventoryError as exc:
+        got = read_land_file(path, kind=kind)
+        report = land_report(got, valid_from, VersionCounts(inserted=0, closed=0, unchanged=0, replaced=0))
+        report["warnings"] = [*report["warnings"], f"not applied: {exc}"]
+        return report

@@ -29,8 +29,10 @@ def test_district_is_plausible() -> None:
     assert d.parcels["price_wan_per_mu"].between(5, 60).all()
     assert {"highway_exit", "rail_freight", "port"} <= set(d.pois["kind"])
     assert (d.factories["vacant_area_m2"] <= d.factories["floor_area_m2"]).all()
-    # Roads separate the parcels: no two share any area; each lies in its park.
-    geoms = np.asarray(d.parcels.geometry.values)
+    # Roads separate the parcels (and the reserve kept for the expansion): no two share any area.
+    assert d.reserve is not None and 20 <= len(d.reserve) <= 32
+    assert not set(d.reserve["parcel_id"]) & set(d.parcels["parcel_id"])
+    geoms = np.concatenate([np.asarray(d.parcels.geometry.values), np.asarray(d.reserve.geometry.values)])
     left, right = shapely.STRtree(geoms).query(geoms, predicate="overlaps")
     assert len(left) == 0
     parks = d.parks.set_index("park").geometry
@@ -48,11 +50,27 @@ def test_demo_district_loads_and_its_history_lands_on_it(db: Engine, tmp_path: P
         assert r["read"] == r["loaded"] > 0 and r["rejected"] == 0, kind
         assert r["overlaps"] == []
     assert reports["idle"]["source_crs"] == "EPSG:4544"
+    revision = reports["idle@2024-07-01"]
+    n_reserve = len(district.reserve) if district.reserve is not None else 0
+    assert revision["read"] == len(district.parcels) + n_reserve
+    assert revision["inserted"] == n_reserve + revision["closed"] and revision["closed"] > 10
     history = generate_history(seed=11, n_projects=150, end=date(2026, 10, 31), sites=district.sites())
     result = load_records(db, (Incoming(json.dumps(e, ensure_ascii=False), "demo", str(i)) for i, e in enumerate(history)))
     assert result.rejected == 0
     with db.connect() as conn:
         frame = land_status(conn, Horizon(date(2026, 10, 31)))
-    assert len(frame) == len(district.parcels) + len(district.factories)
+        before = land_status(conn, Horizon(date(2024, 6, 30)))
+    assert len(frame) == len(district.parcels) + n_reserve + len(district.factories)
+    assert len(before) == len(district.parcels) + len(district.factories)
     assert (frame["status"] != "available").sum() > 20
-    assert not [a for a in frame.attrs["anomalies"] if a["code"].startswith("unknown_")]
+    assert not [a for a in frame.attrs["anomalies"] if a["code"].startswith("unknown_") or a["code"].endswith("_left_inventory")]
+    # The revision re-priced one park: the same parcel, two prices, by date.
+    pb = "平坝经济开发区"
+    old = before[(before["park"] == pb) & (before["kind"] == "idle")].set_index("site_id")["price_wan_per_mu"]
+    new = frame[(frame["park"] == pb) & (frame["kind"] == "idle")].set_index("site_id")["price_wan_per_mu"]
+    assert (new[old.index] > old).mean() > 0.9
+
+    # A second run on the same database changes nothing and says why the first version was not applied.
+    _, again = load_demo_district(db, tmp_path, seed=11)
+    assert all(r["inserted"] == 0 and r["closed"] == 0 for r in again.values())
+    assert any("not applied" in w for w in again["idle"]["warnings"])
