@@ -586,8 +586,13 @@ def run_sink(
         # Not end_offsets(): Tansu answers "latest" with the base offset of the last record batch.
         # The high watermarks of the fetch responses are right, and give the lag.
         begins = consumer.beginning_offsets(tps)
+        warnings: list[str] = []
         for tp in tps:
-            # Messages below the beginning were deleted by retention before this sink read them.
+            if begins[tp] > position[tp.partition]:
+                warnings.append(
+                    f"partition {tp.partition}: offsets {position[tp.partition]}–{begins[tp] - 1} were deleted by the"
+                    " topic's retention before this sink read them (raise retention, or reload those events from files)"
+                )
             consumer.seek(tp, max(position[tp.partition], begins[tp]))
         highwater: dict[int, int | None] = {p: None for p in wanted}
 
@@ -659,6 +664,7 @@ def run_sink(
             "events_per_s": round(final["events_per_s"], 1),
             "stopped_by": (stopped_by or ["stop"])[0],
             "reasons": state.total.reasons,
+            "warnings": warnings,
         }
     finally:
         fetch_stop.set()
@@ -729,6 +735,7 @@ def _merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         events_per_s=round(merged["read"] / elapsed, 1) if elapsed else 0.0,
         stopped_by=results[0]["stopped_by"] if results else "stop",
         reasons=[reason for r in results for reason in r["reasons"]][:20],
+        warnings=[w for r in results for w in r.get("warnings", [])],
         workers=len(results),
     )
     return merged

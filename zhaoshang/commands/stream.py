@@ -178,6 +178,8 @@ def stream(
     )
     for p, info in result["partitions"].items():
         console.print(f"  partition {p}: next offset {info['next_offset']}, lag {info['lag']}, read {info['read']}")
+    for warning in result.get("warnings", []):
+        console.print(f"  [bold yellow]警告 warning:[/] {warning}")
     for reason in result["reasons"][:10]:
         console.print(f"  [yellow]rejected:[/] {reason[:300]}")
     if result["rejected"]:
