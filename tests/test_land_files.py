@@ -348,3 +348,19 @@ def test_land_load_text_output_lists_warnings(db: Engine, db_url_str: str, tmp_p
     assert "重叠 overlap: P-1 and P-3" in stderr and "P-2: 面积不符" in stderr
     code, _, stderr = cli("land", "load", str(path), "--kind", "farm", url=db_url_str)
     assert code == 2 and "--kind" in stderr
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4490", "EPSG:4326", "EPSG:4544", "EPSG:4523", "EPSG:4545"])
+def test_any_declared_crs_gives_the_same_parcel(tmp_path: Path, crs: str) -> None:
+    """CGCS2000 degrees, WGS84, Gauss-Kruger 3° zones with (4523, zone 35) and without (4544) the
+    zone number in the false easting, and a neighbouring zone (4545, CM 108E)."""
+    parcel = Polygon([(106.30, 26.40), (106.304, 26.4003), (106.3045, 26.4031), (106.3002, 26.4036)])
+    source = gpd.GeoDataFrame({"地块编号": ["X-1"]}, geometry=[parcel], crs="EPSG:4490").to_crs(crs)
+    path = tmp_path / "parcel.gpkg"
+    source.to_file(path, driver="GPKG")
+    got = read_land_file(path, kind="idle")
+    assert got.source_crs == crs
+    back = got.frame.geometry.iloc[0]
+    assert back.equals_exact(parcel, tolerance=1e-7)  # ~1 cm
+    area_m2, _ = Geod(ellps="GRS80").geometry_area_perimeter(parcel)
+    assert got.frame["geom_area_mu"].iloc[0] == pytest.approx(abs(area_m2) / M2_PER_MU, rel=1e-4)
