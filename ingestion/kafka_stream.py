@@ -31,7 +31,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -679,14 +679,6 @@ def run_sink(
         conn.close()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
-
-
-def iter_jsonl_lines(lines: Iterable[str], source: str) -> Iterator[Incoming]:
-    """Non-blank lines as records, position = line number (for publishing files)."""
-    for lineno, line in enumerate(lines, start=1):
-        stripped = line.rstrip("\r\n")
-        if stripped.strip():
-            yield Incoming(stripped, source, f"line {lineno}")
 
 
 # --------------------------------------------------------------------------------------------

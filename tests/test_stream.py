@@ -448,3 +448,17 @@ def test_kafka_python_uses_the_crc32c_extension() -> None:
     from kafka.record import util
 
     assert util.crc32c_c is not None and util._crc32c is util.crc32c_c
+
+
+def test_cli_publish_validate_reports_lines_that_are_not_events(kafka_bootstrap: str, tmp_path: Path) -> None:
+    history = _history(5, seed=2)
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        json.dumps(history[0], ensure_ascii=False).encode() + b"\n" + b'\xff\xfe{"event_id": 1}\n' + b"\n"
+        + "\n".join(json.dumps(e, ensure_ascii=False) for e in history[1:]).encode() + b"\n"
+    )
+    out = runner.invoke(app, ["events", "publish", str(path), "--bootstrap", kafka_bootstrap, "--topic", _topic(), "--validate", "--json"])
+    assert out.exit_code == 0, out.output
+    counts = json.loads(out.stdout)
+    assert (counts["read"], counts["sent"], counts["invalid"]) == (len(history) + 1, len(history), 1)
+    assert counts["invalid_reasons"][0].startswith("line 2: broken JSON")

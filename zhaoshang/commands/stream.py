@@ -16,11 +16,11 @@ from ingestion.kafka_stream import (
     DEFAULT_SINK_BATCH,
     SinkFenced,
     StreamError,
-    iter_jsonl_lines,
     publish_records,
     run_sink,
     run_sink_workers,
 )
+from warehouse.event_store import read_jsonl
 from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, progress, url_of
 from zhaoshang.groups import events_app
 
@@ -46,13 +46,14 @@ def publish(
     if not file.is_file():
         fail(f"no such file: {file}")
     total = sum(1 for line in file.open("rb") if line.strip())
-    with progress() as bar, file.open(encoding="utf-8", errors="replace") as fh:
+    with progress() as bar:
         task = bar.add_task(f"发布 publishing {file.name} → {topic}", total=total, status="")
         try:
             counts = publish_records(
                 bootstrap,
                 topic,
-                iter_jsonl_lines(fh, file.name),
+                # As `events load` reads it: a line that is not UTF-8 is sent marked, and dead-lettered.
+                read_jsonl(file, file.name),
                 partitions=partitions,
                 validate=validate,
                 on_progress=lambda n: bar.update(task, completed=n),
