@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from ingestion.land_files import LandFileError, load_land_file, read_land_file
-from warehouse.land import M2_PER_MU, InventoryError, inventory
+from warehouse.land import M2_PER_MU, InventoryError, inventory, site_history
 from zhaoshang.cli import app
 
 runner = CliRunner()
@@ -269,6 +269,15 @@ def test_reload_closes_changed_and_vanished_rows(db: Engine, db_url_str: str, tm
     assert sorted(after.index) == ["PB-001", "PB-003", "PB-004"]
     assert after.loc["PB-001", "price_wan_per_mu"] == 30.0
     assert rows == 5  # 3 first versions + PB-001's second + PB-004
+    with db.connect() as conn:
+        history = site_history(conn, "PB-001")
+    assert [(str(v["valid_from"]), str(v["valid_to"])) for v in history] == [("2024-01-01", "2025-01-01"), ("2025-01-01", "None")]
+    assert history[1]["changed"] == ["price_wan_per_mu"] and history[0]["source"].endswith("v1.gpkg")
+    code, stdout, stderr = cli("land", "history", "PB-001", url=db_url_str)
+    assert code == 0, stderr
+    assert "2025-01-01" in stdout and "price_wan_per_mu" in stdout
+    code, _, stderr = cli("land", "history", "NOPE", url=db_url_str)
+    assert code == 2 and "NOPE" in stderr
 
     # The same file again changes nothing; an older version is refused, not applied.
     again = load_land_file(db, p2, kind="idle", valid_from=date(2025, 2, 1))

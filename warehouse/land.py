@@ -305,6 +305,35 @@ def inventory(conn: Connection, kinds: Iterable[str], as_of: date | None = None)
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, index=df.index, crs=CRS), crs=CRS)
 
 
+def site_history(conn: Connection, site_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+    """Every version of one site, oldest first: its attributes, ``valid_from``/``valid_to``, the file
+    it came from, and ``changed`` (the attributes that differ from the version before, ``geometry``
+    when the outline moved)."""
+    rows = conn.execute(
+        text(
+            "SELECT kind, site_id, " + ", ".join(f"{c}::text" if c == "extra" else c for c in ATTRIBUTE_COLUMNS)
+            + ", valid_from, valid_to, source, loaded_at, ST_AsEWKB(geom) AS wkb FROM land_inventory"
+            " WHERE site_id = :s AND (CAST(:k AS text) IS NULL OR kind = :k) ORDER BY kind, valid_from"
+        ),
+        {"s": site_id, "k": kind},
+    ).mappings().all()
+    out: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for row in rows:
+        version = dict(row)
+        wkb = bytes(version.pop("wkb"))
+        if previous is not None and previous["kind"] == version["kind"]:
+            changed = [c for c in ATTRIBUTE_COLUMNS if c not in ("area_mu", "geom_area_mu") and version[c] != previous[c]]
+            if wkb != previous["_wkb"]:
+                changed.append("geometry")
+        else:
+            changed = []
+        version["changed"] = changed
+        out.append(version)
+        previous = {**version, "_wkb": wkb}
+    return out
+
+
 def parks(conn: Connection, as_of: date | None = None) -> gpd.GeoDataFrame:
     """Industrial park outlines valid on ``as_of`` (default: now): ``park``, ``area_mu``, ``geometry`` (EPSG:4490)."""
     inv = inventory(conn, ["park"], as_of)

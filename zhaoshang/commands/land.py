@@ -172,6 +172,43 @@ def land_status_cmd(
             console.print(escape(f"  {a['code']}: {a['detail']} (project {a['project_id']}{event})"))
 
 
+def land_history(
+    site_id: Annotated[str, typer.Argument(help="Parcel or factory id (地块编号 / 厂房编号).")],
+    kind: Annotated[str | None, typer.Option("--kind", help="idle, factory, park or poi, when an id is used by several kinds.")] = None,
+    database_url: DatabaseUrl = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """台账版本 · every version of one site: when it held, from which file, what changed."""
+    from warehouse.land import site_history
+
+    engine = engine_of(database_url)
+    with engine.connect() as conn:
+        versions = site_history(conn, site_id, kind)
+    if json_out:
+        emit_json(versions)
+        return
+    if not versions:
+        fail(f"台账中没有 no site {site_id!r} in the inventory")
+    table = Table(title=f"台账版本 versions of {escape(site_id)}")
+    for col in ("类型 kind", "生效 valid_from", "失效 valid_to", "名称 name", "状态", "面积(亩)", "地价(万元/亩)", "空置(m²)", "变化 changed", "来源 source"):
+        table.add_column(col, overflow="fold")
+    for v in versions:
+        table.add_row(
+            _s(v["kind"]),
+            _s(v["valid_from"]),
+            _s(v["valid_to"]) if v["valid_to"] else Text("—"),
+            _s(v["name"]),
+            _s(v["land_status"]),
+            _num(v["area_mu"]),
+            _num(v["price_wan_per_mu"]),
+            _num(v["vacant_area_m2"], 0),
+            _s(", ".join(v["changed"])),
+            _s(Path(v["source"]).name if v["source"] else ""),
+        )
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
     land_app.command("load")(land_load)
     land_app.command("status")(land_status_cmd)
+    land_app.command("history")(land_history)
