@@ -217,6 +217,13 @@ def shapefile_encoding(path: Path) -> str | None:
 def _read_raw(path: Path, layer: str | None, encoding: str | None) -> tuple[gpd.GeoDataFrame, str | None]:
     if not path.exists():
         raise LandFileError(f"文件不存在 no such file: {path}")
+    if layer is None and path.suffix.lower() == ".gpkg":
+        try:
+            layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+        except Exception as exc:
+            raise LandFileError(f"无法读取 cannot read {path}: {exc}") from exc
+        if len(layers) > 1:
+            raise LandFileError(f"{path.name} 有多个图层 has several layers ({', '.join(layers)}): pick one with --layer")
     enc = encoding
     transcode = None
     sniffed = shapefile_encoding(path) if path.suffix.lower() == ".shp" else None

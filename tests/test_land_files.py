@@ -313,6 +313,12 @@ def test_unreadable_and_wrong_crs_inputs(tmp_path: Path) -> None:
     got = read_land_file(path, kind="idle")
     assert len(got.frame) == 0 and got.read == 3
     assert all("outside China" in r["reason"] for r in got.rejections)
+    two = tmp_path / "two.gpkg"
+    gk_parcels().to_file(two, driver="GPKG", layer="v1")
+    gk_parcels().to_file(two, driver="GPKG", layer="v2")
+    with pytest.raises(LandFileError, match="several layers"):
+        read_land_file(two, kind="idle")
+    assert len(read_land_file(two, kind="idle", layer="v2").frame) == 3
     no_id = tmp_path / "noid.geojson"
     gpd.GeoDataFrame({"foo": [1]}, geometry=[box(106.3, 26.4, 106.31, 26.41)], crs="EPSG:4490").to_file(no_id)
     with pytest.raises(LandFileError, match="no parcel_id column"):
