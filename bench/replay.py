@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import time
 from datetime import date
 from pathlib import Path
 
-from _common import N_EVENTS, ROOT, bench_engine, bench_url, events_file, machine_line, timed, write_section
+from _common import (
+    N_EVENTS,
+    ROOT,
+    CpuMeter,
+    bench_engine,
+    bench_url,
+    events_file,
+    machine_line,
+    timed,
+    write_section,
+)
 from sqlalchemy import Engine, text
 
 from events.kpis import compute_kpis
@@ -36,8 +47,11 @@ KNOWN_AT = "2026-06-30"
 ZHAOSHANG = str(Path(sys.executable).with_name("zhaoshang"))
 
 
+CPU: dict[str, float] = {}  # CPU seconds (client + server) of each figure
+
+
 def bare_scan(engine: Engine) -> tuple[float, int]:
-    with engine.connect() as conn:
+    with engine.connect() as conn, CpuMeter(engine) as meter:
         dbapi = conn.connection.driver_connection
         assert dbapi is not None
         t0 = time.perf_counter()
@@ -49,14 +63,28 @@ def bare_scan(engine: Engine) -> tuple[float, int]:
                 n += 1
         elapsed = time.perf_counter() - t0
         dbapi.rollback()
+    CPU["bare scan"] = meter.client + meter.server
     return elapsed, n
 
 
-def run_cli(args: list[str]) -> float:
+def run_cli(args: list[str], label: str, engine: Engine) -> float:
+    """Wall seconds of one command; its CPU (the command's process + the server's backends) into CPU."""
     url = bench_url().render_as_string(hide_password=False)
+    server = CpuMeter(engine)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server0 = server._backends()
     t0 = time.perf_counter()
-    subprocess.run([ZHAOSHANG, *args, "--database-url", url], check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-    return time.perf_counter() - t0
+    proc = subprocess.Popen([ZHAOSHANG, *args, "--database-url", url], stdout=subprocess.DEVNULL, cwd=ROOT)
+    # Sample the backends while the command runs: its own backend is gone when it exits.
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, server._backends() - server0)
+        time.sleep(0.5)
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 0, args
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[label] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime) + peak
+    return elapsed
 
 
 def main() -> None:
@@ -76,22 +104,23 @@ def main() -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE event_log")
         projects = conn.execute(text("SELECT count(DISTINCT project_id) FROM event_log")).scalar_one()
-    print(f"replay benchmark: {args.events:,} events of {projects:,} projects; load average {os.getloadavg()[0]:.1f}", flush=True)
+    load0 = os.getloadavg()[0]
+    print(f"replay benchmark: {args.events:,} events of {projects:,} projects; load average {load0:.1f}", flush=True)
 
     t: dict[str, float] = {}
     bare_scan(engine)  # warm the cache: every figure below reads a warm log
     t["bare scan"], n = bare_scan(engine)
     assert n == args.events
     print(f"  bare scan: {t['bare scan']:.2f} s", flush=True)
-    t["replay"] = run_cli(["replay", "--as-of", AS_OF, "--json"])
+    t["replay"] = run_cli(["replay", "--as-of", AS_OF, "--json"], "replay", engine)
     print(f"  zhaoshang replay --as-of {AS_OF} --json: {t['replay']:.2f} s", flush=True)
-    t["replay known"] = run_cli(["replay", "--as-of", AS_OF, "--known-at", KNOWN_AT, "--json"])
+    t["replay known"] = run_cli(["replay", "--as-of", AS_OF, "--known-at", KNOWN_AT, "--json"], "replay known", engine)
     print(f"  zhaoshang replay --as-of {AS_OF} --known-at {KNOWN_AT} --json: {t['replay known']:.2f} s", flush=True)
-    t["kpis"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--json"])
+    t["kpis"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--json"], "kpis", engine)
     print(f"  zhaoshang report kpis --json: {t['kpis']:.2f} s", flush=True)
-    t["kpis by"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--by", "unit", "--json"])
+    t["kpis by"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--by", "unit", "--json"], "kpis by", engine)
     print(f"  zhaoshang report kpis --by unit --json: {t['kpis by']:.2f} s", flush=True)
-    t["startup"] = run_cli(["deadletters", "list", "--limit", "1", "--json"])
+    t["startup"] = run_cli(["deadletters", "list", "--limit", "1", "--json"], "startup", engine)
     print(f"  zhaoshang deadletters list --limit 1 (start-up and schema check): {t['startup']:.2f} s", flush=True)
 
     horizon = Horizon(date.fromisoformat(AS_OF))
@@ -104,6 +133,8 @@ def main() -> None:
     with timed("compute_kpis", t):
         compute_kpis(states.values(), date_from=date(2026, 1, 1), date_to=horizon.as_of)
     n_rows = len(rows)
+    load1 = os.getloadavg()[0]
+    print("CPU seconds:", {k: round(v, 1) for k, v in CPU.items()}, flush=True)
     del events, states, rows
 
     rate = lambda s: args.events / s  # noqa: E731
@@ -118,14 +149,16 @@ def main() -> None:
 ## Replay and KPI report over {args.events:,} events (`./run bench replay`)
 
 {machine_line()} The log of `./run bench append` ({projects:,} projects), warm in the page cache.
+The machine is shared: load average {load0:.1f} at the start and {load1:.1f} at the end of this run on
+{os.cpu_count()} cores, so wall-clock seconds are inflated; CPU seconds move less.
 
-| what | seconds | events/s | vs bare scan |
-|---|---:|---:|---:|
-| bare scan: `SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text FROM event_log`, rows fetched through psycopg, nothing done with them | {t["bare scan"]:.1f} | {rate(t["bare scan"]):,.0f} | 1.0× |
-| `zhaoshang replay --as-of {AS_OF} --json` ({n_rows:,} rows to /dev/null) | {t["replay"]:.1f} | {rate(t["replay"]):,.0f} | {t["replay"] / t["bare scan"]:.1f}× |
-| `zhaoshang replay --as-of {AS_OF} --known-at {KNOWN_AT} --json` | {t["replay known"]:.1f} | {rate(t["replay known"]):,.0f} | {t["replay known"] / t["bare scan"]:.1f}× |
-| `zhaoshang report kpis --from 2026-01-01 --to {AS_OF} --json` | {t["kpis"]:.1f} | {rate(t["kpis"]):,.0f} | {t["kpis"] / t["bare scan"]:.1f}× |
-| `zhaoshang report kpis … --by unit --json` | {t["kpis by"]:.1f} | {rate(t["kpis by"]):,.0f} | {t["kpis by"] / t["bare scan"]:.1f}× |
+| what | seconds | events/s | vs bare scan | CPU s (client + server) |
+|---|---:|---:|---:|---:|
+| bare scan: `SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text FROM event_log`, rows fetched through psycopg, nothing done with them | {t["bare scan"]:.1f} | {rate(t["bare scan"]):,.0f} | 1.0× | {CPU["bare scan"]:.1f} |
+| `zhaoshang replay --as-of {AS_OF} --json` ({n_rows:,} rows to /dev/null) | {t["replay"]:.1f} | {rate(t["replay"]):,.0f} | {t["replay"] / t["bare scan"]:.1f}× | {CPU["replay"]:.1f} |
+| `zhaoshang replay --as-of {AS_OF} --known-at {KNOWN_AT} --json` | {t["replay known"]:.1f} | {rate(t["replay known"]):,.0f} | {t["replay known"] / t["bare scan"]:.1f}× | {CPU["replay known"]:.1f} |
+| `zhaoshang report kpis --from 2026-01-01 --to {AS_OF} --json` | {t["kpis"]:.1f} | {rate(t["kpis"]):,.0f} | {t["kpis"] / t["bare scan"]:.1f}× | {CPU["kpis"]:.1f} |
+| `zhaoshang report kpis … --by unit --json` | {t["kpis by"]:.1f} | {rate(t["kpis by"]):,.0f} | {t["kpis by"] / t["bare scan"]:.1f}× | {CPU["kpis by"]:.1f} |
 
 Where a replay's time goes (in-process): loading the events (SQL, `payload` JSON, `Event` objects)
 {t["load_events (SQL + Event objects)"]:.1f} s, the fold {t["fold"]:.1f} s, the rows {t["rows"]:.1f} s; `compute_kpis` over the

@@ -171,3 +171,20 @@ def test_parse_known_at_forms() -> None:
     assert parse_known_at(" 2024-11-30 ") == datetime(2024, 11, 30, 16, 0, tzinfo=UTC)
     assert parse_known_at("2024-11-30T18:00:00Z") == datetime(2024, 11, 30, 18, 0, tzinfo=UTC)
     assert Horizon(date(2024, 11, 30), parse_known_at("2024-11-30")).describe() == "as of 2024-11-30, known at 2024-12-01T00:00:00+08:00"
+
+
+def test_the_garbage_collector_is_back_on_after_a_replay(db: Engine, tmp_path: Path) -> None:
+    import gc
+
+    load(db, tmp_path / "d.jsonl", DISTRICT)
+    assert gc.isenabled()
+    with db.connect() as conn:
+        replay_rows(conn, Horizon(date(2024, 12, 31)))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with db.connect() as conn:
+            replay_rows(conn, Horizon(date(2024, 12, 31)))
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -68,8 +71,24 @@ def load_events(conn: Connection, horizon: Horizon) -> list[Event]:
     return out
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of acyclic objects are built.
+
+    Its full collections rescan every event already loaded: about a third of a large replay's CPU.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def project_states(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
-    return fold(load_events(conn, horizon))
+    with _gc_paused():
+        return fold(load_events(conn, horizon))
 
 
 def replay_rows(conn: Connection, horizon: Horizon) -> list[dict[str, Any]]:
