@@ -553,7 +553,9 @@ def read_land_file(
     if kind == "park":
         result["park"] = rows_ids.astype(object)
         result["name"] = rows["name"] if "name" in rows.columns else rows_ids.astype(object)
-    computed = area_mu(geo) if len(geo) else np.zeros(0)
+    # One equal-area projection serves the areas and the overlap check.
+    ea = geo.to_crs(equal_area_crs(tuple(geo.total_bounds))) if len(geo) else geo
+    computed = ea.area.to_numpy() / M2_PER_MU if len(geo) else np.zeros(0)
     result["geom_area_mu"] = np.where(computed > 0, computed, np.nan)
     declared_mu = rows["area_mu"] if "area_mu" in rows.columns else pd.Series(np.nan, index=rows.index)
     result["declared_area_mu"] = declared_mu
@@ -572,7 +574,6 @@ def read_land_file(
     out.frame = gpd.GeoDataFrame(result, geometry=geo.reset_index(drop=True).to_numpy(), crs=CRS)
     if kind == "idle" and len(out.frame) > 1:
         step("检查重叠 checking overlaps")
-        ea = out.frame.geometry.to_crs(equal_area_crs(tuple(out.frame.total_bounds)))
         _overlaps(np.asarray(ea.values), out.frame["site_id"].to_numpy(), out)
     assert out.read == len(out.frame) + len(out.rejections), "every record is loaded or rejected"
     return out
