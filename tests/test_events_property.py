@@ -54,7 +54,7 @@ def histories(draw: st.DrawFn) -> list[Event]:
     return events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(data=st.data(), history=histories())
 def test_any_permutation_folds_to_the_same_state(data: st.DataObject, history: list[Event]) -> None:
     expected = fold(history)
@@ -67,7 +67,7 @@ def test_any_permutation_folds_to_the_same_state(data: st.DataObject, history: l
     }
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(data=st.data(), history=histories())
 def test_splitting_a_history_and_refolding_the_union_is_order_free(data: st.DataObject, history: list[Event]) -> None:
     """Arrival in two deliveries (a late batch) folds like one delivery."""
