@@ -116,6 +116,8 @@ def generate_history(
     span = (end - start).days
     events: list[dict[str, Any]] = []
     free_sites = {s.site_id: s for s in sites}
+    # Factories are multi-tenant: each landing takes part of the vacant floor space, never more.
+    vacant_m2 = {s.site_id: float(s.floor_area_m2 or 0) for s in sites if s.kind == "factory"}
     counter = 0
 
     def emit(pid: str, type_: str, day: date, payload: dict[str, Any] | None = None, *, late_days: int | None = None) -> str | None:
@@ -173,7 +175,11 @@ def generate_history(
         site = _pick_site(rng, free_sites, land_use, investment)
         if site is not None:
             if site.kind == "factory":
-                land_payload = {"factory_id": site.site_id, "floor_area_m2": round(min(site.floor_area_m2 or 0, rng.uniform(1500, 9000)), 0)}
+                taken_m2 = float(round(min(vacant_m2[site.site_id], rng.uniform(1500, 9000)), 0))
+                vacant_m2[site.site_id] -= taken_m2
+                if vacant_m2[site.site_id] < 1500:
+                    del free_sites[site.site_id]
+                land_payload = {"factory_id": site.site_id, "floor_area_m2": taken_m2}
             else:
                 take = site.area_mu if rng.random() < 0.6 else round((site.area_mu or 0) * rng.uniform(0.3, 0.8), 1)
                 land_payload = {"parcel_id": site.site_id, "land_area_mu": take}
@@ -196,9 +202,9 @@ def generate_history(
             funds_total += amount
             emit(pid, "funds_arrived", day, {"amount_wan": amount, "currency": "CNY"})
         if cancel_at_stage and rng.random() < 0.6:
-            cancel_id = emit(pid, "cancelled", landed_day + timedelta(days=rng.randint(30, 300)), {"reason": rng.choice(("项目用地规划调整", "市场变化暂停投资", "企业迁址"))})
-            if cancel_id and site is not None:
-                free_sites[site.site_id] = site
+            # The cancellation releases the site in the land status; the generator does not hand it
+            # out again, since projects are generated out of date order and could overlap in time.
+            emit(pid, "cancelled", landed_day + timedelta(days=rng.randint(30, 300)), {"reason": rng.choice(("项目用地规划调整", "市场变化暂停投资", "企业迁址"))})
             continue
         if rng.random() > 0.82:
             continue  # landed, not started: stalls after six months
