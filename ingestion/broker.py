@@ -36,7 +36,7 @@ def port_is_open(host: str, port: int, timeout_s: float = 0.2) -> bool:
 
 
 def _die_with_parent() -> None:
-    """In the broker's process, before exec: SIGTERM it when the process that started it dies (Linux)."""
+    """In a child process (the broker, before exec; a sink worker): SIGTERM it when its parent dies (Linux)."""
     try:
         import ctypes
 

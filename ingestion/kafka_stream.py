@@ -651,7 +651,7 @@ def run_sink(
                 break
         final = status()
         if on_progress:
-            on_progress(final)
+            on_progress({**final, "final": True})
         return {
             **state.total.as_dict(),
             "sink": name,
@@ -695,7 +695,10 @@ def _sink_worker(
     reports: Any,
 ) -> None:
     """One sink process of :func:`run_sink_workers`; reports progress and its result on ``reports``."""
+    from ingestion.broker import _die_with_parent
     from warehouse.db import make_engine
+
+    _die_with_parent()  # a parent killed outright takes its workers with it (they stop cleanly on SIGTERM)
 
     engine = make_engine(database_url)
     last = [0.0]

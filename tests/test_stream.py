@@ -370,7 +370,29 @@ def test_sigterm_stops_the_sink_cleanly(db: Engine, db_url_str: str, kafka_boots
     assert proc.returncode == 0, err
     result = json.loads(out)
     assert result["stopped_by"] == "stop" and result["read"] == len(history)
-    assert "events/s" in err or "read" in err
+    assert "events/s" in err and "lag p0=0 p1=0" in err  # progress on stderr: rate and lag per partition
+
+
+def test_sigterm_stops_every_worker_process(db: Engine, db_url_str: str, kafka_bootstrap: str) -> None:
+    topic = _topic()
+    history = _history(100, seed=9)
+    publish_records(kafka_bootstrap, topic, history, partitions=3)
+    proc = subprocess.Popen(_sink_cmd(kafka_bootstrap, topic, db_url_str, "--name", "term2", "--workers", "2", "--json"), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _committed(db, "term2") == len(history), 60, "the workers to catch up")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["workers"] == 2 and result["read"] == len(history) and result["stopped_by"] == "SIGTERM"
+    with db.connect() as conn:
+        left = conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'zhaoshang stream term2 %'")
+        ).scalar_one()
+    assert left == 0  # every worker closed its connection (and released its locks)
 
 
 def test_local_broker_and_broker_command(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ class _StreamDisplay:
             )
         if self.bar is not None:
             self.bar.update(self.task, completed=st.get("read", 0), status=line)
-        elif time.monotonic() - self.last_plain >= 5:
+        elif st.get("final") or time.monotonic() - self.last_plain >= 5:
             console.print(line)
             self.last_plain = time.monotonic()
 
