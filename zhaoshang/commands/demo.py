@@ -59,7 +59,9 @@ def demo(
     from ingestion.demo_district import load_demo_district
     from ingestion.demo_history import generate_history
     from ingestion.kafka_stream import publish_records, run_sink
-    from ingestion.ledger_demo import import_demo_ledgers
+    from ingestion.ledger_demo import write_demo_ledgers
+    from ingestion.ledger_events import LedgerOrderError
+    from ingestion.ledger_import import import_ledger
     from zhaoshang.commands.match import write_demo_requirements
 
     _step(1, "数据库 set-up")
@@ -107,10 +109,15 @@ def demo(
         )
 
         _step(4, "项目台账 bureau ledgers (September and October)")
-        for imp in import_demo_ledgers(engine, root / "ledgers", seed=seed):
-            d = imp.as_dict()
+        for ledger_path in write_demo_ledgers(root / "ledgers", seed=seed):
+            try:
+                d = import_ledger(engine, ledger_path).as_dict()
+            except LedgerOrderError:
+                # A re-run: the October ledger is in already, so September must not undo its corrections.
+                console.print(f"  {ledger_path.name}: already imported (a later month is in) · 已导入")
+                continue
             counts = d.get("append") or {}
-            console.print(f"  {Path(d['source']).name}: as of {d['as_of']} · accepted {counts.get('accepted', 0)} · duplicates {counts.get('duplicates', 0)}")
+            console.print(f"  {ledger_path.name}: as of {d['as_of']} · accepted {counts.get('accepted', 0)} · duplicates {counts.get('duplicates', 0)}")
 
         _step(5, "Dagster 资产 every asset materialized in-process")
         req_dir = root / "requirements"
