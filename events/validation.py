@@ -8,6 +8,8 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+import orjson
+
 from events.model import SCHEMA_VERSION, SHANGHAI, Event, EventType
 
 
@@ -209,10 +211,15 @@ def parse_event(raw: str | bytes) -> Event:
     surrogates), so one such record is dead-lettered instead of failing its whole batch.
     """
     try:
-        text_raw = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
-        record = _DECODER.decode(text_raw)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, over-long integers
-        raise EventValidationError(f"broken JSON: {exc}") from None
+        # orjson is strict (RFC 8259, UTF-8, 64-bit integers) and about 4x faster than the stdlib
+        # decoder; whatever it refuses goes through the stdlib decoder, which explains the fault.
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            text_raw = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+            record = _DECODER.decode(text_raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, over-long integers
+            raise EventValidationError(f"broken JSON: {exc}") from None
     if isinstance(raw, str):
         suspect = _UNSTORABLE_ESCAPE.search(raw) is not None or _unstorable(raw)
     else:
