@@ -261,3 +261,55 @@ def test_new_events_mixed_with_known_ones_in_one_batch(db: Engine, tmp_path: Pat
         {"read": 1, "accepted": 1, "duplicates": 0, "rejected": 0},
     )
     assert scalar(db, "SELECT count(*) FROM event_log") == 5
+
+
+def _load_in_thread(db: Engine, records: list[dict[str, Any]], out: dict[str, Any]) -> Any:
+    import threading
+
+    def run() -> None:
+        with db.begin() as conn:
+            out["result"] = append_raw(conn, [Incoming(json.dumps(r), "second", f"line {i}") for i, r in enumerate(records, 1)]).as_dict()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_a_concurrent_writer_of_the_same_id(db: Engine, same: bool) -> None:
+    """Writer 1 holds A uncommitted; writer 2's COPY of A waits for it, then sees it as stored."""
+    import time
+
+    out: dict[str, Any] = {}
+    with db.begin() as conn:
+        append_raw(conn, [Incoming(json.dumps(signed("A", inv=5000)), "first", "line 1")])
+        thread = _load_in_thread(db, [signed("A", inv=5000 if same else 6000), signed("B")], out)
+        time.sleep(1.0)  # writer 2 is now blocked on A's index entry
+    thread.join(30)
+    expected = {"read": 2, "accepted": 1, "duplicates": 1, "rejected": 0} if same else {"read": 2, "accepted": 1, "duplicates": 0, "rejected": 1}
+    assert out["result"] == expected
+    assert scalar(db, "SELECT count(*) FROM event_log") == 2
+    if not same:
+        [dl] = letters(db)
+        assert dl["event_id"] == "A" and "stored version" in dl["reason"] and '"investment_wan": 6000' in dl["reason"]
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_a_concurrent_writer_between_look_up_and_insert(db: Engine, same: bool) -> None:
+    """X is stored, so writer 2 stages and looks up; A is not visible yet, its insert waits for writer 1."""
+    import time
+
+    load_records(db, [Incoming(json.dumps(signed("X")), "zero", "line 1")])
+    out: dict[str, Any] = {}
+    with db.begin() as conn:
+        append_raw(conn, [Incoming(json.dumps(signed("A", inv=5000)), "first", "line 1")])
+        thread = _load_in_thread(db, [signed("X"), signed("A", inv=5000 if same else 7000)], out)
+        time.sleep(1.0)
+    thread.join(30)
+    if same:
+        assert out["result"] == {"read": 2, "accepted": 0, "duplicates": 2, "rejected": 0}
+    else:
+        assert out["result"] == {"read": 2, "accepted": 0, "duplicates": 1, "rejected": 1}
+        [dl] = letters(db)
+        assert dl["reason"] == "conflict: event_id 'A' was appended concurrently with different content"
+    assert scalar(db, "SELECT count(*) FROM event_log") == 2
