@@ -71,7 +71,7 @@ def test_out_of_order_arrival_gives_the_same_state_as_in_order(db: Engine, tmp_p
 
 
 def test_anomalies_are_kept_in_the_log_and_reported(db: Engine, tmp_path: Path) -> None:
-    records = [
+    records: list[dict[str, Any]] = [
         {"event_id": "x-p", "project_id": "X", "type": "produced", "occurred_at": "2024-02-01"},
         {"event_id": "x-s", "project_id": "X", "type": "signed", "occurred_at": "2024-03-01", "payload": {"name": "X", "investment_wan": 1}},
         {"event_id": "y-s", "project_id": "Y", "type": "signed", "occurred_at": "2024-01-01", "payload": {"name": "Y", "investment_wan": 1}},
@@ -92,7 +92,7 @@ def test_anomalies_are_kept_in_the_log_and_reported(db: Engine, tmp_path: Path) 
 
 # A monthly bulletin (月通报) for November 2024, published at the end of the month, and what
 # arrived after it: a late signing, a late funds arrival, and a retraction of a landing.
-NOVEMBER = [
+NOVEMBER: list[dict[str, Any]] = [
     {"event_id": "q1-s", "project_id": "Q1", "type": "signed", "occurred_at": "2024-11-05T10:00:00+08:00",
      "recorded_at": "2024-11-05T10:00:00+08:00", "payload": {"name": "Q1", "investment_wan": 1000, "unit": "白云镇"}},
     {"event_id": "q2-s", "project_id": "Q2", "type": "signed", "occurred_at": "2024-11-10",
@@ -101,7 +101,7 @@ NOVEMBER = [
     {"event_id": "q2-f", "project_id": "Q2", "type": "funds_arrived", "occurred_at": "2024-11-25",
      "recorded_at": "2024-11-30T23:59:59+08:00", "payload": {"amount_wan": 300}},
 ]
-LATE = [
+LATE: list[dict[str, Any]] = [
     {"event_id": "q4-s", "project_id": "Q4", "type": "signed", "occurred_at": "2024-11-28", "recorded_at": "2024-12-03T09:00:00+08:00",
      "payload": {"name": "Q4", "investment_wan": 4000, "unit": "白云镇"}},
     {"event_id": "q1-f", "project_id": "Q1", "type": "funds_arrived", "occurred_at": "2024-11-29", "recorded_at": "2024-12-01T00:00:01+08:00",
