@@ -120,6 +120,20 @@ def test_xlsx_is_a_readable_workbook(db: Engine, db_url_str: str, tmp_path: Path
     assert frows[2] == list(KPI_KEYS) and frows[3] == [5, 4, 2, 1, 1, 0.8, 0.4, 0.2, 73000, 12500, 1]
 
 
+def test_xlsx_into_a_missing_directory_fails_plainly(db: Engine, db_url_str: str, tmp_path: Path) -> None:
+    result = zs(db_url_str, "report", "kpis", "--from", "2024-01-01", "--to", "2024-12-31", "--xlsx", str(tmp_path / "no" / "x.xlsx"), code=2)
+    assert "cannot write" in result.stderr
+
+
+def test_retry_with_a_fix_saved_with_a_byte_order_mark(db: Engine, db_url_str: str, tmp_path: Path) -> None:
+    bad = {"event_id": "b1", "project_id": "B", "type": "funds_arrived", "occurred_at": "2024-03-01", "payload": {}}
+    zs(db_url_str, "events", "load", write(tmp_path / "in.jsonl", [bad]), "--json")
+    fix = tmp_path / "fix.json"
+    fix.write_bytes(b"\xef\xbb\xbf" + json.dumps({**bad, "payload": {"amount_wan": 5}}).encode())
+    out = zs(db_url_str, "deadletters", "retry", "--id", "1", "--replace-with", str(fix), "--json")
+    assert (out["accepted"], out["still_failing"]) == (1, 0)
+
+
 def test_deadletters_list_and_retry_with_a_fix(db: Engine, db_url_str: str, tmp_path: Path) -> None:
     bad = {"event_id": "d1", "project_id": "D", "type": "signed", "occurred_at": "2024-03-01", "payload": {"investment_wan": 800}}
     zs(db_url_str, "events", "load", write(tmp_path / "in.jsonl", [bad, "[1]"]), "--json")

@@ -313,3 +313,18 @@ def test_a_concurrent_writer_between_look_up_and_insert(db: Engine, same: bool) 
         [dl] = letters(db)
         assert dl["reason"] == "conflict: event_id 'A' was appended concurrently with different content"
     assert scalar(db, "SELECT count(*) FROM event_log") == 2
+
+
+def test_a_file_with_a_byte_order_mark_and_crlf_line_ends(db: Engine, tmp_path: Path) -> None:
+    """Windows tools write a UTF-8 BOM and CRLF: the first event is no broken JSON for that."""
+    path = tmp_path / "excel.jsonl"
+    lines = [json.dumps(signed("A"), ensure_ascii=False), json.dumps(signed("B"), ensure_ascii=False)]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
+    assert load(db, path) == {"read": 2, "accepted": 2, "duplicates": 0, "rejected": 0}
+    assert [i.raw for i in read_jsonl(path)] == lines
+
+
+def test_an_empty_file_reads_nothing(db: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n  \n", encoding="utf-8")
+    assert load(db, path) == {"read": 0, "accepted": 0, "duplicates": 0, "rejected": 0}

@@ -347,10 +347,15 @@ def append_raw(conn: Connection, records: Iterable[Incoming], *, arrival: dateti
 
 
 def read_jsonl(path: Path, source: str | None = None) -> Iterator[Incoming]:
-    """Each line of a JSON Lines file as a record; blank lines are not records. Position = line number."""
+    """Each line of a JSON Lines file as a record; blank lines are not records. Position = line number.
+
+    A UTF-8 byte-order mark (as Windows tools write) before the first line is no part of the record.
+    """
     src = source or path.name
     with path.open("rb") as fh:
         for lineno, line in enumerate(fh, start=1):
+            if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+                line = line[3:]
             if not line.strip():
                 continue
             try:

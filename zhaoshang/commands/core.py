@@ -212,7 +212,10 @@ def report_kpis(
     with engine.connect() as conn:
         report = kpi_report(conn, date_from=lo, date_to=hi, as_of=day, known_at=_known_at(known_at), mode=mode, by=by)  # type: ignore[arg-type]
     if xlsx is not None:
-        write_kpi_xlsx(report, xlsx)
+        try:
+            write_kpi_xlsx(report, xlsx)
+        except OSError as exc:
+            fail(f"cannot write {xlsx}: {exc}")
         console.print(f"已写出 written: {xlsx}")
     if json_out:
         emit_json(report)
@@ -252,7 +255,7 @@ def deadletters_retry(
     if replace_with is not None:
         if not replace_with.is_file():
             fail(f"no such file: {replace_with}")
-        replacement = replace_with.read_text(encoding="utf-8").strip()
+        replacement = replace_with.read_text(encoding="utf-8-sig").strip()  # a BOM is no part of the JSON
         try:
             json.loads(replacement)
         except json.JSONDecodeError as exc:
