@@ -37,3 +37,30 @@ def test_loaded_in_any_order_and_batches_replays_like_the_fold(db: Engine, data:
     with db.connect() as conn:
         got = project_states(conn, Horizon(date(2030, 1, 1)))
     assert got == fold(history)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), history=histories())
+def test_as_of_and_known_at_select_exactly_the_events_the_domain_says(db: Engine, data: st.DataObject, history: list[Event]) -> None:
+    """SQL's horizon equals the domain's: occurred before the end of the as-of day (retractions
+    whatever their date), recorded at or before known-at."""
+    from events.model import EventType, end_of_day
+
+    with db.begin() as conn:
+        conn.execute(text("TRUNCATE event_log, dead_letter RESTART IDENTITY"))
+    recorded = {ev.event_id: RECORDED + timedelta(hours=data.draw(st.integers(0, 48))) for ev in history}
+    wire = []
+    for i, ev in enumerate(history):
+        rec = ev.to_wire()
+        rec["recorded_at"] = recorded[ev.event_id].isoformat()
+        wire.append(Incoming(json.dumps(rec, ensure_ascii=False), "prop", f"line {i + 1}"))
+    load_records(db, wire)
+    as_of = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 7)))
+    known_at = data.draw(st.one_of(st.none(), st.integers(-1, 49).map(lambda h: RECORDED + timedelta(hours=h))))
+    seen = [
+        ev for ev in history
+        if (ev.occurred_at < end_of_day(as_of) or ev.type is EventType.RETRACTED)
+        and (known_at is None or recorded[ev.event_id] <= known_at)
+    ]
+    with db.connect() as conn:
+        assert project_states(conn, Horizon(as_of, known_at)) == fold(seen)
