@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -73,6 +73,18 @@ def parse_date(value: str | None, option: str) -> date | None:
         return date.fromisoformat(value.strip())
     except ValueError:
         fail(f"{option} expects a date like 2024-03-31, got {value!r}")
+
+
+def parse_known_at_option(value: str | None) -> datetime | None:
+    """``--known-at``: a date means the end of that day, a naive date-time Asia/Shanghai; None stays None."""
+    if value is None:
+        return None
+    from warehouse.replay import parse_known_at
+
+    try:
+        return parse_known_at(value)
+    except ValueError as exc:
+        fail(f"--known-at: {exc}")
 
 
 def emit_json(data: Any) -> None:

@@ -18,7 +18,7 @@ from warehouse.event_store import (
     read_jsonl,
     retry_dead_letters,
 )
-from warehouse.replay import Horizon, kpi_report, parse_known_at, replay_rows
+from warehouse.replay import Horizon, kpi_report, replay_rows
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -28,21 +28,13 @@ from zhaoshang.common import (
     fail,
     out,
     parse_date,
+    parse_known_at_option,
     progress,
     url_of,
 )
 from zhaoshang.groups import deadletters_app, events_app, report_app
 
 Lang = Annotated[str, typer.Option("--lang", help="zh, en or both: the language of table headers.")]
-
-
-def _known_at(value: str | None):
-    if value is None:
-        return None
-    try:
-        return parse_known_at(value)
-    except ValueError as exc:
-        fail(f"--known-at: {exc}")
 
 
 def setup(database_url: DatabaseUrl = None) -> None:
@@ -100,7 +92,7 @@ def replay(
     """回放 · every project as it stood on a date, as known at an instant."""
     day = parse_date(as_of, "--as-of")
     assert day is not None
-    horizon = Horizon(day, _known_at(known_at))
+    horizon = Horizon(day, parse_known_at_option(known_at))
     engine = engine_of(database_url)
     with engine.connect() as conn:
         rows = replay_rows(conn, horizon)
@@ -210,7 +202,7 @@ def report_kpis(
         fail(f"--from {lo} is after --to {hi}")
     engine = engine_of(database_url)
     with engine.connect() as conn:
-        report = kpi_report(conn, date_from=lo, date_to=hi, as_of=day, known_at=_known_at(known_at), mode=mode, by=by)  # type: ignore[arg-type]
+        report = kpi_report(conn, date_from=lo, date_to=hi, as_of=day, known_at=parse_known_at_option(known_at), mode=mode, by=by)  # type: ignore[arg-type]
     if xlsx is not None:
         try:
             write_kpi_xlsx(report, xlsx)

@@ -19,6 +19,7 @@ from zhaoshang.common import (
     fail,
     out,
     parse_date,
+    parse_known_at_option,
     progress,
 )
 from zhaoshang.groups import land_app
@@ -103,15 +104,10 @@ def land_status_cmd(
 ) -> None:
     """土地状态 · per parcel and factory: status, remaining area, the projects on it; totals by park and status."""
     from warehouse.land import LAND_STATUS_LABEL_ZH, STATUS_LABEL_ZH, land_status, land_totals, status_report
-    from warehouse.replay import Horizon, parse_known_at, today_shanghai
+    from warehouse.replay import Horizon, today_shanghai
 
     day = parse_date(as_of, "--as-of") or today_shanghai()
-    known = None
-    if known_at is not None:
-        try:
-            known = parse_known_at(known_at)
-        except ValueError as exc:
-            fail(f"--known-at: {exc}")
+    known = parse_known_at_option(known_at)
     horizon = Horizon(day, known)
     engine = engine_of(database_url)
     with console.status("计算土地状态 computing land status…"), engine.connect() as conn:

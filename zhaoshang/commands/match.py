@@ -17,7 +17,17 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from events.matching import RequirementError, SiteIndex, match, parse_requirement, prepare_sites
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, out, parse_date
+from zhaoshang.common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    emit_json,
+    engine_of,
+    fail,
+    out,
+    parse_date,
+    parse_known_at_option,
+)
 
 RESULT_SUFFIX = ".match.json"
 MAP_SUFFIX = ".match.html"
@@ -219,7 +229,7 @@ def match_cmd(
     json_out: JsonFlag = False,
 ) -> None:
     """选址匹配 · the best idle parcels or standard factories for an investor's requirement, with reasons."""
-    from warehouse.replay import parse_known_at, today_shanghai
+    from warehouse.replay import today_shanghai
 
     if (requirement is None) == (batch is None):
         fail("给出一个需求文件或 --batch 文件夹 give either a REQUIREMENT.json or --batch DIR")
@@ -232,12 +242,7 @@ def match_cmd(
     if requirement is not None and (out_dir is not None or maps):
         fail("--out 和 --maps 只用于 --batch  (--out and --maps go with --batch; use --map FILE.html for one requirement)")
     day = parse_date(as_of, "--as-of") or today_shanghai()
-    known = None
-    if known_at is not None:
-        try:
-            known = parse_known_at(known_at)
-        except ValueError as exc:
-            fail(f"--known-at: {exc}")
+    known = parse_known_at_option(known_at)
 
     if requirement is not None:
         if not requirement.is_file():
