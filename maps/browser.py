@@ -198,8 +198,8 @@ def inspect_page(
 ) -> PageReport:
     """Open ``page`` (a path or URL) in headless Chromium and report what happened.
 
-    Waits for the load event and for ``document.body.dataset.ready`` (set by the map runtime) —
-    or, for pages without it, the load event alone — then ``settle_s`` more for late errors.
+    Waits until the document at ``page`` has loaded and, on a map page, the runtime has set
+    ``document.body.dataset.ready``, then ``settle_s`` more for late errors.
     Each expression in ``evaluate`` then runs in the page (in order, after a short settle each);
     their JSON-able values are in ``report.values``, and errors they cause land in the report.
     ``capture``: a PNG of the page as it stands after them.
@@ -217,15 +217,19 @@ def inspect_page(
                 for domain in ("Page", "Runtime", "Log", "Network"):
                     cdp.send(f"{domain}.enable")
                 cdp.send("Page.navigate", {"url": url})
+                # Asked of the document itself, not inferred from a load event: a late load event of
+                # the initial about:blank would otherwise pass for ours and the page be read half-built.
+                ready_js = (
+                    f"location.href.split('#')[0] === {json.dumps(url.split('#')[0])}"
+                    " && document.readyState === 'complete'"
+                    " && (!window.ZS || (document.body && document.body.dataset.ready === '1'))"
+                )
                 deadline = time.monotonic() + timeout
-                loaded = False
                 while time.monotonic() < deadline:
                     cdp.pump(0.1)
-                    loaded = loaded or any(e["method"] == "Page.loadEventFired" for e in cdp.events)
-                    if loaded:
-                        state = cdp.send("Runtime.evaluate", {"expression": "document.body && document.body.dataset.ready === '1' || !window.ZS", "returnByValue": True})
-                        if state.get("result", {}).get("value"):
-                            break
+                    state = cdp.send("Runtime.evaluate", {"expression": ready_js, "returnByValue": True})
+                    if state.get("result", {}).get("value") is True:
+                        break
                 else:
                     raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
                 cdp.pump(settle_s)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from geopandas import GeoDataFrame, points_from_xy
 
-from maps.promotion import PARK_COLOR
+from maps.promotion import park_layer
 from maps.render import (
     DEFAULT_PRECISION,
     KIND,
@@ -123,23 +123,8 @@ def render_match_map(
     layers: list[dict[str, Any]] = []
     legend_items: list[dict[str, Any]] = []
     if parks is not None and len(parks):
-        from maps.render import encode_polygons
 
-        layers.append(
-            {
-                "id": "parks",
-                "title": t(lang, "园区范围", "Industrial parks"),
-                "type": "polygon",
-                "origin": list(origin),
-                "geoms": encode_polygons(prepare(parks.geometry, basemap=basemap, simplify_tolerance_m=2.0), origin, precision),
-                "props": {"park": [str(p) for p in parks["park"].tolist()]},
-                "fields": [],
-                "titleCol": "park",
-                "tipCol": "park",
-                "popup": False,
-                "style": {"base": {"color": PARK_COLOR, "weight": 2, "dashArray": "8 5", "fillOpacity": 0.03, "interactive": False}},
-            }
-        )
+        layers.append(park_layer(parks, origin, precision, basemap=basemap, lang=lang))
     if outline is not None and len(outline):
         layers.append(
             {

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 from geopandas import GeoDataFrame
 
-from maps.promotion import INTERNAL_PROJECT_FIELDS, LAND_USE_COLOR, PARK_COLOR, PROJECT_FIELDS
+from maps.promotion import INTERNAL_PROJECT_FIELDS, LAND_USE_COLOR, PARK_COLOR, PROJECT_FIELDS, park_layer
 from maps.render import (
     DEFAULT_PRECISION,
     STAGE,
@@ -28,7 +28,6 @@ from maps.render import (
     build_page,
     column_values,
     encode_points,
-    encode_polygons,
     encode_sites,
     origin_of,
     prepare,
@@ -81,21 +80,7 @@ def render_pipeline_map(
 
     layers: list[dict[str, Any]] = []
     if parks is not None and len(parks):
-        layers.append(
-            {
-                "id": "parks",
-                "title": t(lang, "园区范围", "Industrial parks"),
-                "type": "polygon",
-                "origin": list(origin),
-                "geoms": encode_polygons(prepare(parks.geometry, basemap=basemap, simplify_tolerance_m=2.0), origin, precision),
-                "props": {"park": column_values(parks, "park")},
-                "fields": [],
-                "titleCol": "park",
-                "tipCol": "park",
-                "popup": False,
-                "style": {"base": {"color": PARK_COLOR, "weight": 2, "dashArray": "8 5", "fillOpacity": 0.03, "interactive": False}},
-            }
-        )
+        layers.append(park_layer(parks, origin, precision, basemap=basemap, lang=lang))
     if sites is not None and len(sites):
         layers.append(
             {

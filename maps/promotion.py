@@ -229,23 +229,11 @@ def render_promotion_map(
     layers: list[dict[str, Any]] = []
     legend: list[dict[str, Any]] = []
     if len(parks):
-        park_geoms = prepare(parks.geometry, basemap=basemap, simplify_tolerance_m=simplify_tolerance_m)
-        layers.append(
-            {
-                "id": "parks",
-                "title": t(lang, "园区范围", "Industrial parks"),
-                "type": "polygon",
-                "origin": list(origin),
-                "geoms": encode_polygons(park_geoms, origin, precision),
-                "props": {"park": column_values(parks, "park")},
-                "fields": [],
-                "titleCol": "park",
-                "tipCol": "park",
-                "popup": False,
-                "search": False,
-                "style": {"base": {"color": PARK_COLOR, "weight": 2.5, "dashArray": "8 5", "fill": True, "fillColor": PARK_COLOR, "fillOpacity": 0.04, "interactive": False}},
-            }
-        )
+        layer = park_layer(parks, origin, precision, basemap=basemap, lang=lang, simplify_tolerance_m=simplify_tolerance_m)
+        # On the promotion map the parks are the subject: a heavier, lightly filled outline, not searchable.
+        layer["search"] = False
+        layer["style"]["base"].update({"weight": 2.5, "fill": True, "fillColor": PARK_COLOR, "fillOpacity": 0.04})
+        layers.append(layer)
         # Park names as permanent labels at a point inside each park.
         label_pts = prepare(parks.geometry.representative_point(), basemap=basemap)
         layers.append(
@@ -356,3 +344,22 @@ def render_promotion_map(
         "bounds": bounds,
     }
     return build_page(spec, basemap=basemap, lang=lang, page_title=page_title)
+
+
+def park_layer(
+    parks: GeoDataFrame, origin: Any, precision: int, *, basemap: str, lang: str, simplify_tolerance_m: float = 2.0
+) -> dict[str, Any]:
+    """The dashed park outlines every page draws under its own layers (EPSG:4490 in, page coordinates out)."""
+    return {
+        "id": "parks",
+        "title": t(lang, "园区范围", "Industrial parks"),
+        "type": "polygon",
+        "origin": list(origin),
+        "geoms": encode_polygons(prepare(parks.geometry, basemap=basemap, simplify_tolerance_m=simplify_tolerance_m), origin, precision),
+        "props": {"park": column_values(parks, "park")},
+        "fields": [],
+        "titleCol": "park",
+        "tipCol": "park",
+        "popup": False,
+        "style": {"base": {"color": PARK_COLOR, "weight": 2, "dashArray": "8 5", "fillOpacity": 0.03, "interactive": False}},
+    }
