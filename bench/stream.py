@@ -152,7 +152,7 @@ def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dic
 
     from kafka import KafkaConsumer, TopicPartition
 
-    from ingestion.kafka_stream import Incoming, PartitionBatch, _decode, _prepare_offsets, write_batch
+    from ingestion.kafka_stream import Incoming, PartitionBatch, _prepare_offsets, _raw, write_batch
 
     with engine.begin() as conn:
         conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
@@ -171,7 +171,7 @@ def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dic
         got = consumer.poll(timeout_ms=500, max_records=min(DEFAULT_SINK_BATCH, n_events - done))
         batches = [
             PartitionBatch.validated(
-                tp.partition, (Incoming(_decode(m.value), topic, f"partition {tp.partition} offset {m.offset}") for m in msgs), msgs[-1].offset + 1
+                tp.partition, (Incoming(_raw(m.value), topic, f"partition {tp.partition} offset {m.offset}") for m in msgs), msgs[-1].offset + 1
             )
             for tp, msgs in sorted(got.items())
         ]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 
 from events.model import SCHEMA_VERSION, SHANGHAI, Event, EventType
+
+# The log's column is a 32-bit integer.
+MAX_SCHEMA_VERSION = 2**31 - 1
 
 
 class EventValidationError(ValueError):
@@ -36,12 +39,17 @@ def parse_instant(value: Any, field: str, *, event_id: str | None = None) -> dat
     try:
         if _DATE_ONLY.match(text):
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+            instant = datetime(d.year, d.month, d.day, tzinfo=SHANGHAI)
+        else:
+            instant = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
     except ValueError:
         raise EventValidationError(f"not an ISO 8601 date or date-time: {value!r}", field=field, event_id=event_id) from None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=SHANGHAI)
+    try:
+        instant.astimezone(UTC)  # the log keeps and hashes instants in UTC
+    except OverflowError:
+        raise EventValidationError(f"out of range in UTC: {value!r}", field=field, event_id=event_id) from None
     return instant
 
 
@@ -140,8 +148,10 @@ def validate_record(record: Any) -> Event:
     schema_version = record.get("schema_version", SCHEMA_VERSION)
     if schema_version is None:
         schema_version = SCHEMA_VERSION
-    if isinstance(schema_version, bool) or not isinstance(schema_version, int) or schema_version < 1:
-        raise EventValidationError(f"must be a positive integer, got {schema_version!r}", field="schema_version", event_id=eid)
+    if isinstance(schema_version, bool) or not isinstance(schema_version, int) or not 1 <= schema_version <= MAX_SCHEMA_VERSION:
+        raise EventValidationError(
+            f"must be a positive integer up to {MAX_SCHEMA_VERSION}, got {schema_version!r}", field="schema_version", event_id=eid
+        )
     occurred_at = parse_instant(record.get("occurred_at"), "occurred_at", event_id=eid)
     recorded_at = None
     if record.get("recorded_at") is not None:

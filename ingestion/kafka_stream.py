@@ -38,9 +38,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from events.model import Event
 from events.validation import EventValidationError, parse_event
-from warehouse.event_store import AppendResult, Incoming, append_raw, append_validated
+from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_SINK_BATCH = 20_000
@@ -131,7 +130,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITION
 def _as_text(record: dict[str, Any] | str | Incoming) -> tuple[str, str | None]:
     """The message text and its position, for a dict (serialised), a JSON text, or an :class:`Incoming`."""
     if isinstance(record, Incoming):
-        return record.raw, record.position
+        return record.text, record.position
     if isinstance(record, dict):
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")), None
     return record, None
@@ -299,37 +298,25 @@ def _prepare_offsets(conn: Connection, sink: str, topic: str, partitions: list[i
 class PartitionBatch:
     """The messages of one partition in one batch: their records and the offset after the last one.
 
-    ``parsed`` optionally holds the records already validated (the fetch thread does it while the
-    writer waits on PostgreSQL); then ``records`` holds only the invalid ones.
+    ``prepared`` optionally holds the records already validated, canonicalized and formatted for
+    COPY, and the dead letters of the others (the fetch thread does it while the writer waits on
+    PostgreSQL); then ``records`` is not read again.
     """
 
     partition: int
     records: list[Incoming]
     next_offset: int
-    parsed: list[tuple[Event, Incoming]] | None = None
+    prepared: StagedBatch | None = None
 
     @classmethod
     def validated(cls, partition: int, records: Iterable[Incoming], next_offset: int) -> PartitionBatch:
-        parsed: list[tuple[Event, Incoming]] = []
-        invalid: list[Incoming] = []
-        for inc in records:
-            try:
-                parsed.append((parse_event(inc.raw), inc))
-            except EventValidationError:
-                invalid.append(inc)  # append_raw validates it again and dead-letters it with the reason
-        return cls(partition, invalid, next_offset, parsed)
+        return cls(partition, [], next_offset, prepare(records))
 
 
 def _append(conn: Connection, batch: PartitionBatch) -> AppendResult:
-    if batch.parsed is None:
+    if batch.prepared is None:
         return append_raw(conn, batch.records)
-    result = append_validated(conn, batch.parsed)
-    if batch.records:
-        bad = append_raw(conn, batch.records)
-        result.reasons = bad.reasons + result.reasons
-        bad.reasons = []
-        result.add(bad)
-    return result
+    return write_staged(conn, batch.prepared)
 
 
 def write_batch(
@@ -410,13 +397,9 @@ class _SinkState:
     per_partition: dict[int, AppendResult] = field(default_factory=dict)
 
 
-def _decode(value: bytes | None) -> str:
-    if value is None:
-        return ""  # a tombstone is not an event: dead-lettered as broken JSON, with its position
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        return value.decode("utf-8", errors="replace") + "\ufffd(not UTF-8)"
+def _raw(value: bytes | None) -> bytes:
+    """A message's bytes; a tombstone is not an event: dead-lettered as broken JSON, with its position."""
+    return b"" if value is None else value
 
 
 def _fetch_loop(
@@ -454,7 +437,7 @@ def _fetch_loop(
             batches = [
                 PartitionBatch.validated(
                     p,
-                    (Incoming(_decode(m.value), topic, f"partition {p} offset {m.offset}") for m in msgs),
+                    (Incoming(_raw(m.value), topic, f"partition {p} offset {m.offset}") for m in msgs),
                     msgs[-1].offset + 1,
                 )
                 for p, msgs in sorted(grouped.items())

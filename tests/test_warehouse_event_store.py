@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -321,10 +322,40 @@ def test_a_file_with_a_byte_order_mark_and_crlf_line_ends(db: Engine, tmp_path: 
     lines = [json.dumps(signed("A"), ensure_ascii=False), json.dumps(signed("B"), ensure_ascii=False)]
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode("utf-8") + b"\r\n")
     assert load(db, path) == {"read": 2, "accepted": 2, "duplicates": 0, "rejected": 0}
-    assert [i.raw for i in read_jsonl(path)] == lines
+    assert [i.text for i in read_jsonl(path)] == lines
 
 
 def test_an_empty_file_reads_nothing(db: Engine, tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_text("\n\n  \n", encoding="utf-8")
     assert load(db, path) == {"read": 0, "accepted": 0, "duplicates": 0, "rejected": 0}
+
+
+def test_load_records_raises_what_the_writer_met_and_keeps_what_was_committed(db: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from warehouse import event_store
+
+    real_write = event_store.write_staged
+    calls = []
+
+    def failing(conn: Any, batch: Any, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return real_write(conn, batch, **kw)
+
+    monkeypatch.setattr(event_store, "write_staged", failing)
+    records = [Incoming(json.dumps(signed(f"W{i}")), "w", f"line {i}") for i in range(5)]
+    with pytest.raises(RuntimeError, match="disk full"):
+        load_records(db, records, batch_size=1)
+    assert scalar(db, "SELECT count(*) FROM event_log WHERE source = 'w'") == 1
+
+
+def test_load_records_raises_what_the_reader_met_after_writing_what_came_before(db: Engine) -> None:
+    def reader() -> Iterator[Incoming]:
+        yield Incoming(json.dumps(signed("R1")), "r", "line 1")
+        yield Incoming(json.dumps(signed("R2")), "r", "line 2")
+        raise OSError("file vanished")
+
+    with pytest.raises(OSError, match="file vanished"):
+        load_records(db, reader(), batch_size=1)
+    assert scalar(db, "SELECT count(*) FROM event_log WHERE source = 'r'") == 2
