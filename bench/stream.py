@@ -190,8 +190,8 @@ def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dic
 
     split = {
         "kafka-python poll (decode the record batches)": cum("kafka/consumer/group.py", "poll"),
-        "validation (`parse_event`: JSON decode and field checks)": cum("events/validation.py", "parse_event"),
-        "content hash and payload JSON (`hash_and_payload_text`)": cum("events/model.py", "hash_and_payload_text"),
+        "decode, validate, canonical JSON and hash (`fast_canonical`)": cum("events/canonical.py", "fast_canonical"),
+        "records the fast path leaves to `parse_event` (explained, dead-lettered)": cum("events/validation.py", "parse_event"),
         "COPY text formatting (`_copy_rows`)": cum("warehouse/event_store.py", "_copy_rows"),
         "waiting for PostgreSQL (COPY, offsets, commit)": cum("psycopg/connection.py", "wait"),
     }

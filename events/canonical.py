@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
@@ -164,31 +164,32 @@ _new_canonical = tuple.__new__  # skips NamedTuple's Python-level __new__: a ten
 
 
 _SIXTY = frozenset(f"{i:02d}" for i in range(60))
-# (date, hour, offset) text → that hour in UTC ("YYYY-MM-DDTHH"), "" when it falls on another UTC
-# day, "!" when it names no instant. Minutes and seconds are checked on their own.
-_UTC_HOUR: dict[str, str] = {}
+_HOUR_OF = {f"{h:02d}": h for h in range(24)}
+_HH = tuple(f"{h:02d}" for h in range(24))
+# "YYYY-MM-DD±HH:00" → (the day before, the day, the day after, as "YYYY-MM-DDT"; the offset in
+# hours to add for UTC), or None when it names no day or offset. None for a neighbour beyond
+# Python's dates. Events share days: a few thousand entries cover years of history.
+_DayEntry = tuple[str | None, str, str | None, int]
+_DAYS: dict[str, _DayEntry | None] = {}
 
 
-def _utc_hour(value: str) -> str:
-    """The :data:`_UTC_HOUR` entry of a ``YYYY-MM-DDTHH:MM:SS±HH:MM`` text (valid minutes and seconds)."""
-    key = value[:13] + value[19:]
-    hour = _UTC_HOUR.get(key)
-    if hour is None:
+def _day_entry(value: str) -> _DayEntry | None:
+    if value[4] != "-" or value[7] != "-" or value[10] != "T" or value[19] not in "+-":
+        return None
+    offset = _HOUR_OF.get(value[20:22])
+    if offset is None:
+        return None
+    try:
+        day = date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+    neighbours: list[str | None] = []
+    for step in (-1, 1):
         try:
-            _fromiso(value).astimezone(UTC)
-            valid = value[10] == "T" and value[19] in "+-"
-        except (ValueError, OverflowError):
-            valid = False
-        if not valid:
-            hour = "!"
-        else:
-            shift = int(value[20:22])
-            h = int(value[11:13]) + (-shift if value[19] == "+" else shift)
-            hour = f"{value[:11]}{h:02d}" if 0 <= h < 24 else ""
-        if len(_UTC_HOUR) > 500_000:
-            _UTC_HOUR.clear()
-        _UTC_HOUR[key] = hour
-    return hour
+            neighbours.append((day + timedelta(days=step)).isoformat() + "T")
+        except OverflowError:
+            neighbours.append(None)
+    return neighbours[0], day.isoformat() + "T", neighbours[1], -offset if value[19] == "+" else offset
 
 
 def _strict_form(value: str) -> bool:
@@ -203,24 +204,63 @@ def _strict_form(value: str) -> bool:
     )
 
 
+# "YYYY-MM-DDTHH±HH:00" → that hour in UTC as "YYYY-MM-DDTHH", or None (see _utc_hour).
+_HOURS: dict[str, str | None] = {}
+
+
+def _utc_hour(value: str) -> str | None:
+    """The UTC hour of a :func:`_strict_form` instant, or None when it is not one (or its UTC day
+    is beyond Python's dates): then ``parse_instant`` decides."""
+    key = value[:13] + value[19:]
+    try:
+        return _HOURS[key]
+    except KeyError:
+        pass
+    utc: str | None = None
+    day_key = value[:10] + value[19:]
+    if day_key in _DAYS:
+        entry = _DAYS[day_key]
+    else:
+        entry = _DAYS[day_key] = _day_entry(value)
+    hour = _HOUR_OF.get(value[11:13])
+    if entry is not None and hour is not None:
+        hour += entry[3]
+        if hour < 0:
+            prefix, hour = entry[0], hour + 24
+        elif hour >= 24:
+            prefix, hour = entry[2], hour - 24
+        else:
+            prefix = entry[1]
+        utc = None if prefix is None else prefix + _HH[hour]
+    if len(_HOURS) > 500_000:  # bounded: decades of hours; cleared, not grown, past that
+        _HOURS.clear()
+        _DAYS.clear()
+    _HOURS[key] = utc
+    return utc
+
+
 def _utc_text(value: str, field: str) -> str:
     """The UTC ISO text of an instant, exactly as ``parse_instant(value).astimezone(UTC).isoformat()``.
 
-    The usual form (whole hours of offset, same day in UTC) from a table of hours: a fifth of the
+    The usual form (``YYYY-MM-DDTHH:MM:SS±HH:00``) from tables of hours and days: a fifth of the
     cost of the datetime round trip, which takes every other form.
     """
     if _strict_form(value):
         hour = _utc_hour(value)
-        if len(hour) > 1:
+        if hour is not None:
             return hour + value[13:19] + "+00:00"
     return parse_instant(value, field).astimezone(UTC).isoformat()
 
 
 def _recorded_text(value: str) -> str:
-    """``recorded_at`` as stored: the text itself when it names its offset strictly (read alike by
-    Python and PostgreSQL), else its UTC form."""
-    if _strict_form(value) and _utc_hour(value) != "!":
-        return value
+    """``recorded_at`` as stored: the text itself when it names its offset in the strict form (read
+    alike by Python and PostgreSQL; years 0002–9998 cannot leave Python's range in UTC), else its UTC form."""
+    if len(value) == 25 and value[10] == "T" and value[19] in "+-" and value[22] == ":" and "0001" < value[:4] < "9999":
+        try:
+            _fromiso(value)
+            return value
+        except ValueError:
+            pass
     return _utc_text(value, "recorded_at")
 
 

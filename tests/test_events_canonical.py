@@ -234,3 +234,34 @@ def records(draw: st.DrawFn) -> Any:
 def test_any_record_fast_path_agrees(record: Any, as_bytes: bool) -> None:
     # Two writers of JSON (msgspec spells numbers differently from the stdlib), as bytes or as text.
     check(msgspec.json.encode(record) if as_bytes else json.dumps(record, ensure_ascii=False))
+
+
+@st.composite
+def offset_instants(draw: st.DrawFn) -> str:
+    """``YYYY-MM-DD?HH:MM:SS±HH:MM`` with every part possibly out of range (the fast path's tables)."""
+    year = draw(st.sampled_from([1, 2, 1999, 2000, 2024, 9998, 9999]))
+    parts = [draw(st.integers(0, hi)) for hi in (13, 32, 25, 61, 61, 25)]
+    minutes = draw(st.sampled_from([0, 0, 30, 45, 61]))
+    sep = draw(st.sampled_from(["T", "T", " "]))
+    sign = draw(st.sampled_from("+-"))
+    month, day, hour, minute, second, off = parts
+    return f"{year:04d}-{month:02d}-{day:02d}{sep}{hour:02d}:{minute:02d}:{second:02d}{sign}{off:02d}:{minutes:02d}"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(value=offset_instants())
+def test_instant_tables_agree_with_parse_instant(value: str) -> None:
+    from datetime import UTC
+
+    from events.validation import parse_instant
+
+    try:
+        instant = parse_instant(value, "occurred_at")
+    except EventValidationError:
+        with pytest.raises(EventValidationError):
+            canonical._utc_text(value, "occurred_at")
+        with pytest.raises(EventValidationError):
+            canonical._recorded_text(value)
+        return
+    assert canonical._utc_text(value, "occurred_at") == instant.astimezone(UTC).isoformat()
+    assert datetime.fromisoformat(canonical._recorded_text(value)) == instant
