@@ -2,10 +2,10 @@
 
 :func:`canonicalize` is how appends read events. Its fast path decodes and checks the common shape
 of a v1 event in C (msgspec typed structs: one per event type, the payload's fields declared in
-sorted order so re-encoding them *is* the canonical JSON). Whatever that path does not take (a date
-without a time, an unknown payload field, a number printed in exponent form, an escape that might
-spell a NUL or a surrogate, and every invalid record) goes through :func:`parse_event`, which
-is the specification and explains each refusal. Both give identical results for every record the
+sorted order so re-encoding them *is* the canonical JSON; the usual instant form turned to UTC
+from tables of days and hours). Whatever that path does not take (an unknown payload field, a
+number printed in exponent form, an escape that might spell a NUL or a surrogate, and every invalid
+record) goes through :func:`parse_event`, which is the specification and explains each refusal. Both give identical results for every record the
 fast path takes (``tests/test_events_canonical.py`` holds them to that).
 """
 
@@ -160,7 +160,7 @@ _EMPTY = b"{}"
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _SUSPECT_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _fromiso = datetime.fromisoformat
-_new_canonical = tuple.__new__  # skips NamedTuple's Python-level __new__: a tenth of the fast path
+_new_canonical = tuple.__new__  # CanonicalEvent without NamedTuple's Python-level __new__ (once per event)
 
 
 _SIXTY = frozenset(f"{i:02d}" for i in range(60))
