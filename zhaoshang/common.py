@@ -7,6 +7,7 @@ import sys
 from datetime import date, datetime
 from typing import Annotated, Any, NoReturn
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -87,8 +88,27 @@ def parse_known_at_option(value: str | None) -> datetime | None:
         fail(f"--known-at: {exc}")
 
 
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_APPEND_NEWLINE
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    """``data`` as indented JSON on stdout (UTF-8; dates and other objects as their ``str``).
+
+    orjson: the stdlib encoder is pure Python once indenting, and a replay of 200,000 projects spent
+    longer printing than folding.
+    """
+    try:
+        text = orjson.dumps(data, default=str, option=_JSON_OPTIONS)
+    except TypeError:  # beyond orjson (an integer over 64 bits): the stdlib writes anything
+        text = (json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n").encode()
+    stream = sys.stdout
+    binary = getattr(stream, "buffer", None)
+    if binary is None:  # a text-only stream (a test's StringIO)
+        stream.write(text.decode())
+        return
+    stream.flush()
+    binary.write(text)
+    binary.flush()
 
 
 def progress(transient: bool = True) -> Progress:
