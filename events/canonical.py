@@ -27,7 +27,7 @@ class CanonicalEvent(NamedTuple):
     """An event as the log stores it.
 
     ``occurred_utc`` is ISO 8601 text in UTC (what the content hash covers); ``recorded_at`` ISO 8601
-    text with an explicit offset (it is not hashed); ``payload_json`` is the
+    text with an explicit offset that PostgreSQL reads as Python does (it is not hashed); ``payload_json`` is the
     payload's canonical JSON in UTF-8 (sorted keys, no spaces); ``content_hash`` the hex SHA-256 of
     ``[event_id, project_id, type, occurred_at, schema_version, payload]`` in the same form.
     """
@@ -50,7 +50,7 @@ def from_event(ev: Event) -> CanonicalEvent:
         ev.project_id,
         ev.type.value,
         ev.occurred_at.astimezone(UTC).isoformat(),
-        ev.recorded_at.isoformat() if ev.recorded_at is not None else None,
+        ev.recorded_at.astimezone(UTC).isoformat() if ev.recorded_at is not None else None,
         ev.schema_version,
         payload_text.encode(),
         digest,
@@ -253,14 +253,12 @@ def _utc_text(value: str, field: str) -> str:
 
 
 def _recorded_text(value: str) -> str:
-    """``recorded_at`` as stored: the text itself when it names its offset in the strict form (read
-    alike by Python and PostgreSQL; years 0002–9998 cannot leave Python's range in UTC), else its UTC form."""
-    if len(value) == 25 and value[10] == "T" and value[19] in "+-" and value[22] == ":" and "0001" < value[:4] < "9999":
-        try:
-            _fromiso(value)
-            return value
-        except ValueError:
-            pass
+    """``recorded_at`` as stored: the text itself when it is in the strict form (``YYYY-MM-DDTHH:MM:SS±HH:00``,
+    an offset PostgreSQL accepts, at most 15 hours), which Python and PostgreSQL read alike; else its
+    UTC form. Python reads more forms than PostgreSQL does (week dates, ``14:30.00``), and reads
+    some differently, so nothing looser passes through."""
+    if _strict_form(value) and value[20:22] <= "15" and _utc_hour(value) is not None:
+        return value
     return _utc_text(value, "recorded_at")
 
 
@@ -302,6 +300,12 @@ def fast_canonical(raw: bytes | str) -> CanonicalEvent | None:
     if isinstance(raw, bytes):
         if b"\\u" in raw and _SUSPECT_ESCAPE_BYTES.search(raw):
             return None
+        # msgspec checks UTF-8 only in what it decodes, not in the fields it skips.
+        if not raw.isascii():
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                return None
     elif "\\u" in raw and _SUSPECT_ESCAPE.search(raw):
         return None
     try:

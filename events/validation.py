@@ -220,19 +220,21 @@ def parse_event(raw: str | bytes) -> Event:
     Besides broken JSON, refuses what PostgreSQL cannot store (NaN/Infinity, NUL characters, lone
     surrogates), so one such record is dead-lettered instead of failing its whole batch.
     """
+    decoded: str | None = raw if isinstance(raw, str) else None
     try:
         # orjson is strict (RFC 8259, UTF-8, 64-bit integers) and about 4x faster than the stdlib
         # decoder; whatever it refuses goes through the stdlib decoder, which explains the fault.
         record = orjson.loads(raw)
     except orjson.JSONDecodeError:
         try:
-            text_raw = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
-            record = _DECODER.decode(text_raw)
+            decoded = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")
+            record = _DECODER.decode(decoded)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, over-long integers
             raise EventValidationError(f"broken JSON: {exc}") from None
-    if isinstance(raw, str):
-        suspect = _UNSTORABLE_ESCAPE.search(raw) is not None or _unstorable(raw)
-    else:
+    suspect = False
+    if decoded is not None:  # text, or bytes read with surrogatepass (encoded surrogates get through)
+        suspect = _UNSTORABLE_ESCAPE.search(decoded) is not None or _unstorable(decoded)
+    elif isinstance(raw, bytes):  # bytes orjson read: valid UTF-8, so only escapes can spell what PostgreSQL cannot store
         suspect = _UNSTORABLE_ESCAPE.search(raw.decode("utf-8", "replace")) is not None
     if suspect:
         where = _find_unstorable(record, "")

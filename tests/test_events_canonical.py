@@ -8,6 +8,7 @@ the fast path does not take it (so the refusal and its reason come from the expl
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -38,12 +39,22 @@ def same(a: CanonicalEvent, b: CanonicalEvent) -> bool:
     return a.recorded_at is None or datetime.fromisoformat(a.recorded_at) == datetime.fromisoformat(b.recorded_at or "")
 
 
+# What PostgreSQL reads exactly as Python does: recorded_at is stored in one of these two forms.
+STRICT_OFFSET = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-](0\d|1[0-5]):00")
+UTC_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00")
+
+
 def check(raw: str | bytes) -> CanonicalEvent | None:
     fast = fast_canonical(raw)
     slow = explained(raw)
     if fast is not None:
         assert slow is not None, f"fast path took what parse_event refuses: {raw!r}"
         assert same(fast, slow), (raw, fast, slow)
+    for c in (fast, slow):
+        if c is not None and c.recorded_at is not None:
+            assert STRICT_OFFSET.fullmatch(c.recorded_at) or UTC_FORM.fullmatch(c.recorded_at), c.recorded_at
+        if c is not None:
+            assert UTC_FORM.fullmatch(c.occurred_utc), c.occurred_utc
     return fast
 
 
@@ -144,6 +155,11 @@ def test_edge_cases_agree(record: Any, fast_taken: bool) -> None:
         b'{"event_id":"e1","project_id":"P","type":"landed","occurred_at":"2024-03-06T14:30:00+08:00","payload":{"land_area_mu":1e400}}',
         b'{"event_id":"e1","project_id":"P","type":"landed","occurred_at":"2024-03-06T14:30:00+08:00"} trailing',
         b"",
+        # msgspec skips unknown fields without checking their UTF-8: the fast path must not take them
+        b'{"event_id":"u2","project_id":"P","type":"started","occurred_at":"2024-03-06T14:30:00+08:00","note":"caf\xe9"}',
+        b'{"event_id":"u2","project_id":"P","type":"started","occurred_at":"2024-03-06T14:30:00+08:00","x\xff":1}',
+        # an encoded surrogate (CESU-8): refused with the reason, not a UnicodeEncodeError
+        b'{"event_id":"c","project_id":"P","type":"cancelled","occurred_at":"2024-03-06T14:30:00+08:00","payload":{"reason":"\xed\xa0\x80"}}',
     ],
 )
 def test_raw_oddities_agree(raw: bytes) -> None:
@@ -265,3 +281,51 @@ def test_instant_tables_agree_with_parse_instant(value: str) -> None:
         return
     assert canonical._utc_text(value, "occurred_at") == instant.astimezone(UTC).isoformat()
     assert datetime.fromisoformat(canonical._recorded_text(value)) == instant
+
+
+@pytest.mark.parametrize(
+    "recorded_at",
+    [
+        "2024-03-06T14:30.00+08:00",  # Python: 14:30:00; PostgreSQL would read minutes and seconds
+        "2024-W10-3T14:30:00+08:00",  # a week date: PostgreSQL refuses it
+        "2024-03-06T143000,5+08:00",
+        "2024-03-06T14:30:00+20:00",  # beyond PostgreSQL's offsets
+        "2024-03-06T14:30:00+15:00",
+        "2024-03-06T14:30:00-03:30",
+        "2024-03-06T14:30:00.123+08:00",
+        "2024-03-06",
+    ],
+)
+def test_recorded_at_is_stored_in_a_form_postgresql_reads_alike(recorded_at: str) -> None:
+    raw = json.dumps({**BASE, "type": "started", "recorded_at": recorded_at})
+    c = canonicalize(raw)
+    assert c.recorded_at is not None
+    assert STRICT_OFFSET.fullmatch(c.recorded_at) or UTC_FORM.fullmatch(c.recorded_at), c.recorded_at
+    check(raw)
+    check(raw.encode())
+
+
+SEED_EVENTS = [
+    json.dumps(SIGNED, ensure_ascii=False).encode(),
+    json.dumps({**BASE, "type": "landed", "recorded_at": "2024-03-07T09:00:00+08:00", "payload": {"parcel_id": "地块-7", "land_area_mu": 12.5}}, ensure_ascii=False).encode(),
+    json.dumps({**BASE, "type": "funds_arrived", "payload": {"amount_wan": 100, "currency": "USD"}}).encode(),
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    seed=st.sampled_from(SEED_EVENTS),
+    edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 2), st.binary(min_size=1, max_size=3)), min_size=1, max_size=3),
+)
+def test_byte_mutations_agree(seed: bytes, edits: list[tuple[float, int, bytes]]) -> None:
+    """Bytes inserted, replaced or deleted anywhere in a valid event: both paths still agree."""
+    raw = bytearray(seed)
+    for where, how, data in edits:
+        at = int(where * len(raw))
+        if how == 0:
+            raw[at:at] = data
+        elif how == 1:
+            raw[at : at + len(data)] = data
+        else:
+            del raw[at : at + len(data)]
+    check(bytes(raw))

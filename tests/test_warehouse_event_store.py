@@ -359,3 +359,26 @@ def test_load_records_raises_what_the_reader_met_after_writing_what_came_before(
     with pytest.raises(OSError, match="file vanished"):
         load_records(db, reader(), batch_size=1)
     assert scalar(db, "SELECT count(*) FROM event_log WHERE source = 'r'") == 2
+
+
+def test_recorded_at_in_forms_python_and_postgresql_read_differently(db: Engine, tmp_path: Path) -> None:
+    """Python reads `14:30.00` and week dates; PostgreSQL reads the first otherwise and refuses the
+    second. Each is stored as the instant the wire format means, and none fails its batch."""
+    from events.validation import parse_instant
+
+    forms = ["2024-03-06T14:30.00+08:00", "2024-W10-3T14:30:00+08:00", "2024-03-06T143000,5+08:00",
+             "2024-03-06T14:30:00+20:00", "2024-03-06T14:30:00+15:00", "2024-03-06T14:30:00-03:30", "2024-03-06"]
+    path = write_jsonl(tmp_path / "forms.jsonl", [signed(f"rf{i}", recorded_at=form) for i, form in enumerate(forms)])
+    assert load(db, path) == {"read": len(forms), "accepted": len(forms), "duplicates": 0, "rejected": 0}
+    with db.connect() as conn:
+        stored = dict(conn.execute(text("SELECT event_id, recorded_at FROM event_log WHERE event_id LIKE 'rf%'")).all())
+    for i, form in enumerate(forms):
+        assert stored[f"rf{i}"] == parse_instant(form, "recorded_at"), form
+
+
+def test_a_conflict_with_bad_utf8_in_an_unknown_field_is_dead_lettered_not_fatal(db: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    first = json.dumps(signed("bu1"), ensure_ascii=False).encode()
+    second = json.dumps(signed("bu1", project_id="P2"), ensure_ascii=False).encode()[:-1] + b',"note":"caf\xe9"}'
+    path.write_bytes(first + b"\n" + second + b"\n")
+    assert load(db, path) == {"read": 2, "accepted": 1, "duplicates": 0, "rejected": 1}

@@ -471,17 +471,22 @@ def read_jsonl(path: Path, source: str | None = None) -> Iterator[Incoming]:
     src = source or path.name
     new = tuple.__new__  # Incoming(...) without its Python-level __new__: this loop runs per line
     lineno = 0
-    rest = b""
+    pending: list[bytes] = []  # the start of a line that has not ended yet
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(_READ_CHUNK)
-            if lineno == 0 and not rest and chunk.startswith(b"\xef\xbb\xbf"):
+            if lineno == 0 and not pending and chunk.startswith(b"\xef\xbb\xbf"):
                 chunk = chunk[3:]
             if not chunk:
-                lines = [rest] if rest else []
+                lines = [b"".join(pending)] if pending else []
+            elif b"\n" not in chunk:
+                pending.append(chunk)  # a line longer than a chunk: joined once, when it ends
+                continue
             else:
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
+                lines = chunk.split(b"\n")
+                if pending:
+                    lines[0] = b"".join((*pending, lines[0]))
+                pending = [lines.pop()]
             for line in lines:
                 lineno += 1
                 if line[-1:] == b"\r":
@@ -528,10 +533,11 @@ def load_records(
         while (batch := todo.get()) is not _DONE:
             try:
                 with engine.begin() as conn:
-                    done.put(write_staged(conn, batch))
+                    result = write_staged(conn, batch)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 done.put(exc)
                 return
+            done.put(result)  # only once committed: what is counted is in the log
 
     def collect(block: bool) -> None:
         while True:
