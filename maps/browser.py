@@ -8,9 +8,11 @@ load time. With ``offline=True`` Chromium runs behind a dead proxy, so nothing c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -67,7 +69,7 @@ def screenshot(
     (zoom, lat, lon) opens the page on that view instead of the whole extent.
     """
     url = page.resolve().as_uri() + (f"#{view[0]}/{view[1]:.5f}/{view[2]:.5f}/print" if view else "#print")
-    with tempfile.TemporaryDirectory(prefix="zs-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="zs-chromium-", ignore_cleanup_errors=True) as profile:
         cmd = [
             chromium_path(),
             *BASE_FLAGS,
@@ -169,7 +171,8 @@ def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subproce
     ]
     # Chromium logs a lot on stderr; a file, not a pipe nobody drains, so it can never block.
     log = open(Path(profile) / "chromium.log", "w")  # noqa: SIM115 - the caller closes it after the browser
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    # Its own session: the browser's helper processes (renderer, GPU, crash handler) are killed with it.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     port_file = Path(profile) / "DevToolsActivePort"
     while time.monotonic() < deadline:
@@ -181,9 +184,21 @@ def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subproce
             log.close()
             raise BrowserError(f"chromium exited ({proc.returncode}): {(Path(profile) / 'chromium.log').read_text(errors='replace')[-800:]}")
         time.sleep(0.05)
-    proc.kill()
+    _stop(proc)
     log.close()
     raise BrowserError("chromium did not open its DevTools port within 60 s")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End the browser and every helper process it started, so its profile folder can be removed."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # helpers that outlived it still write to the profile
 
 
 def inspect_page(
@@ -206,7 +221,7 @@ def inspect_page(
     """
     url = Path(page).resolve().as_uri() if not str(page).startswith(("file:", "http:", "https:")) else str(page)
     report = PageReport(url=url)
-    with tempfile.TemporaryDirectory(prefix="zs-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="zs-chromium-", ignore_cleanup_errors=True) as profile:
         proc, port, log = _start(offline, size, profile)
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:  # noqa: S310 - loopback DevTools
@@ -262,12 +277,7 @@ def inspect_page(
             finally:
                 cdp.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            _stop(proc)
             log.close()
     for ev in cdp.events:
         method, params = ev["method"], ev.get("params", {})
