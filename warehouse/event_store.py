@@ -558,7 +558,9 @@ def load_records(
     # collector would walk the queued batch's objects at every pass. Nothing here makes cycles.
     with _collector_paused():
         try:
-            for records_batch in batched(records, batch_size):
+            for n_batches, records_batch in enumerate(batched(records, batch_size), start=1):
+                if n_batches % 50 == 0:
+                    gc.collect()  # by hand, rarely: whatever cycles the database layers left behind
                 staged = prepare(records_batch)
                 while True:
                     collect(block=False)
