@@ -1,8 +1,10 @@
 """The append-only event log and the dead letters.
 
-Appends are batched: valid events are COPYed into a temporary staging table, then inserted into
-``event_log`` in one statement. The same ``event_id`` with the same content is a *duplicate* and
-changes nothing; with different content it is a *conflict*, dead-lettered with both versions.
+Appends are batched: records are canonicalized (:mod:`events.canonical`) and formatted for COPY
+without the database (:func:`prepare`), then COPYed straight into ``event_log``; only when an id of
+the batch is stored already are they COPYed into a staging table, compared and the new ones
+inserted. The same ``event_id`` with the same content is a *duplicate* and changes nothing; with
+different content it is a *conflict*, dead-lettered with both versions.
 Every record read is counted exactly once: ``read = accepted + duplicates + rejected``.
 
 Functions that take a ``Connection`` never commit: the caller owns the transaction, so a stream
