@@ -39,8 +39,9 @@ from sqlalchemy import Engine, text
 
 from events.kpis import compute_kpis
 from events.projection import fold
+from warehouse.collector import gc_paused
 from warehouse.event_store import load_records, read_jsonl
-from warehouse.replay import Horizon, _gc_paused, load_events
+from warehouse.replay import Horizon, load_events
 
 AS_OF = "2026-10-31"
 KNOWN_AT = "2026-06-30"
@@ -124,7 +125,7 @@ def main() -> None:
     print(f"  zhaoshang deadletters list --limit 1 (start-up and schema check): {t['startup']:.2f} s", flush=True)
 
     horizon = Horizon(date.fromisoformat(AS_OF))
-    with _gc_paused():  # as project_states does
+    with gc_paused():  # as project_states does
         with engine.connect() as conn, timed("load_events (SQL + Event objects)", t):
             events = load_events(conn, horizon)
         with timed("fold", t):

@@ -1,12 +1,13 @@
 """Events in the canonical form the log stores and hashes, decoded straight from wire bytes.
 
-:func:`canonicalize` is how appends read events. Its fast path decodes and checks the common shape
-of a v1 event in C (msgspec typed structs: one per event type, the payload's fields declared in
-sorted order so re-encoding them *is* the canonical JSON; the usual instant form turned to UTC
-from tables of days and hours). Whatever that path does not take (an unknown payload field, a
-number printed in exponent form, an escape that might spell a NUL or a surrogate, and every invalid
-record) goes through :func:`parse_event`, which is the specification and explains each refusal. Both give identical results for every record the
-fast path takes (``tests/test_events_canonical.py`` holds them to that).
+:func:`fast_canonical` decodes and checks the common shape of a v1 event in C (msgspec typed
+structs: one per event type, the payload's fields declared in sorted order so re-encoding them *is*
+the canonical JSON; the usual instant form turned to UTC from tables of days and hours). Whatever
+it does not take (an unknown payload field, a number printed in exponent form, an escape that might
+spell a NUL or a surrogate, and every invalid record) goes through :func:`parse_event`, which is the
+specification and explains each refusal; :func:`canonicalize` chains the two, as appends do
+(``warehouse.event_store.prepare``). Both give identical results for every record the fast path
+takes (``tests/test_events_canonical.py`` holds them to that).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -150,10 +151,9 @@ class _Retracted(_Wire, tag="retracted"):
     payload: _RetractedPayload | None = None
 
 
-_DECODER = msgspec.json.Decoder(_Signed | _Landed | _Started | _Produced | _Cancelled | _Funds | _Retracted)
-_TYPE_OF: dict[type, str] = {
-    cls: str(cls.__struct_config__.tag) for cls in (_Signed, _Landed, _Started, _Produced, _Cancelled, _Funds, _Retracted)
-}
+_WIRE_TYPES = (_Signed, _Landed, _Started, _Produced, _Cancelled, _Funds, _Retracted)
+_DECODER = msgspec.json.Decoder(Union[_WIRE_TYPES])  # noqa: UP007 - a union built from the tuple
+_TYPE_OF: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in _WIRE_TYPES}
 _ENCODER = msgspec.json.Encoder()
 _EMPTY = b"{}"
 

@@ -19,7 +19,6 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from sqlalchemy import Connection, Engine, text
 from events.canonical import CanonicalEvent, fast_canonical, from_event
 from events.model import Event
 from events.validation import EventValidationError, parse_event
+from warehouse.collector import gc_paused
 
 DEFAULT_BATCH = 20_000
 
@@ -298,10 +298,6 @@ class StagedBatch:
     firsts: dict[str, Prepared]
     letters: list[DeadLetter]
 
-    @property
-    def read(self) -> int:
-        return len(self.staged) + len(self.repeats) + len(self.letters)
-
 
 def stage(valid: list[Prepared], letters: list[DeadLetter], *, arrival: datetime | None = None) -> StagedBatch:
     """Split off repeated ids and build the COPY rows; ``arrival`` stamps events without ``recorded_at``."""
@@ -429,7 +425,7 @@ def prepare(records: Iterable[Incoming], *, arrival: datetime | None = None) -> 
     valid: list[Prepared] = []
     letters: list[DeadLetter] = []
     fast = fast_canonical
-    with _collector_paused():
+    with gc_paused():
         for inc in records:
             c = fast(inc[0])
             if c is None:
@@ -441,19 +437,6 @@ def prepare(records: Iterable[Incoming], *, arrival: datetime | None = None) -> 
                     continue
             valid.append((c, inc))
         return stage(valid, letters, arrival=arrival)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is built: it makes tens of thousands of small
-    tuples and no cycles, and each collection pass would walk all of them (a fifth of the time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def append_raw(conn: Connection, records: Iterable[Incoming], *, arrival: datetime | None = None) -> AppendResult:
@@ -558,7 +541,7 @@ def load_records(
     thread.start()
     # Paused for the whole load, not only while each batch is built: re-enabled in between, the
     # collector would walk the queued batch's objects at every pass. Nothing here makes cycles.
-    with _collector_paused():
+    with gc_paused():
         try:
             for n_batches, records_batch in enumerate(batched(records, batch_size), start=1):
                 if n_batches % 50 == 0:

@@ -7,10 +7,7 @@
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -20,6 +17,7 @@ from sqlalchemy import Connection, text
 from events.kpis import GroupBy, Mode, compute_kpis
 from events.model import Event, EventType, end_of_day, local_date
 from events.projection import ProjectState, fold
+from warehouse.collector import gc_paused
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,23 +69,8 @@ def load_events(conn: Connection, horizon: Horizon) -> list[Event]:
     return out
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of acyclic objects are built.
-
-    Its full collections rescan every event already loaded: about a third of a large replay's CPU.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def project_states(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
-    with _gc_paused():
+    with gc_paused():
         return fold(load_events(conn, horizon))
 
 
