@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from assets.land import LAND_STATUS
+from assets.partitions import partitions_by_clock
 from assets.pipeline import BULLETIN, PROJECT_STATES
 from assets.resources import WarehouseResource
 from warehouse.marts import months_touched_since
@@ -30,7 +31,8 @@ def build_automation(partitions: dg.MonthlyPartitionsDefinition) -> tuple[list[A
             high_water, first_day = months_touched_since(conn, cursor)
         if high_water <= cursor or first_day is None:
             return dg.SkipReason(f"no new events after seq {cursor}")
-        keys = partitions.get_partition_keys(dynamic_partitions_store=context.instance)
+        with partitions_by_clock():
+            keys = partitions.get_partition_keys(dynamic_partitions_store=context.instance)
         if not keys:
             return dg.SensorResult(cursor=str(high_water), skip_reason=dg.SkipReason("no complete month yet"))
         first_key = max(keys[0], date(first_day.year, first_day.month, 1).isoformat())

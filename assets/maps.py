@@ -7,7 +7,7 @@ import dagster as dg
 from assets.land import FACTORIES, IDLE_PARCELS, LAND_STATUS
 from assets.pipeline import PROJECT_STATES
 from assets.resources import OutputResource, WarehouseResource
-from warehouse.replay import today_shanghai
+from zhaoshang import clock
 
 PROMOTION_MAP = dg.AssetKey("promotion_map")
 PIPELINE_MAP = dg.AssetKey("pipeline_map")
@@ -16,7 +16,7 @@ PIPELINE_MAP = dg.AssetKey("pipeline_map")
 def _publish(warehouse: WarehouseResource, out_dir: Path, profile: str) -> dict[str, str]:
     from maps.publish import publish_maps
 
-    return publish_maps(warehouse.engine(), out_dir, profile=profile, as_of=today_shanghai(), basemap="none", lang="zh")
+    return publish_maps(warehouse.engine(), out_dir, profile=profile, as_of=clock.today(), basemap="none", lang="zh")
 
 
 @dg.asset(

@@ -8,7 +8,8 @@ import dagster as dg
 
 from assets.land import FACTORIES, IDLE_PARCELS
 from assets.resources import OutputResource, WarehouseResource
-from warehouse.replay import Horizon, today_shanghai
+from warehouse.replay import Horizon
+from zhaoshang import clock
 
 REQUIREMENT_FILES = dg.DynamicPartitionsDefinition(name="requirement_files")
 INVESTOR_MATCHES = dg.AssetKey("investor_matches")
@@ -31,7 +32,7 @@ def investor_matches(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         requirement = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise dg.Failure(description=f"需求文件无法读取 cannot read requirement {path}: {exc}") from exc
-    as_of = today_shanghai()
+    as_of = clock.today()
     with warehouse.engine().connect() as conn:
         sites = land_status(conn, Horizon(as_of))
     try:

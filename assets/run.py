@@ -10,6 +10,7 @@ import dagster as dg
 
 from assets.definitions import build_graph, build_resources
 from assets.matches import REQUIREMENT_FILES
+from assets.partitions import partitions_by_clock
 from assets.resources import KafkaResource
 
 Say = Callable[[str], None]
@@ -37,8 +38,21 @@ def materialize_all(
     """Every asset: the stream (when ``kafka`` is given), the land, every month of the pipeline and
     land status (one single-run backfill), the maps, and one match per requirement file.
 
+    The months are those of the product's clock (``zhaoshang.clock``), up to the last complete one.
     Returns the runs' outcome, the asset checks' evaluations and the metadata paths.
     """
+    with partitions_by_clock():
+        return _materialize_all(database_url, output_root, requirements_dir, kafka, instance, say)
+
+
+def _materialize_all(
+    database_url: str,
+    output_root: Path,
+    requirements_dir: Path | None,
+    kafka: KafkaResource | None,
+    instance: dg.DagsterInstance | None,
+    say: Say,
+) -> dict[str, Any]:
     graph = build_graph(database_url)
     req_dir = requirements_dir or output_root / "requirements"
     resources = build_resources(database_url, str(output_root), str(req_dir), kafka)

@@ -99,126 +99,148 @@ def _company(rng: random.Random, industry: str) -> str:
     return f"{rng.choice(INVESTOR_REGIONS)}{rng.choice(NAME_HEADS)}{rng.choice(NAME_HEADS)}{rng.choice(NAME_TAILS)}有限公司"
 
 
+# The signing rate is calibrated on this span: ``n_projects`` projects are signed between ``start``
+# and this day, and signing goes on at the same growing rate after it. A fixed point, not today:
+# the history up to any day must not depend on the day the demo runs.
+CALIBRATED_TO = date(2026, 10, 31)
+# More signings in later years, as the seeds' counts grow (17 → 61 → 144): the k-th of n projects
+# is signed at start + span * (k/n) ** SIGNING_CURVE.
+SIGNING_CURVE = 0.7
+
+
 def generate_history(
     *,
     seed: int = 2018,
     n_projects: int = 420,
     start: date = date(2019, 1, 1),
-    end: date = date(2026, 10, 31),
+    end: date = CALIBRATED_TO,
     sites: Sequence[Site] = (),
+    calibrated_to: date = CALIBRATED_TO,
 ) -> list[dict[str, Any]]:
-    """Events (wire dicts, v1) for ``n_projects`` projects signed between ``start`` and ``end``.
+    """Events (wire dicts, v1) of the projects signed from ``start`` up to ``end``, as known at ``end``.
 
-    Nothing happens after ``end``. With ``sites``, landings name a parcel or factory of the right
-    land-use class and no site is taken twice at once.
+    ``n_projects`` projects are signed between ``start`` and ``calibrated_to``; the same rate goes
+    on after it. Each project's events come from its own random stream (``seed`` and its number),
+    so the history is a pure function of the seed and the day: nothing occurs after ``end``, an
+    event recorded after ``end``'s last instant is not known yet and left out, and a later ``end``
+    keeps every earlier event unchanged (same id, same content) and only adds. With ``sites``,
+    landings name a parcel or factory of the right land-use class and no site is taken twice at once.
     """
-    rng = random.Random(seed)
-    span = (end - start).days
-    events: list[dict[str, Any]] = []
+    span = (calibrated_to - start).days
+    known_until = datetime.combine(end, time(23, 59, 59), tzinfo=SHANGHAI)
     free_sites = {s.site_id: s for s in sites}
     # Factories are multi-tenant: each landing takes part of the vacant floor space, never more.
     vacant_m2 = {s.site_id: float(s.floor_area_m2 or 0) for s in sites if s.kind == "factory"}
-    counter = 0
+    events: list[dict[str, Any]] = []
+    n = 0
+    while True:
+        n += 1
+        rng = random.Random(f"{seed}:{n}")
+        signed_day = start + timedelta(days=int(span * ((n - rng.random()) / n_projects) ** SIGNING_CURVE))
+        if signed_day > end:
+            return events
+        project = _project_history(rng, n, signed_day, free_sites, vacant_m2)
+        events.extend(ev for ev, occurred, recorded in project if occurred.date() <= end and recorded <= known_until)
 
-    def emit(pid: str, type_: str, day: date, payload: dict[str, Any] | None = None, *, late_days: int | None = None) -> str | None:
-        nonlocal counter
-        if day > end:
-            return None
-        counter += 1
+
+def _project_history(
+    rng: random.Random, n: int, signed_day: date, free_sites: dict[str, Site], vacant_m2: dict[str, float]
+) -> list[tuple[dict[str, Any], datetime, datetime]]:
+    """Every event project ``n`` will ever have (with when it occurs and when it is recorded).
+
+    The whole life is drawn whatever the demo's end, so the random stream and the sites taken do
+    not depend on it; the caller keeps what has happened and is known by then.
+    """
+    pid = f"PB{signed_day.year}-{n:04d}"
+    drawn: list[tuple[dict[str, Any], datetime, datetime]] = []
+
+    def emit(type_: str, day: date, payload: dict[str, Any] | None = None, *, late_days: int | None = None) -> str:
         occurred = _instant(day, rng)
         if late_days is None:
             late_days = rng.choices((0, rng.randint(1, 10), rng.randint(30, 75)), weights=(55, 38, 7))[0]
         recorded = occurred + timedelta(days=late_days, hours=rng.randint(0, 8))
-        event_id = f"{pid}-{type_}-{counter:05d}"
+        event_id = f"{pid}-{type_}-{len(drawn) + 1:02d}"
         ev: dict[str, Any] = {
             "event_id": event_id,
             "project_id": pid,
             "type": type_,
             "occurred_at": occurred.isoformat(),
-            "recorded_at": min(recorded, datetime.combine(end, time(23, 0), tzinfo=SHANGHAI)).isoformat(),
+            "recorded_at": recorded.isoformat(),
             "schema_version": 1,
             "payload": payload or {},
         }
-        events.append(ev)
+        drawn.append((ev, occurred, recorded))
         return event_id
 
-    for n in range(1, n_projects + 1):
-        # More signings in later years, as the seeds' counts grow (17 → 61 → 144).
-        signed_day = start + timedelta(days=int(span * (rng.random() ** 0.7)))
-        pid = f"PB{signed_day.year}-{n:04d}"
-        industry, land_use, (lo, hi) = rng.choice(INDUSTRIES)
-        investment = round(rng.uniform(lo, hi) * rng.choice((0.5, 1, 1, 1.5)), 0)
-        unit = rng.choices(UNITS, weights=UNIT_WEIGHTS)[0]
-        foreign = rng.random() < 0.06
-        confidential = signed_day > end - timedelta(days=120) and rng.random() < 0.25
-        payload: dict[str, Any] = {
-            "name": f"{rng.choice(PRODUCTS[industry])}项目",
-            "investment_wan": investment,
-            "investor": _company(rng, industry),
-            "industry": industry,
-            "unit": unit,
-            "channel": rng.choice(CHANNELS),
-            "foreign": foreign,
-            "confidential": confidential,
-        }
-        if foreign:
-            payload["foreign_usd_wan"] = round(investment / 7.1, 1)
-        emit(pid, "signed", signed_day, payload, late_days=rng.choice((0, 0, 1, 3)))
+    industry, land_use, (lo, hi) = rng.choice(INDUSTRIES)
+    investment = round(rng.uniform(lo, hi) * rng.choice((0.5, 1, 1, 1.5)), 0)
+    unit = rng.choices(UNITS, weights=UNIT_WEIGHTS)[0]
+    foreign = rng.random() < 0.06
+    goes_on = rng.random() <= 0.72
+    # Still under negotiation: a few projects that have not landed stay confidential.
+    confidential = not goes_on and rng.random() < 0.2
+    payload: dict[str, Any] = {
+        "name": f"{rng.choice(PRODUCTS[industry])}项目",
+        "investment_wan": investment,
+        "investor": _company(rng, industry),
+        "industry": industry,
+        "unit": unit,
+        "channel": rng.choice(CHANNELS),
+        "foreign": foreign,
+        "confidential": confidential,
+    }
+    if foreign:
+        payload["foreign_usd_wan"] = round(investment / 7.1, 1)
+    emit("signed", signed_day, payload, late_days=rng.choice((0, 0, 1, 3)))
 
-        cancel_at_stage = rng.random() < 0.11
-        if rng.random() > 0.72:
-            if cancel_at_stage:
-                emit(pid, "cancelled", signed_day + timedelta(days=rng.randint(60, 400)), {"reason": rng.choice(("投资方资金链断裂", "未能取得环评批复", "企业战略调整"))})
-            continue  # signed and nothing more yet (some will look stalled)
-        landed_day = signed_day + timedelta(days=rng.randint(20, 240))
-        land_payload: dict[str, Any] = {}
-        site = _pick_site(rng, free_sites, land_use, investment)
-        if site is not None:
-            if site.kind == "factory":
-                taken_m2 = float(round(min(vacant_m2[site.site_id], rng.uniform(1500, 9000)), 0))
-                vacant_m2[site.site_id] -= taken_m2
-                if vacant_m2[site.site_id] < 1500:
-                    del free_sites[site.site_id]
-                land_payload = {"factory_id": site.site_id, "floor_area_m2": taken_m2}
-            else:
-                take = site.area_mu if rng.random() < 0.6 else round((site.area_mu or 0) * rng.uniform(0.3, 0.8), 1)
-                land_payload = {"parcel_id": site.site_id, "land_area_mu": take}
-        landed_id = emit(pid, "landed", landed_day, land_payload)
-        if landed_id is None:
-            continue
-        if rng.random() < 0.03:
-            # A landing reported on the wrong day, corrected later: retraction plus the right event.
-            fix_day = landed_day + timedelta(days=rng.randint(15, 40))
-            emit(pid, "retracted", fix_day, {"event_id": landed_id, "reason": "落地时间填报有误"}, late_days=0)
-            emit(pid, "landed", landed_day + timedelta(days=rng.randint(5, 20)), land_payload, late_days=0)
-        funds_total = 0.0
-        n_funds = rng.randint(1, 5)
-        day = landed_day
-        for _ in range(n_funds):
-            day = day + timedelta(days=rng.randint(20, 200))
-            amount = round(investment * rng.uniform(0.05, 0.3), 0)
-            if funds_total + amount > investment:
-                break
-            funds_total += amount
-            emit(pid, "funds_arrived", day, {"amount_wan": amount, "currency": "CNY"})
-        if cancel_at_stage and rng.random() < 0.6:
-            # The cancellation releases the site in the land status; the generator does not hand it
-            # out again, since projects are generated out of date order and could overlap in time.
-            emit(pid, "cancelled", landed_day + timedelta(days=rng.randint(30, 300)), {"reason": rng.choice(("项目用地规划调整", "市场变化暂停投资", "企业迁址"))})
-            continue
-        if rng.random() > 0.82:
-            continue  # landed, not started: stalls after six months
-        started_day = landed_day + timedelta(days=rng.randint(15, 180))
-        skip_landed_record = rng.random() < 0.015
-        if skip_landed_record:
-            # The ledger reports 开工 without ever recording 落地: an anomaly the bureau must fix.
-            events[:] = [e for e in events if e["event_id"] != landed_id]
-        if emit(pid, "started", started_day) is None:
-            continue
-        if rng.random() > 0.7:
-            continue
-        emit(pid, "produced", started_day + timedelta(days=rng.randint(120, 540)))
-    return events
+    cancel_at_stage = rng.random() < 0.11
+    if not goes_on:
+        if cancel_at_stage:
+            emit("cancelled", signed_day + timedelta(days=rng.randint(60, 400)), {"reason": rng.choice(("投资方资金链断裂", "未能取得环评批复", "企业战略调整"))})
+        return drawn  # signed and nothing more yet (some will look stalled)
+    landed_day = signed_day + timedelta(days=rng.randint(20, 240))
+    land_payload: dict[str, Any] = {}
+    site = _pick_site(rng, free_sites, land_use, investment)
+    if site is not None:
+        if site.kind == "factory":
+            taken_m2 = float(round(min(vacant_m2[site.site_id], rng.uniform(1500, 9000)), 0))
+            vacant_m2[site.site_id] -= taken_m2
+            if vacant_m2[site.site_id] < 1500:
+                del free_sites[site.site_id]
+            land_payload = {"factory_id": site.site_id, "floor_area_m2": taken_m2}
+        else:
+            take = site.area_mu if rng.random() < 0.6 else round((site.area_mu or 0) * rng.uniform(0.3, 0.8), 1)
+            land_payload = {"parcel_id": site.site_id, "land_area_mu": take}
+    landed_id = emit("landed", landed_day, land_payload)
+    if rng.random() < 0.03:
+        # A landing reported on the wrong day, corrected later: retraction plus the right event.
+        fix_day = landed_day + timedelta(days=rng.randint(15, 40))
+        emit("retracted", fix_day, {"event_id": landed_id, "reason": "落地时间填报有误"}, late_days=0)
+        emit("landed", landed_day + timedelta(days=rng.randint(5, 20)), land_payload, late_days=0)
+    funds_total = 0.0
+    day = landed_day
+    for _ in range(rng.randint(1, 5)):
+        day = day + timedelta(days=rng.randint(20, 200))
+        amount = round(investment * rng.uniform(0.05, 0.3), 0)
+        if funds_total + amount > investment:
+            break
+        funds_total += amount
+        emit("funds_arrived", day, {"amount_wan": amount, "currency": "CNY"})
+    if cancel_at_stage and rng.random() < 0.6:
+        # The cancellation releases the site in the land status; the generator does not hand it
+        # out again, since projects overlap in time.
+        emit("cancelled", landed_day + timedelta(days=rng.randint(30, 300)), {"reason": rng.choice(("项目用地规划调整", "市场变化暂停投资", "企业迁址"))})
+        return drawn
+    if rng.random() > 0.82:
+        return drawn  # landed, not started: stalls after six months
+    started_day = landed_day + timedelta(days=rng.randint(15, 180))
+    if rng.random() < 0.015:
+        # The ledger reports 开工 without ever recording 落地: an anomaly the bureau must fix.
+        drawn[:] = [d for d in drawn if d[0]["event_id"] != landed_id]
+    emit("started", started_day)
+    if rng.random() <= 0.7:
+        emit("produced", started_day + timedelta(days=rng.randint(120, 540)))
+    return drawn
 
 
 def _pick_site(rng: random.Random, free: dict[str, Site], land_use: str | None, investment_wan: float) -> Site | None:

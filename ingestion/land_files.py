@@ -585,20 +585,18 @@ def load_land_file(
     *,
     kind: str,
     crs: str | None = None,
-    valid_from: date | None = None,
+    valid_from: date,
     encoding: str | None = None,
     layer: str | None = None,
     partial: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Read, clean and store one inventory file as the ``kind`` version valid from ``valid_from`` (default today).
+    """Read, clean and store one inventory file as the ``kind`` version valid from ``valid_from``.
 
     Returns the JSON counts ``{"read", "loaded", "repaired", "rejected", "warnings", …}`` with the
     repaired ids, the rejections (id and reason), overlaps and what the versioning did.
     """
-    from warehouse.replay import today_shanghai
-
-    day = valid_from or today_shanghai()
+    day = valid_from
     got = read_land_file(path, kind=kind, crs=crs, encoding=encoding, layer=layer, on_step=on_step)
     if on_step:
         on_step("写入台账版本 storing the inventory version")

@@ -23,6 +23,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from events.calendar import month_end
+
 # --- fields and the headers that name them -------------------------------------------------------
 
 FIELD_LABELS_ZH: dict[str, str] = {
@@ -530,11 +532,6 @@ _TITLE_MONTH = re.compile(_MONTH)
 _NAME_MONTH = re.compile(r"(?<!\d)(\d{4})[\-_.]?(0[1-9]|1[0-2])(?!\d)")
 
 
-def _month_end(y: int, m: int) -> date:
-    nxt = date(y + (m == 12), m % 12 + 1, 1)
-    return nxt - timedelta(days=1)
-
-
 def date_in_text(text: str) -> date | None:
     """The date a ledger is as of, from its title or file name.
 
@@ -555,7 +552,7 @@ def date_in_text(text: str) -> date | None:
                 y, mo = int(m.group(1)), int(m.group(2))
                 if not 1990 <= y <= 2099:
                     continue
-                return _month_end(y, mo) if month_only else date(y, mo, int(m.group(3)))
+                return month_end(date(y, mo, 1)) if month_only else date(y, mo, int(m.group(3)))
             except ValueError:
                 continue
     return None

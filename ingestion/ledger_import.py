@@ -17,7 +17,6 @@ from ingestion.ledger import LedgerProject, LedgerTable, Mapping, ledger_totals,
 from ingestion.ledger_events import LedgerPlan, plan_ledger
 from warehouse.event_store import AppendResult, Incoming, append_validated
 from warehouse.ledger_log import load_ledger_scope, lock_ledger_imports
-from warehouse.replay import today_shanghai
 
 TOTAL_KEYS = ("signed", "landed", "started", "produced", "cancelled", "investment_wan", "funds_wan")
 
@@ -77,9 +76,9 @@ class LedgerImport:
         }
 
 
-def resolve_as_of(table: LedgerTable, file_name: str, as_of: date | None) -> tuple[date, str]:
-    """--as-of, else a date in the title, else one in the file name, else today (Asia/Shanghai)."""
-    from ingestion.ledger import date_in_text
+def resolve_as_of(table: LedgerTable, file_name: str, as_of: date | None, today: date | None) -> tuple[date, str]:
+    """--as-of, else a date in the title, else one in the file name, else ``today`` (the caller's clock)."""
+    from ingestion.ledger import LedgerError, date_in_text
 
     if as_of is not None:
         return as_of, "option"
@@ -89,7 +88,9 @@ def resolve_as_of(table: LedgerTable, file_name: str, as_of: date | None) -> tup
     in_name = date_in_text(file_name)
     if in_name is not None:
         return in_name, "file name"
-    return today_shanghai(), "today"
+    if today is None:
+        raise LedgerError(f"{file_name}: no date in the title or the file name; give the ledger's date (--as-of)")
+    return today, "today"
 
 
 def warehouse_totals(events: Sequence[Event], project_ids: set[str], as_of: date) -> dict[str, float]:
@@ -121,6 +122,7 @@ def import_ledger(
     *,
     sheet: str | None = None,
     as_of: date | None = None,
+    today: date | None = None,
     mapping: Mapping | None = None,
     publish: tuple[str, str] | None = None,
     dry_run: bool = False,
@@ -135,7 +137,7 @@ def import_ledger(
     than a ledger already imported.
     """
     table = read_ledger(path, sheet=sheet, mapping=mapping)
-    day, day_from = resolve_as_of(table, path.stem, as_of)
+    day, day_from = resolve_as_of(table, path.stem, as_of, today)
     ids = [p.project_id for p in table.projects]
     series = series or series_name(table.title, path.stem)
     source = f"ledger:{series}"

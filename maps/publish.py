@@ -24,6 +24,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Engine
 
+from events.calendar import month_ends
 from events.model import end_of_day
 from events.projection import fold
 from maps.match_map import render_match_map
@@ -32,20 +33,6 @@ from maps.promotion import on_offer, render_promotion_map
 from maps.render import BASEMAPS, LANGS, PROFILES, t
 
 Say = Callable[[str], None]
-
-
-def month_ends(first: date, last: date) -> list[date]:
-    """Every month end from ``first``'s month to ``last``, with ``last`` itself as the final frame."""
-    out: list[date] = []
-    y, m = first.year, first.month
-    while True:
-        nxt = date(y + (m == 12), m % 12 + 1, 1)
-        end = date.fromordinal(nxt.toordinal() - 1)
-        if end >= last:
-            out.append(last)
-            return out
-        out.append(end)
-        y, m = nxt.year, nxt.month
 
 
 def pipeline_frames(conn: Any, as_of: date, *, first: date | None = None) -> gpd.GeoDataFrame:
@@ -138,7 +125,7 @@ def publish_maps(
     out_dir: str | Path,
     *,
     profile: str = "public",
-    as_of: date | None = None,
+    as_of: date,
     basemap: str = "none",
     lang: str = "zh",
     png: bool = False,
@@ -154,7 +141,7 @@ def publish_maps(
     ``requirements``: investor requirements (DOMAIN.md) matched here against the same sites.
     """
     from warehouse.land import land_status, parks, pois, project_locations
-    from warehouse.replay import Horizon, project_states, today_shanghai
+    from warehouse.replay import Horizon, project_states
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
@@ -163,7 +150,7 @@ def publish_maps(
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
     note = say or (lambda _m: None)
-    day = as_of or today_shanghai()
+    day = as_of
     horizon = Horizon(day)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

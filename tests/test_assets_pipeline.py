@@ -12,11 +12,13 @@ import pytest
 from sqlalchemy import Engine, text
 
 from assets.definitions import build_definitions
-from assets.partitions import month_end, monthly_partitions
+from assets.partitions import month_end, monthly_partitions, partitions_by_clock
 from assets.pipeline import build_pipeline_assets, project_event_log
 from assets.resources import OutputResource, WarehouseResource
+from events.calendar import month_start, months_between, previous_month_end
 from warehouse.event_store import Incoming, append_raw
 from warehouse.replay import Horizon, replay_rows
+from zhaoshang import clock
 
 
 def ev(eid: str, pid: str, type_: str, occurred: str, payload: dict[str, Any] | None = None, recorded: str | None = None) -> str:
@@ -184,9 +186,25 @@ def test_partitions_start_at_first_event_month(db: Engine, tmp_path: Path) -> No
     load(db, HISTORY)
     defs = build_definitions(db.url.render_as_string(hide_password=False), output_root=str(tmp_path))
     job = defs.resolve_job_def("refresh_months")
-    keys = job.partitions_def.get_partition_keys()  # type: ignore[union-attr]
+    with partitions_by_clock():
+        keys = job.partitions_def.get_partition_keys()  # type: ignore[union-attr]
     assert keys[0] == "2024-01-01"
-    assert date.fromisoformat(keys[-1]) < date.today()
+    # Up to the last complete month by the product's clock, whatever day the suite runs on.
+    assert date.fromisoformat(keys[-1]) == month_start(previous_month_end(clock.today()))
+
+
+@pytest.mark.parametrize("today", ["2027-03-01", "2026-12-31", "2028-02-29", "2028-03-01"])
+def test_partitions_end_at_the_last_complete_month_of_the_pinned_clock(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, today: str
+) -> None:
+    load(db, HISTORY)
+    monkeypatch.setenv("ZHAOSHANG_TODAY", today)
+    defs = build_definitions(db.url.render_as_string(hide_password=False), output_root=str(tmp_path))
+    with partitions_by_clock():
+        keys = defs.resolve_job_def("refresh_months").partitions_def.get_partition_keys()  # type: ignore[union-attr]
+    expected_last = month_start(previous_month_end(date.fromisoformat(today)))
+    assert keys[0] == "2024-01-01" and keys[-1] == expected_last.isoformat()
+    assert len(keys) == months_between(date(2024, 1, 1), expected_last)
 
 
 @pytest.mark.parametrize("name", ["monthly_bulletin_job_schedule"])

@@ -1,4 +1,8 @@
-"""The README's first command, end to end on a small district: what CI proves about `./run demo`."""
+"""The README's first command, end to end on a small district: what CI proves about `./run demo`.
+
+The expectations derive from the product's clock (``zhaoshang.clock``), so the test holds on any
+day and under any pinned ``ZHAOSHANG_TODAY``.
+"""
 
 from __future__ import annotations
 
@@ -6,53 +10,94 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import openpyxl
 import pytest
 from sqlalchemy import Engine, text
 
+from events.calendar import add_months, months_between, previous_month_end
+from events.model import SHANGHAI
+from zhaoshang import clock
+
 BIN = Path(sys.executable).parent
+
+
+def _run_demo(out: Path, db_url_str: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    cmd = [str(BIN / "zhaoshang"), "demo", "--out", str(out), "--projects", "60", "--database-url", db_url_str, *extra]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def _log(db: Engine) -> dict[str, str]:
+    with db.connect() as conn:
+        rows = conn.execute(text("SELECT event_id, content_hash FROM event_log WHERE source LIKE 'zhaoshang-demo-%'")).all()
+    return {r.event_id: r.content_hash for r in rows}
 
 
 @pytest.mark.slow
 def test_demo_end_to_end_and_again(db: Engine, db_url_str: str, tmp_path: Path) -> None:
     out = tmp_path / "demo"
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "COLUMNS": "200"}
-    cmd = [str(BIN / "zhaoshang"), "demo", "--out", str(out), "--projects", "60", "--database-url", db_url_str]
-    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert first.returncode == 0, first.stderr[-4000:]
+    today = clock.today()
+    demo_end = previous_month_end(today)
+    first = _run_demo(out, db_url_str, env)
 
-    report = json.loads((out / "kpi_report.json").read_text(encoding="utf-8"))
-    overall = report["overall"]
-    n_events = sum(1 for _ in (out / "events.jsonl").open(encoding="utf-8"))
+    report_bytes = (out / "kpi_report.json").read_bytes()
+    overall = json.loads(report_bytes)["overall"]
+    events = [json.loads(line) for line in (out / "events.jsonl").open(encoding="utf-8")]
+    known_until = datetime.combine(demo_end, time(23, 59, 59), tzinfo=SHANGHAI)
+    assert max(date.fromisoformat(e["occurred_at"][:10]) for e in events) <= demo_end
+    assert max(datetime.fromisoformat(e["recorded_at"]) for e in events) <= known_until
     with db.connect() as conn:
-        logged = conn.execute(text("SELECT count(*) FROM event_log WHERE source LIKE 'zhaoshang-demo-%'")).scalar_one()
         signed_in_log = conn.execute(
-            text("SELECT count(DISTINCT project_id) FROM event_log WHERE type = 'signed' AND occurred_at < '2026-11-01T00:00:00+08:00'")
+            text("SELECT count(DISTINCT project_id) FROM event_log WHERE type = 'signed' AND occurred_at < :end"),
+            {"end": known_until + timedelta(seconds=1)},
         ).scalar_one()
         parcels = conn.execute(text("SELECT count(*) FROM land_inventory WHERE kind = 'idle' AND valid_to IS NULL")).scalar_one()
         months = conn.execute(text("SELECT count(DISTINCT month_end) FROM mart_project_state")).scalar_one()
+        last_month = conn.execute(text("SELECT max(month_end) FROM mart_project_state")).scalar_one()
         first_day = conn.execute(text("SELECT min((occurred_at AT TIME ZONE 'Asia/Shanghai')::date) FROM event_log")).scalar_one()
-    assert logged == n_events  # every streamed event arrived once (the ledgers add their own)
-    assert overall["signed"] == signed_in_log  # 60 generated projects plus the ledgers' own
-    assert overall["signed"] >= 60 and overall["landed"] <= overall["signed"]
+        letters = conn.execute(text("SELECT count(*) FROM dead_letter")).scalar_one()
+    assert len(_log(db)) == len(events)  # every streamed event arrived once (the ledgers add their own)
+    assert letters == 0
+    assert overall["signed"] == signed_in_log  # the generated projects plus the ledgers' own
+    assert overall["signed"] >= 20 and overall["landed"] <= overall["signed"]
     assert parcels >= 300
-    assert months == (2026 - first_day.year) * 12 + 10 - first_day.month + 1  # one replay per month end up to 2026-10
+    # One replay per month end, from the first event's month to the last complete month by the clock.
+    assert last_month == demo_end
+    assert months == months_between(first_day, demo_end)
 
     public = (out / "maps" / "public" / "promotion.html").read_text(encoding="utf-8")
     assert "招商推介地图" in public and "<script src=\"http" not in public
+    assert f"数据截至 {today.isoformat()}" in (out / "maps" / "public" / "index.html").read_text(encoding="utf-8")
     assert (out / "maps" / "internal" / "pipeline.html").is_file()
-    assert (out / "bulletins" / "2026-10.md").is_file()
+    assert (out / "bulletins" / f"{demo_end:%Y-%m}.md").is_file()
     assert len(list((out / "matches").glob("*.json"))) == 4
     wb = openpyxl.load_workbook(out / "kpi_by_unit.xlsx")
     assert wb.active is not None and "责任单位" in [c.value for c in wb.active[2]]
     assert str(out / "maps" / "public" / "promotion.html") in first.stdout
 
-    # Again: deterministic, so the warehouse gains nothing and the KPIs are the same.
-    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert second.returncode == 0, second.stderr[-4000:]
+    # Again with the same seed and clock: the warehouse gains nothing, the report is byte-identical.
+    log_before = _log(db)
+    _run_demo(out, db_url_str, env)
+    assert _log(db) == log_before
+    assert (out / "kpi_report.json").read_bytes() == report_bytes
+
+    # Two months later: the history extends by the months since; nothing earlier changes or doubles.
+    later = add_months(today, 2)
+    _run_demo(out, db_url_str, env, "--today", later.isoformat())
+    log_later = _log(db)
+    assert log_before.items() <= log_later.items() and len(log_later) > len(log_before)
     with db.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM event_log WHERE source LIKE 'zhaoshang-demo-%'")).scalar_one() == n_events
-    again = json.loads((out / "kpi_report.json").read_text(encoding="utf-8"))
-    assert again["overall"] == overall
+        assert conn.execute(text("SELECT count(*) FROM dead_letter")).scalar_one() == 0
+        assert conn.execute(text("SELECT max(month_end) FROM mart_project_state")).scalar_one() == previous_month_end(later)
+    assert (out / "bulletins" / f"{previous_month_end(later):%Y-%m}.md").is_file()
+
+
+def test_demo_refuses_a_clock_before_its_history(db_url_str: str, tmp_path: Path) -> None:
+    cmd = [str(BIN / "zhaoshang"), "demo", "--out", str(tmp_path), "--today", "2019-01-15", "--database-url", db_url_str]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "2019-01-01" in done.stderr and "Traceback" not in done.stderr

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from events.kpis import GroupBy, Mode, compute_kpis
-from events.model import Event, EventType, end_of_day, local_date
+from events.model import Event, EventType, end_of_day
 from events.projection import ProjectState, fold
 from warehouse.collector import gc_paused
 
@@ -114,6 +114,3 @@ def log_high_water(conn: Connection) -> dict[str, Any]:
     ).one()
     return dict(row._mapping)
 
-
-def today_shanghai() -> date:
-    return local_date(datetime.now(UTC))

@@ -76,6 +76,21 @@ def parse_date(value: str | None, option: str) -> date | None:
         fail(f"{option} expects a date like 2024-03-31, got {value!r}")
 
 
+def today() -> date:
+    """The product's clock (``zhaoshang.clock``), with a bad ``ZHAOSHANG_TODAY`` said in one line."""
+    from zhaoshang import clock
+
+    try:
+        return clock.today()
+    except clock.ClockError as exc:
+        fail(str(exc))
+
+
+def parse_date_or_today(value: str | None, option: str) -> date:
+    """A date option whose default is today (Asia/Shanghai, or ``ZHAOSHANG_TODAY``)."""
+    return parse_date(value, option) or today()
+
+
 def parse_known_at_option(value: str | None) -> datetime | None:
     """``--known-at``: a date means the end of that day, a naive date-time Asia/Shanghai; None stays None."""
     if value is None:

@@ -4,6 +4,10 @@ Set-up → the district's land files (Shapefile GBK / GeoJSON / GeoPackage) load
 its project history published to Kafka (a local Tansu unless ``--bootstrap``) and streamed into
 the warehouse → two months of a bureau ledger imported → every Dagster asset materialized
 (monthly states, land status, bulletins, maps, investor matches) → the KPI report.
+
+The district's history runs to the last complete month before the clock's today
+(``--today`` or ``ZHAOSHANG_TODAY``, else the real date in Asia/Shanghai): the same seed and
+clock give the same outputs byte for byte, and a later clock only adds the months since.
 """
 
 from __future__ import annotations
@@ -11,18 +15,21 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 import warnings
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from events.calendar import previous_month_end
 from warehouse.replay import kpi_report
+from zhaoshang import clock
 from zhaoshang.commands.core import render_kpi_table, setup, write_kpi_xlsx
-from zhaoshang.common import DatabaseUrl, console, engine_of, fail, out, progress, url_of
+from zhaoshang.common import DatabaseUrl, console, engine_of, fail, out, parse_date_or_today, progress, url_of
 
-DEMO_END = date(2026, 10, 31)
+DEMO_START = date(2019, 1, 1)
 
 
 _STARTED = [time.monotonic()]
@@ -49,9 +56,19 @@ def demo(
         str | None, typer.Option("--bootstrap", help="An existing Kafka broker (host:port); default: a local Tansu for the demo.")
     ] = None,
     png: Annotated[bool, typer.Option("--png", help="Also print-ready PNGs of the public maps (headless Chromium).")] = False,
+    today: Annotated[
+        str | None,
+        typer.Option("--today", help="The clock's day (YYYY-MM-DD) for this run: the history ends the month before. Default: ZHAOSHANG_TODAY, else today in Asia/Shanghai."),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """演示 · set up, load a demo district, stream its events, build every asset, write maps and the KPI report."""
+    day = parse_date_or_today(today, "--today")
+    # Pinned for the whole run, the Dagster definitions and maps included: one day everywhere.
+    clock.pin(day)
+    demo_end = previous_month_end(day)
+    if demo_end < DEMO_START:
+        fail(f"--today {day}: the demo history starts {DEMO_START}; give a later day")
     # Dagster marks some APIs we use as beta at import; a planner running the demo needs no such notice.
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from assets.resources import KafkaResource
@@ -60,7 +77,7 @@ def demo(
     from ingestion.demo_district import load_demo_district
     from ingestion.demo_history import generate_history
     from ingestion.kafka_stream import publish_records, run_sink
-    from ingestion.ledger_demo import write_demo_ledgers
+    from ingestion.ledger_demo import DEMO_LEDGER_MONTHS, write_demo_ledgers
     from ingestion.ledger_events import LedgerOrderError
     from ingestion.ledger_import import import_ledger
     from zhaoshang.commands.match import write_demo_requirements
@@ -81,15 +98,16 @@ def demo(
         )
 
     _step(3, "项目事件 project history → Kafka → warehouse")
-    history = generate_history(seed=seed, n_projects=projects, end=DEMO_END, sites=district.sites())
+    history = generate_history(seed=seed, n_projects=projects, start=DEMO_START, end=demo_end, sites=district.sites())
     events_path = root / "events.jsonl"
     with events_path.open("w", encoding="utf-8") as fh:
         for ev in history:
             fh.write(json.dumps(ev, ensure_ascii=False) + "\n")
-    console.print(f"  {len(history)} events of {projects} projects → {events_path}")
+    n_projects = len({ev["project_id"] for ev in history})
+    console.print(f"  {len(history)} events of {n_projects} projects signed {DEMO_START} … {demo_end} → {events_path}")
     # A fresh topic per run: a memory broker keeps nothing, and the sink's offsets (kept in the
     # warehouse per sink and topic) must never point past a topic's end.
-    topic = f"zhaoshang-demo-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    topic = f"zhaoshang-demo-{uuid.uuid4().hex[:12]}"
     broker = None if bootstrap else LocalBroker().start()
     address = bootstrap or (broker.bootstrap if broker else "")
     try:
@@ -109,8 +127,11 @@ def demo(
             f"  streamed read {sink['read']} · accepted {sink['accepted']} · duplicates {sink['duplicates']} · rejected {sink['rejected']}"
         )
 
-        _step(4, "项目台账 bureau ledgers (September and October)")
-        for ledger_path in write_demo_ledgers(root / "ledgers", seed=seed):
+        _step(4, "项目台账 bureau ledgers (two successive months)")
+        for ledger_month, ledger_path in zip(DEMO_LEDGER_MONTHS, write_demo_ledgers(root / "ledgers", seed=seed), strict=True):
+            if ledger_month > demo_end:
+                console.print(f"  {ledger_path.name}: after {demo_end}, not imported · 尚未到期")
+                continue
             try:
                 d = import_ledger(engine, ledger_path).as_dict()
             except LedgerOrderError:
@@ -142,14 +163,14 @@ def demo(
     if png:
         from maps.publish import publish_maps
 
-        publish_maps(engine, root / "maps" / "public", profile="public", as_of=DEMO_END, png=True)
+        publish_maps(engine, root / "maps" / "public", profile="public", as_of=day, png=True)
 
     _step(6, "KPI 报表 report")
-    year_start = date(DEMO_END.year, 1, 1)
+    year_start = date(demo_end.year, 1, 1)
     with engine.connect() as conn:
-        overall = kpi_report(conn, date_from=date(2019, 1, 1), date_to=DEMO_END)
-        by_unit = kpi_report(conn, date_from=year_start, date_to=DEMO_END, by="unit")
-        flow = kpi_report(conn, date_from=year_start, date_to=DEMO_END, mode="flow")
+        overall = kpi_report(conn, date_from=DEMO_START, date_to=demo_end)
+        by_unit = kpi_report(conn, date_from=year_start, date_to=demo_end, by="unit")
+        flow = kpi_report(conn, date_from=year_start, date_to=demo_end, mode="flow")
     for report in (overall, flow, by_unit):
         out.print(render_kpi_table(report))
     report_json = root / "kpi_report.json"

@@ -18,7 +18,7 @@ from zhaoshang.common import (
     engine_of,
     fail,
     out,
-    parse_date,
+    parse_date_or_today,
     parse_known_at_option,
     progress,
 )
@@ -31,7 +31,7 @@ def land_load(
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or Shapefile (.shp with its .dbf/.shx/.prj/.cpg).")],
     kind: Annotated[str, typer.Option("--kind", help="idle (闲置土地), factory (标准厂房), park (园区边界) or poi (高速出口/货运站/港口).")],
     crs: Annotated[str | None, typer.Option("--crs", help="CRS of a file that declares none, e.g. EPSG:4490 or EPSG:4544.")] = None,
-    valid_from: Annotated[str | None, typer.Option("--valid-from", help="First day this version of the inventory holds (default: today).")] = None,
+    valid_from: Annotated[str | None, typer.Option("--valid-from", help="First day this version of the inventory holds (default: today, Asia/Shanghai or ZHAOSHANG_TODAY).")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Attribute encoding when a Shapefile has no .cpg (default: sniffed, UTF-8 or GBK).")] = None,
     layer: Annotated[str | None, typer.Option("--layer", help="Layer of a multi-layer GeoPackage.")] = None,
     partial: Annotated[bool, typer.Option("--partial", help="The file updates only the sites it names; the others stay open.")] = False,
@@ -46,7 +46,7 @@ def land_load(
         fail(f"--kind 必须是 must be one of {', '.join(KINDS)}, got {kind!r}")
     if not file.exists():
         fail(f"文件不存在 no such file: {file}")
-    day = parse_date(valid_from, "--valid-from")
+    day = parse_date_or_today(valid_from, "--valid-from")
     engine = engine_of(database_url)
     try:
         with progress() as bar:
@@ -104,9 +104,9 @@ def land_status_cmd(
 ) -> None:
     """土地状态 · per parcel and factory: status, remaining area, the projects on it; totals by park and status."""
     from warehouse.land import LAND_STATUS_LABEL_ZH, STATUS_LABEL_ZH, land_status, land_totals, status_report
-    from warehouse.replay import Horizon, today_shanghai
+    from warehouse.replay import Horizon
 
-    day = parse_date(as_of, "--as-of") or today_shanghai()
+    day = parse_date_or_today(as_of, "--as-of")
     known = parse_known_at_option(known_at)
     horizon = Horizon(day, known)
     engine = engine_of(database_url)

@@ -11,7 +11,7 @@ from rich.table import Table
 from ingestion.ledger import FIELD_LABELS_ZH, LedgerError, load_mapping
 from ingestion.ledger_events import LedgerOrderError
 from ingestion.ledger_import import TOTAL_KEYS, LedgerImport, import_ledger
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, parse_date
+from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, parse_date, today
 from zhaoshang.groups import ledger_app
 
 SKIP_LABELS = {"blank": "空行 blank", "total": "合计行 totals", "section": "分组行 sections", "note": "注释行 notes", "header": "重复表头 repeated headers", "repeat": "重复项目行 repeated project lines"}
@@ -75,7 +75,7 @@ def ledger_import(
     engine = engine_of(database_url)
     try:
         result = import_ledger(
-            engine, file, sheet=sheet, as_of=day, mapping=mapped, publish=(bootstrap, topic) if publish and bootstrap else None, dry_run=dry_run,
+            engine, file, sheet=sheet, as_of=day, today=today(), mapping=mapped, publish=(bootstrap, topic) if publish and bootstrap else None, dry_run=dry_run,
             series=series,
         )
     except (LedgerError, LedgerOrderError) as exc:

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, parse_date
+from zhaoshang.common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    emit_json,
+    engine_of,
+    fail,
+    parse_date_or_today,
+)
 from zhaoshang.groups import maps_app
 
 
@@ -31,7 +39,7 @@ def maps_publish(
     for name, value, allowed in (("--profile", profile, PROFILES), ("--basemap", basemap, BASEMAPS), ("--lang", lang, LANGS)):
         if value not in allowed:
             fail(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    day = parse_date(as_of, "--as-of")
+    day = parse_date_or_today(as_of, "--as-of")
     requirements = []
     for path in requirement or []:
         if not path.is_file():

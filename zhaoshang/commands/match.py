@@ -25,7 +25,7 @@ from zhaoshang.common import (
     engine_of,
     fail,
     out,
-    parse_date,
+    parse_date_or_today,
     parse_known_at_option,
 )
 
@@ -92,7 +92,7 @@ def match_files(
     files: list[Path],
     *,
     out_dir: Path | None = None,
-    as_of: date | None = None,
+    as_of: date,
     known_at: datetime | None = None,
     top: int = 10,
     maps: bool = False,
@@ -102,13 +102,11 @@ def match_files(
     """Match every requirement file and write ``NAME.match.json`` (and ``NAME.match.html`` with ``maps``).
 
     Results go to ``out_dir`` (default: beside each file). The land status is read once, as of
-    ``as_of`` (default: today in Asia/Shanghai). Returns one summary per file: ``file``,
+    ``as_of``. Returns one summary per file: ``file``,
     ``output``, ``map``, ``investor``, ``matched``, ``results``, ``top_site``, ``error`` (a file
     with a bad requirement is reported and skipped, the others are still matched).
     """
-    from warehouse.replay import today_shanghai
-
-    day = as_of or today_shanghai()
+    day = as_of
     sites, index = load_sites(engine, day, known_at)
     summaries: list[dict[str, Any]] = []
     for path in files:
@@ -229,8 +227,6 @@ def match_cmd(
     json_out: JsonFlag = False,
 ) -> None:
     """选址匹配 · the best idle parcels or standard factories for an investor's requirement, with reasons."""
-    from warehouse.replay import today_shanghai
-
     if (requirement is None) == (batch is None):
         fail("给出一个需求文件或 --batch 文件夹 give either a REQUIREMENT.json or --batch DIR")
     if lang not in ("zh", "en", "both"):
@@ -241,7 +237,7 @@ def match_cmd(
         fail("--map 只用于单个需求；批量请用 --maps  (--map is for one requirement; use --maps with --batch)")
     if requirement is not None and (out_dir is not None or maps):
         fail("--out 和 --maps 只用于 --batch  (--out and --maps go with --batch; use --map FILE.html for one requirement)")
-    day = parse_date(as_of, "--as-of") or today_shanghai()
+    day = parse_date_or_today(as_of, "--as-of")
     known = parse_known_at_option(known_at)
 
     if requirement is not None:
