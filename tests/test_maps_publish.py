@@ -16,7 +16,7 @@ from ingestion.demo_history import generate_history
 from ingestion.land_files import load_land_file
 from maps.browser import inspect_page
 from maps.promotion import on_offer, public_projects
-from maps.publish import month_ends, pipeline_frames, publish_maps
+from maps.publish import pipeline_frames, publish_maps
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.land import land_status, parks, pois, project_locations
 from warehouse.replay import Horizon
@@ -57,11 +57,6 @@ def district_db(db: Engine, tmp_path: Path) -> Engine:
     result = load_records(db, read_jsonl(path, "test"))
     assert result.rejected == 0
     return db
-
-
-def test_month_ends() -> None:
-    assert month_ends(date(2026, 1, 15), date(2026, 3, 20)) == [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 20)]
-    assert month_ends(date(2026, 3, 1), date(2026, 3, 31)) == [date(2026, 3, 31)]
 
 
 def test_pipeline_frames_equal_a_replay_at_each_month_end(district_db: Engine) -> None:

@@ -28,6 +28,7 @@ from zhaoshang.common import (
     fail,
     out,
     parse_date,
+    parse_date_or_today,
     parse_known_at_option,
     progress,
     url_of,
@@ -84,14 +85,13 @@ def load_events_file(
 
 
 def replay(
-    as_of: Annotated[str, typer.Option("--as-of", help="Business date: events that occurred up to this day.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Business date: events that occurred up to this day (default: today).")] = None,
     known_at: Annotated[str | None, typer.Option("--known-at", help="Only facts recorded by this instant (a date means its end).")] = None,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
     """回放 · every project as it stood on a date, as known at an instant."""
-    day = parse_date(as_of, "--as-of")
-    assert day is not None
+    day = parse_date_or_today(as_of, "--as-of")
     horizon = Horizon(day, parse_known_at_option(known_at))
     engine = engine_of(database_url)
     with engine.connect() as conn:
