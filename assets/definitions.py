@@ -13,9 +13,10 @@ from assets.ingest import kafka_ingest
 from assets.land import LAND_ASSETS, LAND_CHECKS, build_land_assets
 from assets.maps import pipeline_map, promotion_map
 from assets.matches import investor_matches, match_job, requirement_files_sensor
-from assets.partitions import first_event_month, monthly_partitions
+from assets.partitions import monthly_partitions, partitions_start
 from assets.pipeline import build_pipeline_assets, project_event_log
 from assets.resources import KafkaResource, OutputResource, WarehouseResource
+from warehouse.db import ENV_VAR as DATABASE_URL_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,22 @@ class AssetGraph:
     checks: list[Any]
 
 
-def build_graph(database_url: str | None = None) -> AssetGraph:
-    partitions = monthly_partitions(first_event_month(database_url))
+def build_graph() -> AssetGraph:
+    """The assets and checks; nothing here touches the warehouse (definitions load with no I/O)."""
+    partitions = monthly_partitions(partitions_start())
     built = build_pipeline_assets(partitions) + build_land_assets(partitions) + LAND_ASSETS + LAND_CHECKS
     checks = [c for c in built if isinstance(c, dg.AssetChecksDefinition)]
     assets = [project_event_log, kafka_ingest, investor_matches, promotion_map, pipeline_map]
     assets += [a for a in built if not isinstance(a, dg.AssetChecksDefinition)]
     return AssetGraph(partitions, assets, checks)
+
+
+def _setting(value: Any, variable: str, default: Any) -> Any:
+    """An explicit value; else ``variable`` as a ``dg.EnvVar`` (Dagster resolves it when a run starts
+    and shows it as an environment variable, never its value); else the default."""
+    if value is not None:
+        return value
+    return dg.EnvVar(variable) if variable in os.environ else default
 
 
 def build_resources(
@@ -42,22 +52,24 @@ def build_resources(
     requirements_dir: str | None = None,
     kafka: KafkaResource | None = None,
 ) -> dict[str, Any]:
+    """The resources, each field an explicit value, a ``dg.EnvVar`` or its default."""
     return {
-        "warehouse": WarehouseResource(database_url=database_url),
+        "warehouse": WarehouseResource(database_url=_setting(database_url, DATABASE_URL_VARIABLE, None)),
         "kafka": kafka
         or KafkaResource(
-            bootstrap=os.environ.get("ZHAOSHANG_KAFKA_BOOTSTRAP"), topic=os.environ.get("ZHAOSHANG_KAFKA_TOPIC", "zhaoshang.events")
+            bootstrap=_setting(None, "ZHAOSHANG_KAFKA_BOOTSTRAP", None),
+            topic=_setting(None, "ZHAOSHANG_KAFKA_TOPIC", KafkaResource.model_fields["topic"].default),
         ),
         "output": OutputResource(
-            root=output_root or os.environ.get("ZHAOSHANG_OUTPUT_DIR", "out"),
-            requirements_dir=requirements_dir or os.environ.get("ZHAOSHANG_REQUIREMENTS_DIR", "requirements"),
+            root=_setting(output_root, "ZHAOSHANG_OUTPUT_DIR", "out"),
+            requirements_dir=_setting(requirements_dir, "ZHAOSHANG_REQUIREMENTS_DIR", "requirements"),
         ),
     }
 
 
 def build_definitions(database_url: str | None = None, output_root: str | None = None, requirements_dir: str | None = None) -> dg.Definitions:
-    """Everything, bound to one warehouse; monthly partitions start at its first event's month."""
-    graph = build_graph(database_url)
+    """Everything, bound to one warehouse (default: ``ZHAOSHANG_DATABASE_URL``, else the local one)."""
+    graph = build_graph()
     jobs, sensors, schedules = build_automation(graph.partitions)
     return dg.Definitions(
         assets=graph.assets,

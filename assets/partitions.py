@@ -1,42 +1,45 @@
-"""Monthly partitions (Asia/Shanghai months), from the month of the first event in the warehouse
-to the last complete month by the product's clock."""
+"""Monthly partitions (Asia/Shanghai months), from a configured first month to the last complete
+month by the product's clock."""
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
 from datetime import date, datetime, time
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import text
+from sqlalchemy import Connection
 
 from events.calendar import month_end as calendar_month_end
-from events.model import SHANGHAI
-from warehouse.db import make_engine, resolve_url
+from events.model import SHANGHAI, local_date
+from warehouse.replay import log_high_water
 from zhaoshang import clock
 
 TIMEZONE = "Asia/Shanghai"
 
-DEFAULT_FIRST_MONTH = "2019-01-01"
+START_VARIABLE = "ZHAOSHANG_PARTITIONS_START"
+DEFAULT_START = "2019-01-01"
 
 
-def first_event_month(database_url: str | None) -> str:
-    """'YYYY-MM-01' of the earliest event; the default when the warehouse is empty or unreachable.
+def partitions_start() -> str:
+    """The first month of the partitions: ``ZHAOSHANG_PARTITIONS_START`` (YYYY-MM-01) or 2019-01-01.
 
-    Definitions must load even when the database is down (``dagster dev`` shows the graph anyway).
+    A fixed setting, not the warehouse's first event: definitions load with no I/O. Runs start at
+    the first month that has events (:func:`first_event_month`), so earlier months stay empty.
     """
+    raw = os.environ.get(START_VARIABLE, "").strip() or DEFAULT_START
     try:
-        engine = make_engine(resolve_url(database_url), connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                first = conn.execute(
-                    text("SELECT min((occurred_at AT TIME ZONE 'Asia/Shanghai')::date) FROM event_log")
-                ).scalar()
-        finally:
-            engine.dispose()
-    except Exception:
-        return DEFAULT_FIRST_MONTH
-    return first.replace(day=1).isoformat() if first else DEFAULT_FIRST_MONTH
+        first = date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{START_VARIABLE}={raw!r} is not a date (YYYY-MM-01)") from None
+    return first.replace(day=1).isoformat()
+
+
+def first_event_month(conn: Connection) -> str | None:
+    """'YYYY-MM-01' of the earliest event in the log (Asia/Shanghai), None when it is empty. Run time only."""
+    first = log_high_water(conn)["first_occurred_at"]
+    return local_date(first).replace(day=1).isoformat() if first else None
 
 
 def monthly_partitions(start: str) -> dg.MonthlyPartitionsDefinition:

@@ -10,7 +10,7 @@ import dagster as dg
 
 from assets.definitions import build_graph, build_resources
 from assets.matches import REQUIREMENT_FILES
-from assets.partitions import partitions_by_clock
+from assets.partitions import first_event_month, partitions_by_clock
 from assets.resources import KafkaResource
 
 Say = Callable[[str], None]
@@ -53,12 +53,11 @@ def _materialize_all(
     instance: dg.DagsterInstance | None,
     say: Say,
 ) -> dict[str, Any]:
-    graph = build_graph(database_url)
+    graph = build_graph()
     req_dir = requirements_dir or output_root / "requirements"
     resources = build_resources(database_url, str(output_root), str(req_dir), kafka)
-    keys = graph.partitions.get_partition_keys()
     everything = [*graph.assets, *graph.checks]
-    summary: dict[str, Any] = {"months": [keys[0], keys[-1]] if keys else [], "runs": [], "checks": [], "paths": {}}
+    summary: dict[str, Any] = {"months": [], "runs": [], "checks": [], "paths": {}}
 
     def run(label: str, selection: list[str], **kwargs: Any) -> dg.ExecuteInProcessResult:
         say(f"Dagster: {label}")
@@ -74,6 +73,11 @@ def _materialize_all(
 
     first = ["idle_parcels", "standard_factories"] + (["kafka_ingest"] if kafka is not None and kafka.bootstrap else [])
     run("ingest and land inventory", first)
+    # The months that have events: from the log's first month (after the stream ran) to the clock's last.
+    with resources["warehouse"].engine().connect() as conn:
+        first_month = first_event_month(conn)
+    keys = [k for k in graph.partitions.get_partition_keys() if first_month is not None and k >= first_month]
+    summary["months"] = [keys[0], keys[-1]] if keys else []
     if keys:
         run(
             f"monthly states, land status and bulletins {keys[0][:7]} … {keys[-1][:7]}",

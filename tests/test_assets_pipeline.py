@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -182,9 +186,9 @@ def test_sensor_requests_months_touched_by_new_events(db: Engine, tmp_path: Path
         assert isinstance(sensor(ctx3), dg.SkipReason)
 
 
-def test_partitions_start_at_first_event_month(db: Engine, tmp_path: Path) -> None:
-    load(db, HISTORY)
-    defs = build_definitions(db.url.render_as_string(hide_password=False), output_root=str(tmp_path))
+def test_partitions_run_from_the_setting_to_the_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZHAOSHANG_PARTITIONS_START", "2024-01-01")
+    defs = build_definitions(output_root=str(tmp_path))
     job = defs.resolve_job_def("refresh_months")
     with partitions_by_clock():
         keys = job.partitions_def.get_partition_keys()  # type: ignore[union-attr]
@@ -193,13 +197,29 @@ def test_partitions_start_at_first_event_month(db: Engine, tmp_path: Path) -> No
     assert date.fromisoformat(keys[-1]) == month_start(previous_month_end(clock.today()))
 
 
+def test_definitions_load_with_no_io(tmp_path: Path) -> None:
+    """Loading ``assets.definitions`` (what ``dagster dev`` does) opens no connection to the warehouse."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        env = {**os.environ, "ZHAOSHANG_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{port}/nowhere", "DAGSTER_HOME": str(tmp_path)}
+        code = "import assets.definitions as d; print(len(d.defs.resolve_all_asset_keys()))"
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert int(done.stdout.strip()) >= 8
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody knocked
+
+
 @pytest.mark.parametrize("today", ["2027-03-01", "2026-12-31", "2028-02-29", "2028-03-01"])
 def test_partitions_end_at_the_last_complete_month_of_the_pinned_clock(
-    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, today: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, today: str
 ) -> None:
-    load(db, HISTORY)
     monkeypatch.setenv("ZHAOSHANG_TODAY", today)
-    defs = build_definitions(db.url.render_as_string(hide_password=False), output_root=str(tmp_path))
+    monkeypatch.setenv("ZHAOSHANG_PARTITIONS_START", "2024-01-01")
+    defs = build_definitions(output_root=str(tmp_path))
     with partitions_by_clock():
         keys = defs.resolve_job_def("refresh_months").partitions_def.get_partition_keys()  # type: ignore[union-attr]
     expected_last = month_start(previous_month_end(date.fromisoformat(today)))
