@@ -1,12 +1,11 @@
-"""Third-party browser assets, fetched once at set-up and inlined into every page.
+"""Third-party browser assets, vendored in the repository and the wheel, inlined into every page.
 
 Maps are handed out on USB sticks and opened in halls without internet, so a page must never
-load a script or stylesheet at view time. At set-up ``ensure_vendor`` runs ``npm pack`` (the npm
-registry's ordinary client) for the pinned packages and keeps only the files we inline under
-``maps/vendor/`` (ignored by git). Leaflet's CSS refers to a few PNG icons by relative URL; they are
-rewritten to ``data:`` URIs so nothing is fetched relative to the page either.
-
-Run ``python -m maps.vendor`` to fetch (``./run`` does it before tests, benchmarks and the demo).
+load a script or stylesheet at view time, and the product never fetches anything at run time.
+The pinned packages' files live under ``maps/vendor/`` (committed, and package data of the
+wheel). ``python -m maps.vendor --force`` refreshes them with ``npm pack`` (the npm registry's
+ordinary client) when a pin changes. Leaflet's CSS refers to a few PNG icons by relative URL; they
+are rewritten to ``data:`` URIs so nothing is fetched relative to the page either.
 """
 
 from __future__ import annotations
@@ -119,10 +118,11 @@ _cache: Assets | None = None
 
 
 def assets() -> Assets:
-    """The vendored Leaflet JS and CSS as text, ready to inline (fetched on first use if missing)."""
+    """The vendored Leaflet JS and CSS as text, ready to inline (never fetched here)."""
     global _cache
     if _cache is None:
-        ensure_vendor(say=lambda m: print(m, file=sys.stderr))
+        if not is_vendored():
+            raise VendorError(f"the vendored Leaflet is missing under {VENDOR_DIR}: reinstall zhaoshang (its wheel carries it)")
         dist = _package_dir("leaflet") / "dist"
         js = _SOURCE_MAP.sub("", (dist / "leaflet.js").read_text(encoding="utf-8"))
         css = _inline_css_urls((dist / "leaflet.css").read_text(encoding="utf-8"), dist)
@@ -132,7 +132,7 @@ def assets() -> Assets:
 
 def main() -> None:
     try:
-        done = ensure_vendor(say=lambda m: print(m, file=sys.stderr))
+        done = ensure_vendor(say=lambda m: print(m, file=sys.stderr), force="--force" in sys.argv[1:])
     except VendorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
