@@ -36,6 +36,7 @@ def test_the_wheel_carries_its_front_end_assets_and_migrations(tmp_path: Path) -
         "maps/vendor/leaflet/dist/images/marker-icon.png",
         "maps/vendor/leaflet/LICENSE",
         "maps/runtime.js",
+        "warehouse/alembic.ini",
         "assets/definitions.py",
         "zhaoshang/clock.py",
     ):

@@ -53,17 +53,23 @@ def url_of(database_url: str | None) -> URL:
 
 
 def engine_of(database_url: str | None) -> Engine:
-    """An engine on a database that exists and is migrated (set-up is idempotent and cheap when done)."""
-    from warehouse.db import ensure_database
-    from warehouse.migrate import upgrade
+    """An engine on a warehouse whose schema is current: one query checks the revision.
+
+    Only ``zhaoshang setup`` migrates; any other command on a missing or older schema says so.
+    """
+    from warehouse.migrate import current_revision, head_revision
 
     url = url_of(database_url)
+    shown = url.render_as_string(hide_password=True)
     try:
-        ensure_database(url)
         engine = make_engine(url)
-        upgrade(engine)
-    except Exception as exc:  # connection refused, auth, missing PostGIS: say so plainly
-        fail(f"cannot use the database {url.render_as_string(hide_password=True)}: {exc}\n(run `zhaoshang setup` first)")
+        with engine.connect() as conn:
+            at = current_revision(conn)
+    except Exception as exc:  # connection refused, auth, no such database: say so plainly
+        fail(f"cannot use the database {shown}: {exc}\n(run `zhaoshang setup` first)")
+    want = head_revision()
+    if at != want:
+        fail(f"the warehouse {shown} is at schema revision {at or 'none'}, this zhaoshang needs {want}: run `zhaoshang setup`")
     return engine
 
 

@@ -1,8 +1,39 @@
+"""Alembic environment: the engine handed over by ``warehouse.migrate`` or, from the ``alembic``
+command, the one ``ZHAOSHANG_DATABASE_URL`` names; the declared schema is ``warehouse.schema``."""
+
 from alembic import context
+from sqlalchemy import Engine
 
-engine = context.config.attributes["engine"]
+from warehouse.db import make_engine
+from warehouse.schema import metadata
 
-with engine.begin() as connection:
-    context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
-    with context.begin_transaction():
-        context.run_migrations()
+# PostGIS's own tables and views (and the tiger/topology schemas' ones) are not ours to compare.
+POSTGIS_TABLES = {"spatial_ref_sys", "geometry_columns", "geography_columns", "raster_columns", "raster_overviews"}
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (type_ == "table" and name in POSTGIS_TABLES)
+
+
+def run(engine: Engine) -> None:
+    with engine.begin() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            include_object=include_object,
+            transaction_per_migration=True,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+handed: Engine | None = context.config.attributes.get("engine")
+if handed is not None:
+    run(handed)
+else:
+    own = make_engine()
+    try:
+        run(own)
+    finally:
+        own.dispose()

@@ -1,0 +1,213 @@
+"""The warehouse schema, declared once (SQLAlchemy Core + GeoAlchemy2 types).
+
+Alembic's migrations (``warehouse/migrations``) build this schema step by step; a test runs
+``alembic check`` so the two never drift apart. What SQLAlchemy cannot declare (the append-only
+trigger of the log, row-level CHECKs written as SQL) lives in the migrations only.
+
+Geometries are EPSG:4490 (CGCS2000, longitude/latitude in degrees); areas in 亩 (mu), floor space in
+m², amounts in 万元.
+"""
+
+from __future__ import annotations
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+SRID = 4490
+
+
+def _stamp(name: str) -> Column[object]:
+    """A timestamp the warehouse stamps itself (system time, not a business date)."""
+    return Column(name, DateTime(timezone=True), nullable=False, server_default=text("now()"))
+
+
+event_log = Table(
+    "event_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False),
+    Column("project_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("schema_version", Integer, nullable=False, server_default=text("1")),
+    Column("payload", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("content_hash", Text, nullable=False),
+    Column("source", Text, nullable=False, server_default=text("''")),
+    Column("source_position", Text),
+    _stamp("appended_at"),
+    UniqueConstraint("event_id", name="event_log_event_id_key"),
+    comment="Append-only log of project lifecycle events (wire format v1)",
+)
+
+dead_letter = Table(
+    "dead_letter",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("raw", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("event_id", Text),
+    Column("source", Text, nullable=False, server_default=text("''")),
+    Column("source_position", Text),
+    Column("status", Text, nullable=False, server_default=text("'open'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    _stamp("created_at"),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolution", Text),
+    CheckConstraint("status IN ('open', 'resolved')", name="dead_letter_status_check"),
+    Index("dead_letter_open", "status", "id"),
+)
+
+stream_offset = Table(
+    "stream_offset",
+    metadata,
+    Column("sink_name", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False, server_default=text("0")),
+    Column("records_read", BigInteger, nullable=False, server_default=text("0")),
+    Column("records_accepted", BigInteger, nullable=False, server_default=text("0")),
+    Column("records_duplicate", BigInteger, nullable=False, server_default=text("0")),
+    Column("records_rejected", BigInteger, nullable=False, server_default=text("0")),
+    _stamp("updated_at"),
+    PrimaryKeyConstraint("sink_name", "topic", "partition", name="stream_offset_pkey"),
+    comment=(
+        "Kafka sink positions: next_offset is the first message not yet in the warehouse; the counters cover"
+        " every message the sink has read (read = accepted + duplicate + rejected)"
+    ),
+)
+
+land_inventory = Table(
+    "land_inventory",
+    metadata,
+    Column("row_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("site_id", Text, nullable=False),
+    Column("name", Text),
+    Column("park", Text),
+    Column("category", Text),
+    Column("land_use", Text),
+    Column("land_status", Text),
+    Column("area_mu", Double),
+    Column("geom_area_mu", Double),
+    Column("declared_area_mu", Double),
+    Column("price_wan_per_mu", Double),
+    Column("plot_ratio_max", Double),
+    Column("readiness", Text),
+    Column("floor_area_m2", Double),
+    Column("vacant_area_m2", Double),
+    Column("floors", Integer),
+    Column("floor_load_kn_m2", Double),
+    Column("clear_height_m", Double),
+    Column("power_kva", Double),
+    Column("rent_yuan_m2_month", Double),
+    Column("extra", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # The GiST index is declared below under its migration's name.
+    Column("geom", Geometry("GEOMETRY", srid=SRID, spatial_index=False), nullable=False),
+    Column("content_hash", BigInteger, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date),
+    Column("source", Text, nullable=False, server_default=text("''")),
+    _stamp("loaded_at"),
+    Index("land_inventory_current", "kind", "site_id", unique=True, postgresql_where=text("valid_to IS NULL")),
+    Index("land_inventory_versions", "kind", "valid_from", "valid_to"),
+    Index("land_inventory_site", "site_id", "valid_from"),
+    Index("land_inventory_geom", "geom", postgresql_using="gist"),
+    comment=(
+        "Versioned land inventory (EPSG:4490): idle parcels, standard factories, park outlines, points of interest;"
+        " areas in mu (1 mu = 10000/15 m2)"
+    ),
+)
+
+land_load = Table(
+    "land_load",
+    metadata,
+    Column("load_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("report", JSONB, nullable=False),
+    _stamp("loaded_at"),
+    comment="One row per inventory file loaded, with its read/loaded/rejected report",
+)
+
+mart_project_state = Table(
+    "mart_project_state",
+    metadata,
+    Column("month_end", Date, nullable=False),
+    Column("project_id", Text, nullable=False),
+    Column("name", Text),
+    Column("stage", Text, nullable=False),
+    Column("signed_on", Date),
+    Column("landed_on", Date),
+    Column("started_on", Date),
+    Column("produced_on", Date),
+    Column("cancelled_on", Date),
+    Column("investment_wan", Double, nullable=False, server_default=text("0")),
+    Column("funds_wan", Double, nullable=False, server_default=text("0")),
+    Column("unit", Text),
+    Column("industry", Text),
+    Column("channel", Text),
+    Column("stalled", Boolean, nullable=False, server_default=text("false")),
+    Column("confidential", Boolean, nullable=False, server_default=text("false")),
+    Column("anomalies", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    _stamp("built_at"),
+    PrimaryKeyConstraint("month_end", "project_id", name="mart_project_state_pkey"),
+)
+
+mart_bulletin = Table(
+    "mart_bulletin",
+    metadata,
+    Column("month_end", Date, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("known_at", DateTime(timezone=True), nullable=False),
+    Column("report", JSONB, nullable=False),
+    _stamp("built_at"),
+    PrimaryKeyConstraint("month_end", "version", name="mart_bulletin_pkey"),
+    CheckConstraint("version IN ('published', 'corrected')", name="mart_bulletin_version_check"),
+)
+
+dead_letter_snapshot = Table(
+    "dead_letter_snapshot",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _stamp("taken_at"),
+    Column("open_count", Integer, nullable=False),
+)
+
+mart_land_status = Table(
+    "mart_land_status",
+    metadata,
+    Column("month_end", Date, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("site_id", Text, nullable=False),
+    Column("park", Text),
+    Column("status", Text, nullable=False),
+    Column("area_mu", Double),
+    Column("remaining_area_mu", Double),
+    Column("floor_area_m2", Double),
+    Column("vacant_area_m2", Double),
+    Column("project_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    _stamp("built_at"),
+    PrimaryKeyConstraint("month_end", "kind", "site_id", name="mart_land_status_pkey"),
+)
