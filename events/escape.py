@@ -51,21 +51,27 @@ def terminal(value: Any) -> str:
 # the cell separator and backslash itself. A backslash before ASCII punctuation is always literal.
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~!])")
 _MD_LEADING = re.compile(r"^([#+\-=>])")  # block markup, harmless in a cell but not on a line of its own
-_MD_ENTITY = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\t]")
+# Renderers turn a control character's entity into U+FFFD: those are written out (\x1b) instead;
+# bidi marks and tabs are valid characters and travel as entities.
+_MD_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_MD_ENTITY = re.compile("[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\t]")
 
 
 def markdown_cell(value: Any) -> str:
     """``value`` as the text of a Markdown table cell, shown exactly as written once rendered.
 
     ``& < >`` become entities (no raw HTML, no autolinks), inline markup and ``|`` are
-    backslash-escaped, a leading block marker too, newlines become ``<br>`` (a cell is one line)
-    and control or bidi characters numeric entities (the file holds none of them raw).
+    backslash-escaped, a leading block marker too, newlines become ``<br>`` (a cell is one line),
+    bidi marks and tabs numeric entities, and control characters, which no renderer shows, are
+    written out as ``\\x1b`` (the file holds none of them raw).
     """
     text = "" if value is None else str(value)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _MD_CONTROL.sub(lambda m: _code(m.group()), text)
     text = html.escape(text, quote=False)
     text = _MD_INLINE.sub(r"\\\1", text)
     text = _MD_LEADING.sub(r"\\\1", text)
-    text = _MD_ENTITY.sub(lambda m: f"&#x{ord(m.group()):X};", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _MD_ENTITY.sub(lambda m: f"&#x{ord(m.group()):X};", text)
     return text.replace("\n", "<br>")
 
 
@@ -75,7 +81,8 @@ def html_text(value: Any) -> str:
 
 
 # XML 1.0 cannot hold these; OOXML writes them (and a literal "_xHHHH_", to keep it literal) as _xHHHH_.
-_XLSX_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
+# A raw CR would come back as LF (XML normalises line ends), so it is escaped too.
+_XLSX_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\ufffe\uffff]|_(?=x[0-9A-Fa-f]{4}_)")
 _XLSX_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 # What Excel (and LibreOffice) would read as the start of a formula when the cell is typed or imported.
 XLSX_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -98,10 +105,10 @@ def xlsx_append(ws: Any, row: Iterable[Any]) -> None:
     take as a formula when edited or re-imported (``+ - @``, a tab or CR first), is stored as a
     text cell with the quote prefix (the apostrophe Excel shows), so nothing is evaluated.
     """
-    values = [xlsx_text(v) if isinstance(v, str) else v for v in row]
-    ws.append(values)
+    raw = list(row)
+    ws.append([xlsx_text(v) if isinstance(v, str) else v for v in raw])
     r = ws.max_row
-    for col, v in enumerate(values, start=1):
+    for col, v in enumerate(raw, start=1):
         if isinstance(v, str):
             cell = ws.cell(row=r, column=col)
             cell.data_type = "s"
