@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from assets.partitions import month_end, partition_keys_of
 from assets.resources import OutputResource, WarehouseResource
+from events.escape import markdown_cell
 from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH
 from events.model import STAGE_LABEL_ZH, end_of_day
 from warehouse.marts import open_dead_letters, replace_bulletin, replace_project_states, snapshot_dead_letters
@@ -69,8 +70,9 @@ def _bulletin_markdown(published: dict[str, Any], corrected: dict[str, Any], mon
     for g in published["groups"]:
         c = corrected_by_key.get(g["key"], {})
         delta = (c.get("funds_wan") or 0) - (g["funds_wan"] or 0)
+        # The unit is data: escaped for a Markdown cell (a "|" would shift the table, HTML would run).
         lines.append(
-            "| " + " | ".join([str(g["rank"]), g["key"], *(cell(k, g[k]) for k in keys), f"{delta:+,.0f}"]) + " |"
+            "| " + " | ".join([str(g["rank"]), markdown_cell(g["key"]), *(cell(k, g[k]) for k in keys), f"{delta:+,.0f}"]) + " |"
         )
     t = published["total"]
     lines.append("| | 合计 | " + " | ".join(cell(k, t[k]) for k in keys) + " | |")
@@ -149,7 +151,7 @@ def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
         latest: dict[str, Any] = {}
         for r in rows:
             latest.setdefault(r.project_id, r)
-        listing = [f"{r.project_id} {r.name or ''}: {'; '.join(r.anomalies)}" for r in list(latest.values())[:50]]
+        listing = [markdown_cell(f"{r.project_id} {r.name or ''}: {'; '.join(r.anomalies)}") for r in list(latest.values())[:50]]
         return dg.AssetCheckResult(
             passed=not latest,
             severity=dg.AssetCheckSeverity.WARN,

@@ -724,6 +724,21 @@ def _class_text(codes: Iterable[str], zh: bool) -> str:
     return "、".join(f"{c}（{labels[c]}）" for c in codes) if zh else ", ".join(f"{c} ({labels[c]})" for c in codes)
 
 
+def status_reason(st: Any, projects: Iterable[Any]) -> tuple[str, str]:
+    """Why a site that is not available fails ``status`` (zh, en), naming the ``projects`` on it.
+
+    ``events.disclosure.public_match`` words it again with no projects for a public page.
+    """
+    pids = ", ".join(str(p) for p in projects)
+    by_zh = f"（项目 {pids}）" if pids else ""
+    by_en = f" (project {pids})" if pids else ""
+    if st == "in_production":
+        return f"已投产使用{by_zh}，不可供应", f"in production{by_en}, not available"
+    if st in ("taken", "partly_taken"):
+        return f"已被落地项目占用{by_zh}，不可供应", f"already taken by a landed project{by_en}, not available"
+    return f"状态 {st or '未登记'}，不可供应", f"status {st or 'not recorded'}, not available"
+
+
 class _Reasons:
     """Values and bilingual reasons for one row and one constraint or criterion."""
 
@@ -743,14 +758,7 @@ class _Reasons:
                 return st, f"部分已用，剩余 {_num(a.size[i])} 亩可供", f"partly taken, {_num(a.size[i])} mu still free"
             return st, "可供应", "available"
         projects = a.project_ids[i]
-        pids = ", ".join(str(p) for p in projects) if isinstance(projects, list | tuple | np.ndarray) and len(projects) else ""
-        by_zh = f"（项目 {pids}）" if pids else ""
-        by_en = f" (project {pids})" if pids else ""
-        if st == "in_production":
-            return st, f"已投产使用{by_zh}，不可供应", f"in production{by_en}, not available"
-        if st in ("taken", "partly_taken"):
-            return st, f"已被落地项目占用{by_zh}，不可供应", f"already taken by a landed project{by_en}, not available"
-        return st, f"状态 {st or '未登记'}，不可供应", f"status {st or 'not recorded'}, not available"
+        return st, *status_reason(st, projects if isinstance(projects, list | tuple | np.ndarray) else ())
 
     def area(self, i: int) -> tuple[Any, str, str]:
         a, spec = self.arr, self.req.factory

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from events.disclosure import is_confidential
 from events.model import FUNNEL, FUNNEL_RANK, Event, EventType, Stage, local_date
 
 STALLED_AFTER_MONTHS = 6
@@ -64,7 +65,7 @@ class ProjectState:
     investment_wan: float = 0.0
     foreign: bool = False
     foreign_usd_wan: float | None = None
-    confidential: bool = False
+    confidential: bool = False  # events.disclosure.is_confidential over every signed event known
     location: tuple[float, float] | None = None
     intended_parcel_id: str | None = None
     reached: int = 0  # 0 none, 1 signed, 2 landed, 3 started, 4 produced
@@ -185,7 +186,6 @@ def _apply(state: ProjectState, ev: Event) -> None:
         state.investment_wan = float(p.get("investment_wan") or 0.0)
         state.foreign = bool(p.get("foreign", False))
         state.foreign_usd_wan = p.get("foreign_usd_wan")
-        state.confidential = bool(p.get("confidential", False))
         loc = p.get("location")
         state.location = (float(loc["lon"]), float(loc["lat"])) if loc else None
         state.intended_parcel_id = p.get("parcel_id")
@@ -247,17 +247,32 @@ def _apply(state: ProjectState, ev: Event) -> None:
         state.funds.append(Funds(on, float(p["amount_wan"]), p.get("currency", "CNY")))
 
 
-def fold_project(project_id: str, events: Iterable[Event]) -> ProjectState:
-    """Fold one project's (already de-retracted) events into its state."""
+def fold_project(project_id: str, events: Iterable[Event], *, retracted_signed: Iterable[Event] = ()) -> ProjectState:
+    """Fold one project's (already de-retracted) events into its state.
+
+    ``retracted_signed``: its withdrawn ``signed`` events, which still count for confidentiality
+    (``events.disclosure``).
+    """
     state = ProjectState(project_id=project_id)
-    for ev in sorted(events, key=Event.sort_key):
+    evs = sorted(events, key=Event.sort_key)
+    for ev in evs:
         _apply(state, ev)
+    withdrawn = list(retracted_signed)
+    state.confidential = is_confidential([*evs, *withdrawn], {e.event_id for e in withdrawn})
     return state
 
 
 def fold(events: Iterable[Event]) -> dict[str, ProjectState]:
     """Fold a whole history (retractions included) into one state per project."""
+    evs = list(events)
+    active = active_events(evs)
+    active_ids = {e.event_id for e in active}
     by_project: dict[str, list[Event]] = defaultdict(list)
-    for ev in active_events(events):
+    for ev in active:
         by_project[ev.project_id].append(ev)
-    return {pid: fold_project(pid, evs) for pid, evs in sorted(by_project.items())}
+    withdrawn: dict[str, list[Event]] = defaultdict(list)
+    for ev in evs:
+        if ev.type is EventType.SIGNED and ev.event_id not in active_ids:
+            withdrawn[ev.project_id].append(ev)
+    # A project whose every event was withdrawn has no state, whatever its secret.
+    return {pid: fold_project(pid, evs, retracted_signed=withdrawn.get(pid, ())) for pid, evs in sorted(by_project.items())}

@@ -116,13 +116,16 @@ def public_sites(sites: GeoDataFrame) -> GeoDataFrame:
 
 
 def public_projects(projects: GeoDataFrame) -> GeoDataFrame:
-    """Signed, non-confidential, non-cancelled projects with allow-listed columns only.
+    """The projects ``events.disclosure.is_public_project`` allows (the ``public`` column of
+    ``warehouse.land.project_locations``; a frame without it shows none), allow-listed columns only.
 
-    ``investor`` is blanked unless the project reached a signed stage (defence in depth: the
-    stage filter already keeps only those).
+    The stage and confidential flag are checked again (defence in depth), and ``investor`` is
+    blanked unless the project reached a signed stage.
     """
-    conf = projects["confidential"].fillna(False).astype(bool) if "confidential" in projects else False
-    keep = projects["stage"].isin(SIGNED_STAGES) & ~conf
+    if "public" not in projects.columns:
+        return GeoDataFrame({"stage": []}, geometry=[], crs=projects.crs)
+    conf = projects["confidential"].fillna(True).astype(bool) if "confidential" in projects else False
+    keep = projects["public"].fillna(False).astype(bool) & projects["stage"].isin(SIGNED_STAGES) & ~conf
     out = projects.loc[keep, [c for c in projects.columns if c in PUBLIC_PROJECT_FIELDS]].copy()
     if "investor" in out.columns:
         out["investor"] = out["investor"].where(projects.loc[keep, "stage"].isin(SIGNED_STAGES), None)

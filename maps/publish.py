@@ -8,6 +8,10 @@ horizon (``as_of``, default today in Asia/Shanghai) and writes:
 - ``match-N.html``: one per match result passed in (``events.matching.match`` output);
 - ``index.html``: links to the pages (and thumbnails when ``png``).
 
+The public profile goes through ``events.disclosure``: projects only when
+``is_public_project`` (so never a confidential one), match pages as ``public_match`` gives
+them (no investor name, no project named in a reason) and titled without the investor.
+
 Every page is self-contained (Leaflet and our runtime inlined); with ``basemap="none"`` it needs
 no network at all.
 """
@@ -25,6 +29,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from events.calendar import month_ends
+from events.disclosure import public_match
 from events.model import end_of_day
 from events.projection import fold
 from maps.match_map import render_match_map
@@ -189,8 +194,12 @@ def publish_maps(
         match_results = [*match_results, *match_many(requirements, sites)]
     for i, result in enumerate(match_results, start=1):
         result = {**result, "as_of": result.get("as_of") or day.isoformat()}
-        investor = str(result.get("investor") or "")
-        title = t(lang, f"选址推荐：{investor}", f"Site recommendations: {investor}")
+        if profile == "public":
+            result = public_match(result)
+            title = t(lang, f"选址推荐 {i}", f"Site recommendations {i}")
+        else:
+            investor = str(result.get("investor") or "")
+            title = t(lang, f"选址推荐：{investor}", f"Site recommendations: {investor}")
         write(f"match-{i}", title, render_match_map(result, sites, parks=park_frame, basemap=basemap, lang=lang, title=title))
 
     prints: list[tuple[str, str]] = []

@@ -125,6 +125,8 @@ def projects_frame(*, evil_investor: str = "秘密投资人有限公司") -> Geo
                 "stage": stage,
                 "stalled": stalled,
                 "confidential": conf,
+                # As warehouse.land.project_locations says it (events.disclosure.is_public_project).
+                "public": stage in ("signed", "landed", "started", "produced") and not conf,
                 "investor": investor,
                 "industry": industry,
                 "unit": "工业园区管委会",

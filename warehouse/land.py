@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from events.disclosure import is_public_project
 from events.model import Stage
 from events.projection import ProjectState
 from warehouse.replay import Horizon, project_states
@@ -586,9 +587,10 @@ def project_locations(
 ) -> gpd.GeoDataFrame:
     """One row per project with a known place on ``horizon``: its landed site's centroid, else its signed location.
 
-    Columns ``project_id, name, stage, stalled, confidential, investor, industry, unit,
+    Columns ``project_id, name, stage, stalled, confidential, public, investor, industry, unit,
     investment_wan (万元), site_id`` and a point geometry in EPSG:4490. Confidential projects are
-    included and flagged: hiding them is the public map's job.
+    included and flagged; ``public`` is ``events.disclosure.is_public_project``, the one test a
+    public map applies.
     """
     if states is None:
         states = project_states(conn, horizon)
@@ -608,6 +610,7 @@ def project_locations(
                 s.stage.value,
                 s.is_stalled(horizon.as_of),
                 s.confidential,
+                is_public_project(s),
                 s.investor,
                 s.industry,
                 s.unit,
@@ -618,7 +621,7 @@ def project_locations(
             for s in states.values()
             if s.stage is not Stage.NONE
         ],
-        columns=["project_id", "name", "stage", "stalled", "confidential", "investor", "industry", "unit", "investment_wan", "lon", "lat"],
+        columns=["project_id", "name", "stage", "stalled", "confidential", "public", "investor", "industry", "unit", "investment_wan", "lon", "lat"],
     )
     df = meta.merge(placed[["project_id", "site_id", "cx", "cy"]], on="project_id", how="left")
     x = df["cx"].fillna(df["lon"]).astype(float)

@@ -15,18 +15,50 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    Task,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.style import Style
+from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from events.escape import terminal
 from warehouse.db import ENV_VAR, make_engine, resolve_url
+
+
+class DataConsole(Console):
+    """A console that prints every string as text, whatever it holds.
+
+    Names, units and reasons are data: ``[/]`` would crash rich's markup parser, ``Acme [beijing]
+    Ltd`` lose a word, ``[link=…]`` become a hyperlink, ``\x1b[31m`` recolour the terminal. So
+    markup, emoji codes and highlighting are off for every string this console renders (table
+    cells and titles included), and control/bidi characters are shown as ``\x1b``
+    (``events.escape.terminal``). Style comes only from :class:`rich.text.Text` built by
+    :func:`styled` or from ``style=`` arguments.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, emoji=False, highlight=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        kwargs.update(markup=False, emoji=False, highlight=False)
+        return super().render_str(terminal(text), **kwargs)
+
+
+Part = str | tuple[str, str | Style]
+
+
+def styled(*parts: Part) -> Text:
+    """One line from plain strings (data, shown as written) and ``(text, style)`` pairs (our labels)."""
+    return Text.assemble(*((terminal(p[0]), p[1]) if isinstance(p, tuple) else terminal(p) for p in parts))
+
 
 # Messages and progress go to stderr; tables (the result) to stdout. Off a terminal, rich would
 # wrap at 80 columns and squash the Chinese headers: give tables room instead.
-console = Console(stderr=True)
-out = Console(width=None if sys.stdout.isatty() else 220)
+console = DataConsole(stderr=True)
+out = DataConsole(width=None if sys.stdout.isatty() else 220)
 
 DatabaseUrl = Annotated[
     str | None,
@@ -41,7 +73,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable J
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    console.print(f"[bold red]错误 error:[/] {message}")
+    console.print(styled(("错误 error:", "bold red"), " ", message))
     raise typer.Exit(code)
 
 
@@ -132,13 +164,24 @@ def emit_json(data: Any) -> None:
     binary.flush()
 
 
+class _DataColumn(TextColumn):
+    """A progress text column whose text (a file name, a status) is data: no markup, controls visible."""
+
+    def __init__(self, text_format: str, style: str = "none") -> None:
+        super().__init__(text_format, style=style, markup=False)
+
+    def render(self, task: Task) -> Text:
+        text = super().render(task)
+        return Text(terminal(text.plain), style=text.style)
+
+
 def progress(transient: bool = True) -> Progress:
     return Progress(
         SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
+        _DataColumn("{task.description}", style="progress.description"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
+        _DataColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         console=console,
         transient=transient,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from events.escape import xlsx_append
 from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH
 from events.model import STAGE_LABEL_ZH
 from warehouse.event_store import (
@@ -31,6 +32,7 @@ from zhaoshang.common import (
     parse_date_or_today,
     parse_known_at_option,
     progress,
+    styled,
     url_of,
 )
 from zhaoshang.groups import deadletters_app, events_app, report_app
@@ -45,12 +47,12 @@ def setup(database_url: DatabaseUrl = None) -> None:
 
     url = url_of(database_url)
     try:
-        done = do_setup(url, say=lambda m: console.print(f"[dim]{m}[/]"))
+        done = do_setup(url, say=lambda m: console.print(m, style="dim"))
     except SetupError as exc:
         fail(str(exc))
     for line in done:
-        console.print(f"[green]✓[/] {line}")
-    console.print(f"[bold]数据库就绪 database ready:[/] {url.render_as_string(hide_password=True)}")
+        console.print(styled(("✓", "green"), " ", line))
+    console.print(styled(("数据库就绪 database ready:", "bold"), " ", url.render_as_string(hide_password=True)))
 
 
 def load_events_file(
@@ -79,7 +81,7 @@ def load_events_file(
             f"读取 read {result.read} · 接收 accepted {result.accepted} · 重复 duplicates {result.duplicates} · 拒收 rejected {result.rejected}"
         )
         for reason in result.reasons[:10]:
-            console.print(f"  [yellow]rejected:[/] {reason[:300]}")
+            console.print(styled("  ", ("rejected:", "yellow"), " ", reason[:300]))
         if result.rejected:
             console.print("  see them with `zhaoshang deadletters list`")
 
@@ -166,16 +168,16 @@ def write_kpi_xlsx(report: dict[str, Any], path: Path) -> None:
     ws = wb.active
     assert ws is not None
     ws.title = "KPI"
-    ws.append([f"招商引资项目推进情况 {report['from']} ~ {report['to']}，截至 {report['as_of']}" + (f"，认知时点 {report['known_at']}" if report.get("known_at") else "")])
+    xlsx_append(ws, [f"招商引资项目推进情况 {report['from']} ~ {report['to']}，截至 {report['as_of']}" + (f"，认知时点 {report['known_at']}" if report.get("known_at") else "")])
     ws["A1"].font = Font(bold=True, size=14)
     rows = report.get("groups", [])
     head = (["排名", GROUP_LABEL_ZH[report["by"]]] if rows else []) + [KPI_LABELS_ZH[k] for k in KPI_KEYS]
-    ws.append(head)
-    ws.append(([ "rank", report["by"]] if rows else []) + list(KPI_KEYS))
+    xlsx_append(ws, head)
+    xlsx_append(ws, (["rank", report["by"]] if rows else []) + list(KPI_KEYS))
     for g in rows:
-        ws.append([g["rank"], g["key"], *(g[k] for k in KPI_KEYS)])
+        xlsx_append(ws, [g["rank"], g["key"], *(g[k] for k in KPI_KEYS)])
     total = report.get("total", report)
-    ws.append((["", "合计"] if rows else []) + [total[k] for k in KPI_KEYS])
+    xlsx_append(ws, (["", "合计"] if rows else []) + [total[k] for k in KPI_KEYS])
     wb.save(path)
 
 
@@ -266,7 +268,7 @@ def deadletters_retry(
             f" · 仍失败 still failing {outcome['still_failing']}"
         )
         for f in outcome["failures"][:20]:
-            console.print(f"  [yellow]#{f['id']}[/] {f['reason'][:240]}")
+            console.print(styled("  ", (f"#{f['id']}", "yellow"), " ", f["reason"][:240]))
 
 
 def register(app: typer.Typer) -> None:

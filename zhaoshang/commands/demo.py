@@ -27,7 +27,17 @@ from events.calendar import previous_month_end
 from warehouse.replay import kpi_report
 from zhaoshang import clock
 from zhaoshang.commands.core import render_kpi_table, setup, write_kpi_xlsx
-from zhaoshang.common import DatabaseUrl, console, engine_of, fail, out, parse_date_or_today, progress, url_of
+from zhaoshang.common import (
+    DatabaseUrl,
+    console,
+    engine_of,
+    fail,
+    out,
+    parse_date_or_today,
+    progress,
+    styled,
+    url_of,
+)
 
 DEMO_START = date(2019, 1, 1)
 
@@ -36,7 +46,7 @@ _STARTED = [time.monotonic()]
 
 
 def _step(n: int, text: str) -> None:
-    console.rule(f"[bold cyan]{n}. {text}[/] [dim]({time.monotonic() - _STARTED[0]:.0f} s)")
+    console.rule(styled((f"{n}. {text}", "bold cyan"), " ", (f"({time.monotonic() - _STARTED[0]:.0f} s)", "dim")))
 
 
 def _dagster_home(default: Path) -> None:
@@ -157,8 +167,8 @@ def demo(
     if failed_runs:
         fail(f"Dagster runs failed: {failed_runs}")
     for c in summary["checks"]:
-        mark = "[green]✓[/]" if c["passed"] else ("[yellow]![/]" if c["severity"] == "WARN" else "[red]✗[/]")
-        console.print(f"  {mark} check {c['asset']}.{c['check']}")
+        mark = ("✓", "green") if c["passed"] else (("!", "yellow") if c["severity"] == "WARN" else ("✗", "red"))
+        console.print(styled("  ", mark, f" check {c['asset']}.{c['check']}"))
 
     if png:
         from maps.publish import publish_maps
@@ -181,7 +191,7 @@ def demo(
     xlsx = root / "kpi_by_unit.xlsx"
     write_kpi_xlsx(by_unit, xlsx)
 
-    console.rule("[bold green]输出 outputs")
+    console.rule(styled(("输出 outputs", "bold green")))
     paths = summary["paths"]
     listing = [
         ("推介地图(公开) promotion map, public", paths.get("promotion_map.path")),

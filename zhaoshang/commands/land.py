@@ -6,9 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from zhaoshang.common import (
     DatabaseUrl,
@@ -21,6 +19,7 @@ from zhaoshang.common import (
     parse_date_or_today,
     parse_known_at_option,
     progress,
+    styled,
 )
 from zhaoshang.groups import land_app
 
@@ -65,7 +64,8 @@ def land_load(
         emit_json(report)
         return
     console.print(
-        f"[green]✓[/] {KIND_LABEL[kind]} {escape(file.name)} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
+        styled(("✓", "green")),
+        f"{KIND_LABEL[kind]} {file.name} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
         f"读取 read {report['read']} · 载入 loaded {report['loaded']} · 修复 repaired {report['repaired']} · "
         f"拒收 rejected {report['rejected']}"
     )
@@ -74,18 +74,18 @@ def land_load(
         f"未变 unchanged {report['unchanged']} · 当日更正 replaced {report['replaced']}"
     )
     if report["repaired_ids"]:
-        console.print(f"  [yellow]修复 repaired:[/] {escape(', '.join(report['repaired_ids'][:50]))}")
+        console.print(styled("  ", ("修复 repaired:", "yellow"), " ", ", ".join(report["repaired_ids"][:50])))
     for r in report["rejections"][:50]:
-        console.print(f"  [red]拒收 rejected[/] {escape(r['id'])}: {escape(r['reason'])}")
+        console.print(styled("  ", ("拒收 rejected", "red"), " ", f"{r['id']}: {r['reason']}"))
     for w in report["warnings"][:50]:
-        console.print(f"  [yellow]警告 warning[/] {escape(w)}")
+        console.print(styled("  ", ("警告 warning", "yellow"), " ", w))
     if len(report["warnings"]) > 50:
         console.print(f"  … {len(report['warnings']) - 50} more warnings (--json lists them all)")
 
 
-def _s(value: Any) -> Text:
-    """A data cell: plain text, never rich markup (a name may contain '[red]')."""
-    return Text("" if value is None or value != value else str(value))  # None or NaN: blank
+def _s(value: Any) -> str:
+    """A data cell (the consoles print it as text, never markup): None or NaN blank."""
+    return "" if value is None or value != value else str(value)
 
 
 def _num(value: Any, digits: int = 1) -> str:
@@ -120,7 +120,7 @@ def land_status_cmd(
         emit_json(status_report(frame, horizon))
         return
     if frame.empty:
-        console.print(f"[yellow]{horizon.describe()} 没有土地台账 no parcels or factories in the inventory[/] (load one with `zhaoshang land load`)")
+        console.print(styled((f"{horizon.describe()} 没有土地台账 no parcels or factories in the inventory", "yellow"), " (load one with `zhaoshang land load`)"))
         return
     order = {"partly_taken": 0, "taken": 1, "in_production": 2, "available": 3}
     shown = frame.assign(_o=frame["status"].map(order)).sort_values(["park", "_o", "site_id"])
@@ -162,10 +162,10 @@ def land_status_cmd(
     out.print(totals)
     anomalies = frame.attrs.get("anomalies", [])
     if anomalies:
-        console.print(f"[yellow]异常 anomalies: {len(anomalies)}[/]")
+        console.print(f"异常 anomalies: {len(anomalies)}", style="yellow")
         for a in anomalies[:20]:
             event = f", event {a['event_id']}" if a["event_id"] else ""
-            console.print(escape(f"  {a['code']}: {a['detail']} (project {a['project_id']}{event})"))
+            console.print(f"  {a['code']}: {a['detail']} (project {a['project_id']}{event})")
 
 
 def land_history(
@@ -185,14 +185,14 @@ def land_history(
         return
     if not versions:
         fail(f"台账中没有 no site {site_id!r} in the inventory")
-    table = Table(title=f"台账版本 versions of {escape(site_id)}")
+    table = Table(title=f"台账版本 versions of {site_id}")
     for col in ("类型 kind", "生效 valid_from", "失效 valid_to", "名称 name", "状态", "面积(亩)", "地价(万元/亩)", "空置(m²)", "变化 changed", "来源 source"):
         table.add_column(col, overflow="fold")
     for v in versions:
         table.add_row(
             _s(v["kind"]),
             _s(v["valid_from"]),
-            _s(v["valid_to"]) if v["valid_to"] else Text("—"),
+            _s(v["valid_to"]) if v["valid_to"] else "—",
             _s(v["name"]),
             _s(v["land_status"]),
             _num(v["area_mu"]),

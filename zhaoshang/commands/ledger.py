@@ -11,7 +11,17 @@ from rich.table import Table
 from ingestion.ledger import FIELD_LABELS_ZH, LedgerError, load_mapping
 from ingestion.ledger_events import LedgerOrderError
 from ingestion.ledger_import import TOTAL_KEYS, LedgerImport, import_ledger
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, parse_date, today
+from zhaoshang.common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    emit_json,
+    engine_of,
+    fail,
+    parse_date,
+    styled,
+    today,
+)
 from zhaoshang.groups import ledger_app
 
 SKIP_LABELS = {"blank": "空行 blank", "total": "合计行 totals", "section": "分组行 sections", "note": "注释行 notes", "header": "重复表头 repeated headers", "repeat": "重复项目行 repeated project lines"}
@@ -94,7 +104,7 @@ def ledger_import(
 
 def print_report(result: LedgerImport) -> None:
     t = result.table
-    console.print(f"[bold]台账 ledger[/] {t.source} · 表头第 {t.header_row} 行 header row {t.header_row}" + (f" · {t.title}" if t.title else ""))
+    console.print(styled(("台账 ledger", "bold"), f" {t.source} · 表头第 {t.header_row} 行 header row {t.header_row}" + (f" · {t.title}" if t.title else "")))
     console.print(f"截至 as of {result.as_of} ({result.as_of_from}) · 台账系列 series {result.series}")
     skipped = ", ".join(f"{SKIP_LABELS.get(k, k)} {len(v)}" for k, v in t.skipped.items())
     console.print(
@@ -103,11 +113,11 @@ def print_report(result: LedgerImport) -> None:
         + f" + 拒收 rejected {len(t.rejected)}"
     )
     if t.unmapped:
-        console.print("[yellow]未识别的表头 unmapped headers:[/] " + "、".join(t.unmapped))
+        console.print(styled(("未识别的表头 unmapped headers:", "yellow"), " " + "、".join(t.unmapped)))
     for n in t.rejected:
-        console.print(f"  [red]第 {n.row} 行 row {n.row} rejected:[/] {n.message}")
+        console.print(styled("  ", (f"第 {n.row} 行 row {n.row} rejected:", "red"), " ", n.message))
     for n in t.warnings[:30]:
-        console.print(f"  [yellow]第 {n.row} 行 row {n.row}:[/] {n.message}")
+        console.print(styled("  ", (f"第 {n.row} 行 row {n.row}:", "yellow"), " ", n.message))
     if len(t.warnings) > 30:
         console.print(f"  … {len(t.warnings) - 30} more warnings (--json lists all)")
     counts = result.plan.counts()
@@ -123,7 +133,7 @@ def print_report(result: LedgerImport) -> None:
         a = result.append
         console.print(f"入库 warehouse: 接收 accepted {a.accepted} · 重复 duplicates {a.duplicates} · 拒收 rejected {a.rejected}")
         for reason in a.reasons[:10]:
-            console.print(f"  [red]rejected:[/] {reason[:300]}")
+            console.print(styled("  ", ("rejected:", "red"), " ", reason[:300]))
     if result.published is not None:
         p = result.published
         console.print(f"已发送 Kafka: sent {p.get('sent')} of {p.get('read')} · invalid {p.get('invalid')}")
@@ -136,16 +146,17 @@ def print_report(result: LedgerImport) -> None:
         table.add_column("", justify="center")
         for k in TOTAL_KEYS:
             ok = k not in rec["mismatches"]
-            table.add_row(TOTAL_LABELS[k], _num(rec["ledger"][k]), _num(rec["warehouse"][k]), "✓" if ok else "[red]✗[/]")
+            table.add_row(TOTAL_LABELS[k], _num(rec["ledger"][k]), _num(rec["warehouse"][k]), "✓" if ok else styled(("✗", "red")))
         console.print(table)
     for m in result.totals_row_mismatches():
         hint = " (rejected rows are not in the sum 拒收行未计入)" if t.rejected else ""
         console.print(
-            f"[yellow]合计行 第 {m['row']} 行 the totals row says {FIELD_LABELS_ZH[m['field']]} {_num(m['stated'])};"
-            f" the project rows add up to {_num(m['rows_sum'])}{hint}[/]"
+            f"合计行 第 {m['row']} 行 the totals row says {FIELD_LABELS_ZH[m['field']]} {_num(m['stated'])};"
+            f" the project rows add up to {_num(m['rows_sum'])}{hint}",
+            style="yellow",
         )
     for note in result.notes:
-        console.print(f"[dim]{note}[/]")
+        console.print(note, style="dim")
 
 
 def _num(value: float) -> str:

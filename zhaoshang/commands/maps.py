@@ -16,6 +16,7 @@ from zhaoshang.common import (
     engine_of,
     fail,
     parse_date_or_today,
+    styled,
 )
 from zhaoshang.groups import maps_app
 
@@ -52,14 +53,14 @@ def maps_publish(
     try:
         written = publish_maps(
             engine, out, profile=profile, as_of=day, basemap=basemap, lang=lang, png=png,
-            requirements=requirements, say=lambda m: console.print(f"[dim]{m}[/]"),
+            requirements=requirements, say=lambda m: console.print(m, style="dim"),
         )
     except (ValueError, VendorError) as exc:
         fail(str(exc))
     if json_out:
         emit_json(written)
         return
-    console.print(f"[green]✓[/] 地图已发布 maps written ({profile}, basemap {basemap}):")
+    console.print(styled(("✓", "green"), f" 地图已发布 maps written ({profile}, basemap {basemap}):"))
     for name, where in written.items():
         console.print(f"  {name}: {Path(where).resolve()}")
 

@@ -27,6 +27,7 @@ from zhaoshang.common import (
     out,
     parse_date_or_today,
     parse_known_at_option,
+    styled,
 )
 
 RESULT_SUFFIX = ".match.json"
@@ -209,7 +210,7 @@ def _print_result(result: dict[str, Any], lang: str) -> None:
             misses.add_row(m["site_id"], m["name"] or "", m["park"] or "", failed, _reason(m, lang))
         out.print(misses)
     for note in result["notes"]:
-        console.print(f"[yellow]注意 note:[/] {note['en'] if lang == 'en' else note['zh']}")
+        console.print(styled(("注意 note:", "yellow"), " ", note["en"] if lang == "en" else note["zh"]))
 
 
 def match_cmd(
@@ -250,7 +251,7 @@ def match_cmd(
         engine = engine_of(database_url)
         sites, index = load_sites(engine, day, known)
         if index.idle.n + index.factory.n == 0:
-            console.print(f"[yellow]土地台账为空 the land inventory is empty as of {day}:[/] load it with `zhaoshang land load FILE --kind idle|factory`")
+            console.print(styled((f"土地台账为空 the land inventory is empty as of {day}:", "yellow"), " load it with `zhaoshang land load FILE --kind idle|factory`"))
         result = _stamp(match(data, index, top=top), day, known)
         if map_file is not None:
             try:
@@ -260,7 +261,7 @@ def match_cmd(
             if written:
                 console.print(f"地图已写出 map written: {map_file}")
             else:
-                console.print("[yellow]匹配地图渲染器不可用 the match-map renderer (maps.match_map) is not available[/]")
+                console.print("匹配地图渲染器不可用 the match-map renderer (maps.match_map) is not available", style="yellow")
         if json_out:
             emit_json(result)
         else:
@@ -287,7 +288,7 @@ def match_cmd(
             table.add_column(col, overflow="fold")
         for s in summaries:
             if s["error"]:
-                table.add_row(Path(s["file"]).name, "[red]错误 error[/]", "", "", s["error"])
+                table.add_row(Path(s["file"]).name, styled(("错误 error", "red")), "", "", s["error"])
             else:
                 table.add_row(Path(s["file"]).name, s["investor"], str(s["matched"]), s["top_site"] or "—", s["output"])
         out.print(table)

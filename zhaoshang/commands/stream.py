@@ -21,7 +21,17 @@ from ingestion.kafka_stream import (
     run_sink_workers,
 )
 from warehouse.event_store import read_jsonl
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, fail, progress, url_of
+from zhaoshang.common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    emit_json,
+    engine_of,
+    fail,
+    progress,
+    styled,
+    url_of,
+)
 from zhaoshang.groups import events_app
 
 Bootstrap = Annotated[
@@ -68,7 +78,7 @@ def publish(
         f" → {topic} ({counts['partitions']} partitions)"
     )
     for reason in counts["invalid_reasons"][:20]:
-        console.print(f"  [yellow]invalid:[/] {reason[:300]}")
+        console.print(styled("  ", ("invalid:", "yellow"), " ", reason[:300]))
 
 
 def _parse_partitions(value: str | None) -> list[int] | None:
@@ -180,9 +190,9 @@ def stream(
     for p, info in result["partitions"].items():
         console.print(f"  partition {p}: next offset {info['next_offset']}, lag {info['lag']}, read {info['read']}")
     for warning in result.get("warnings", []):
-        console.print(f"  [bold yellow]警告 warning:[/] {warning}")
+        console.print(styled("  ", ("警告 warning:", "bold yellow"), " ", warning))
     for reason in result["reasons"][:10]:
-        console.print(f"  [yellow]rejected:[/] {reason[:300]}")
+        console.print(styled("  ", ("rejected:", "yellow"), " ", reason[:300]))
     if result["rejected"]:
         console.print("  see them with `zhaoshang deadletters list`")
 
@@ -195,7 +205,7 @@ def broker(
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with LocalBroker(port) as local:
-            console.print(f"[green]✓[/] Tansu 已启动 broker ready: --bootstrap {local.bootstrap}  (内存存储 in memory; Ctrl-C 停止 to stop)")
+            console.print(styled(("✓", "green"), f" Tansu 已启动 broker ready: --bootstrap {local.bootstrap}  (内存存储 in memory; Ctrl-C 停止 to stop)"))
             # The bootstrap address on stdout, for scripts.
             typer.echo(local.bootstrap)
             while not stop.wait(0.5):
