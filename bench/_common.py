@@ -32,11 +32,13 @@ import os
 import platform
 import re
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -195,6 +197,10 @@ class Bench:
         assert self.url is not None, f"bench {self.name} runs without a database"
         return self.url.render_as_string(hide_password=False)
 
+    def events_file(self, n: int) -> Path:
+        """The event file in the cache folder when one is given (reused), else in the run's work folder."""
+        return events_file(n, self.cache or self.work)
+
     def empty_tables(self) -> None:
         """Empty every table of the run's database (it is a benchmark's: see ``_claim``)."""
         assert self.engine is not None, f"bench {self.name} runs without a database"
@@ -327,12 +333,11 @@ def _generate(n: int) -> list[dict[str, Any]]:
     return history[:n]
 
 
-def events_file(bench: Bench, n: int) -> Path:
-    """``n`` events as JSON Lines (generated districts of 5,000 projects each, ~220,000 projects for 1,000,000).
+def events_file(n: int, folder: Path) -> Path:
+    """``n`` events as JSON Lines in ``folder`` (generated districts of 5,000 projects each, ~220,000 projects for 1,000,000).
 
-    In the run's work folder, or reused from / added to the cache folder when one is given.
+    Reused when ``folder`` already holds the file for the same parameters (a cache folder).
     """
-    folder = bench.cache or bench.work
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"events_{n}_{events_key(n)}.jsonl"
     if path.is_file():
@@ -380,6 +385,31 @@ def write_section(name: str, body: str) -> None:
         updated = current.rstrip() + "\n\n" + block + "\n"
     DOC.write_text(updated, encoding="utf-8")
     print(f"written to {DOC}", flush=True)
+
+
+def stop_when_consumed(proc: subprocess.Popen[str], consumed: Callable[[], int], expected: int, stall_s: float) -> None:
+    """SIGTERM ``proc`` (a consumer that runs until stopped) once ``consumed()`` reaches ``expected``.
+
+    Never earlier, whatever the pauses (no idle timeout: a busy machine once stopped a sink after
+    199,615 of 500,000 events). SystemExit with a FAILED line when ``proc`` exits before, or when
+    ``consumed()`` stays put for ``stall_s`` seconds.
+    """
+    last, since = -1, time.monotonic()
+    while True:
+        got = consumed()
+        if got >= expected:
+            proc.send_signal(signal.SIGTERM)
+            return
+        if proc.poll() is not None:
+            raise SystemExit(
+                f"FAILED: the consumer exited (code {proc.returncode}) after {got:,} of {expected:,} published events"
+            )
+        now = time.monotonic()
+        if got != last:
+            last, since = got, now
+        elif now - since >= stall_s:
+            raise SystemExit(f"FAILED: {got:,} of {expected:,} published events consumed, and no progress for {stall_s:.0f} s")
+        time.sleep(0.25)
 
 
 class CpuMeter:

@@ -26,7 +26,7 @@ import os
 import pstats
 from pathlib import Path
 
-from _common import FULL_EVENTS, N_EVENTS, Bench, CpuMeter, bench_run, events_file, parser, timed
+from _common import FULL_EVENTS, N_EVENTS, Bench, CpuMeter, bench_run, parser, timed
 from sqlalchemy import Engine, text
 
 from events.validation import parse_event
@@ -104,7 +104,7 @@ def main() -> None:
 
 
 def run(bench: Bench, args: argparse.Namespace) -> None:
-    path = events_file(bench, args.events)
+    path = bench.events_file(args.events)
     engine = bench.engine
     assert engine is not None
     times: dict[str, float] = {}

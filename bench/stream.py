@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Bench, bench_run, events_file, parser
+from _common import ROOT, Bench, bench_run, parser, stop_when_consumed
 from sqlalchemy import text
 
 from ingestion.broker import LocalBroker
@@ -140,7 +140,7 @@ def run_measured(
     watcher.start()
     try:
         if consumed is not None:
-            _stop_when_consumed(proc, consumed, expected, stall_s)
+            stop_when_consumed(proc, consumed, expected, stall_s)
         out, _ = proc.communicate()
     finally:
         done.set()
@@ -152,26 +152,6 @@ def run_measured(
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}")
     return json.loads(out), wall, sum(peaks.values()) / 1024, sum(cpu.values())
-
-
-def _stop_when_consumed(proc: subprocess.Popen[str], consumed: Callable[[], int], expected: int, stall_s: float) -> None:
-    """SIGTERM ``proc`` once ``consumed()`` reaches ``expected``; SystemExit if it exits or stalls before."""
-    last, since = -1, time.monotonic()
-    while True:
-        got = consumed()
-        if got >= expected:
-            proc.send_signal(signal.SIGTERM)
-            return
-        if proc.poll() is not None:
-            raise SystemExit(
-                f"FAILED: the sink exited (code {proc.returncode}) after consuming {got:,} of {expected:,} published events"
-            )
-        now = time.monotonic()
-        if got != last:
-            last, since = got, now
-        elif now - since >= stall_s:
-            raise SystemExit(f"FAILED: the sink consumed {got:,} of {expected:,} published events and made no progress for {stall_s:.0f} s")
-        time.sleep(0.25)
 
 
 def sink_consumed(engine: Any, sink: str, topic: str) -> int:
@@ -264,7 +244,7 @@ def main() -> None:
 
 
 def run(bench: Bench, args: argparse.Namespace) -> None:
-    path = events_file(bench, args.events)
+    path = bench.events_file(args.events)
     db_url = bench.database_url
     engine = bench.engine
     assert engine is not None
