@@ -193,9 +193,16 @@ def _child(code: str) -> subprocess.Popen[str]:
 def test_a_consumer_is_stopped_once_everything_is_consumed() -> None:
     common = _common()
     proc = _child("import time; time.sleep(120)")
-    counts = iter([0, 10, 10, 25, 30])
+    counts = iter([0, 10, 10, 25, 29, 30])
+    seen: list[int] = []
+
+    def consumed() -> int:
+        seen.append(next(counts))
+        return seen[-1]
+
     try:
-        common.stop_when_consumed(proc, lambda: next(counts), 30, stall_s=60)
+        common.stop_when_consumed(proc, consumed, 30, stall_s=60)
+        assert seen == [0, 10, 10, 25, 29, 30]  # not stopped before the last event
         assert proc.wait(timeout=30) == -signal.SIGTERM
     finally:
         proc.kill()
