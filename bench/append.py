@@ -1,6 +1,6 @@
 """Append 1,000,000 events through the real path, next to a raw COPY of the same rows.
 
-    ./run bench append [--events N] [--profile N] [--no-doc]
+    ./run bench append [--events N] [--profile N] [--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]
 
 1. Generates the event file once (JSON Lines, realistic payloads; see ``bench/_common.py``).
 2. Raw COPY: the same rows, already in COPY text format (prepared before the clock starts), into a
@@ -11,6 +11,8 @@
 4. Loading the same file again: every event is a duplicate, nothing is accepted.
 
 ``--profile N`` also runs cProfile over the real path for the first N events and prints where the time goes.
+The run leaves the whole file in the log, so ``--keep`` (or ``--database-url``) gives ``bench/replay.py``
+a loaded database: ``./run bench replay --database-url URL``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import pstats
 from pathlib import Path
 
-from _common import N_EVENTS, CpuMeter, bench_engine, events_file, machine_line, timed, write_section
+from _common import FULL_EVENTS, N_EVENTS, Bench, CpuMeter, bench_run, parser, timed
 from sqlalchemy import Engine, text
 
 from events.validation import parse_event
@@ -93,21 +95,24 @@ def count(engine: Engine, table: str) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=N_EVENTS)
+    ap = parser(__doc__)
+    ap.add_argument("--events", type=int, default=N_EVENTS, help=f"events to append (default $ZHAOSHANG_BENCH_EVENTS or {FULL_EVENTS:,})")
     ap.add_argument("--profile", type=int, default=0, help="cProfile the real path over this many events")
-    ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     args = ap.parse_args()
+    with bench_run("append", args, published={"events": FULL_EVENTS}) as bench:
+        run(bench, args)
 
-    path = events_file(args.events)
-    engine = bench_engine()
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
+    path = bench.events_file(args.events)
+    engine = bench.engine
+    assert engine is not None
     times: dict[str, float] = {}
     print(f"append benchmark: {args.events:,} events from {path} ({path.stat().st_size / 2**20:.0f} MiB)", flush=True)
 
-    copy_text = path.with_suffix(".copy.tsv")
-    if not copy_text.is_file():
-        with timed("prepare COPY text (not part of any figure)", times):
-            _prepare_copy_text(path, copy_text)
+    copy_text = bench.work / f"{path.stem}.copy.tsv"
+    with timed("prepare COPY text (not part of any figure)", times):
+        _prepare_copy_text(path, copy_text)
 
     cpu: dict[str, CpuMeter] = {}
     # The baseline's best of three: the shared machine slows single runs, and a slow baseline
@@ -174,13 +179,11 @@ def main() -> None:
     cpu_rows = "\n".join(
         f"| {name} | {m.client:.1f} | {m.server:.1f} | {1e6 * (m.client + m.server) / n:.1f} |" for name, m in cpu.items()
     )
-    if not args.no_doc:
-        write_section(
-            "append",
-            f"""
+    bench.write_section(
+        f"""
 ## Append: {n:,} events (`./run bench append`)
 
-{machine_line()}
+{bench.machine_line()}
 
 | path | seconds | events/s | vs raw COPY |
 |---|---:|---:|---:|
@@ -207,8 +210,8 @@ SHA-256 hash, COPY text, plus the writer thread), overlapped with the server on 
 other core; the wall time is about the larger of the two plus what they contend for.
 The event file: {path.stat().st_size / 2**20:.0f} MiB of JSON Lines (~220,000 projects in generated districts of 5,000,
 realistic `signed` payloads with names, investors, units, industries, channels). Log size after loading: {log_mib:,.0f} MiB.
-""",
-        )
+"""
+    )
 
 
 if __name__ == "__main__":

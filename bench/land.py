@@ -1,6 +1,6 @@
 """Land inventory: load 100,000 parcels, then ``land status`` over them with 100,000 landed projects.
 
-    ./run bench land [--parcels 100000] [--projects 100000]
+    ./run bench land [--parcels 100000] [--projects 100000] [--database-url URL] [--work-dir DIR] [--keep] [--no-doc]
 
 Load: a seeded synthetic county of ``--parcels`` parcels (GK metres, EPSG:4544, Chinese field
 names) written as a GeoPackage, then ``ingestion.land_files.load_land_file`` (read, map the
@@ -13,8 +13,8 @@ the cost of versioning.
 Status: ``--projects`` projects signed and landed on those parcels (half take part of the parcel,
 10% produce, 5% are cancelled), appended through the event store, then
 ``warehouse.land.land_status`` timed in whole and with the project fold apart; baseline: reading the
-same 100,000 parcels with ``geopandas.read_postgis``. Uses its own database
-(``zhaoshang_bench_land``), dropped at the end. The run takes a few minutes.
+same 100,000 parcels with ``geopandas.read_postgis``. Uses the database and work folder it is given,
+or its own (see ``bench/_common.py``). The run takes a few minutes.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -32,14 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
-from _common import CpuMeter, bench_url, machine_line, timed, write_section  # noqa: E402
+from _common import Bench, CpuMeter, bench_run, parser, timed  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from ingestion.land_files import load_land_file, read_land_file  # noqa: E402
-from warehouse.db import drop_database, ensure_database, make_engine  # noqa: E402
 from warehouse.event_store import Incoming, load_records  # noqa: E402
 from warehouse.land import land_status, store_inventory  # noqa: E402
-from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.replay import Horizon, project_states  # noqa: E402
 
 PARKS = ("夏云工业园区", "平坝经济开发区", "白云新型建材产业园", "高峰现代物流园")
@@ -94,73 +91,71 @@ def events(n_projects: int, n_parcels: int, rng: np.random.Generator) -> list[In
     return out
 
 
+PUBLISHED = {"parcels": 100_000, "projects": 100_000}
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parcels", type=int, default=100_000)
-    ap.add_argument("--projects", type=int, default=100_000)
-    ap.add_argument("--no-doc", action="store_true", help="Print only; leave docs/benchmarks.md alone.")
+    ap = parser(__doc__)
+    ap.add_argument("--parcels", type=int, default=PUBLISHED["parcels"])
+    ap.add_argument("--projects", type=int, default=PUBLISHED["projects"])
     args = ap.parse_args()
+    with bench_run("land", args, published=PUBLISHED) as bench:
+        run(bench, args)
+
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
     rng = np.random.default_rng(20261122)
-    url = bench_url().set(database="zhaoshang_bench_land")
-    drop_database(url)
-    ensure_database(url)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    upgrade(engine)
+    engine = bench.engine
+    assert engine is not None
+    bench.empty_tables()  # a database given again starts as empty as a fresh one
     t: dict[str, float] = {}
     cpu: dict[str, CpuMeter] = {}
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix="zhaoshang_bench_land_"))
-        path = tmp / "parcels.gpkg"
-        frame = synthetic_parcels(args.parcels, rng)
-        frame.to_file(path, driver="GPKG", layer="parcels")
-        print(f"{args.parcels:,} parcels → {path}", flush=True)
+    path = bench.work / "parcels.gpkg"
+    frame = synthetic_parcels(args.parcels, rng)
+    frame.to_file(path, driver="GPKG", layer="parcels")
+    print(f"{args.parcels:,} parcels → {path}", flush=True)
 
-        with timed("load_land_file (read, clean, store)", t):
-            report = load_land_file(engine, path, kind="idle", valid_from=date(2024, 1, 1))
-        assert report["loaded"] == args.parcels, report
-        with timed("read_land_file (read, clean)", t):
-            got = read_land_file(path, kind="idle")
-        with timed("store_inventory (same-day reload)", t), engine.begin() as conn:
-            # Same day: nothing changed, so it only stages and compares.
-            store_inventory(conn, got.frame, kind="idle", valid_from=date(2024, 1, 1))
-        with engine.begin() as conn:
-            conn.execute(text("TRUNCATE land_inventory"))
-        with timed("store_inventory (fresh table)", t), CpuMeter(engine) as cpu["versioned store"], engine.begin() as conn:
-            store_inventory(conn, got.frame, kind="idle", valid_from=date(2024, 1, 1))
-        with timed("baseline to_postgis (same frame)", t), CpuMeter(engine) as cpu["bare to_postgis"]:
-            got.frame.to_postgis("bench_land_baseline", engine, if_exists="replace", index=False)
-        repriced = frame.copy()
-        pick = rng.random(len(repriced)) < 0.10
-        repriced.loc[pick, "地价"] = repriced.loc[pick, "地价"] + 1
-        path2 = tmp / "parcels_v2.gpkg"
-        repriced.to_file(path2, driver="GPKG", layer="parcels")
-        with timed("load_land_file (new version, 10% re-priced)", t):
-            r2 = load_land_file(engine, path2, kind="idle", valid_from=date(2025, 1, 1))
-        print(f"  versions: inserted {r2['inserted']:,} closed {r2['closed']:,} unchanged {r2['unchanged']:,}", flush=True)
+    with timed("load_land_file (read, clean, store)", t):
+        report = load_land_file(engine, path, kind="idle", valid_from=date(2024, 1, 1))
+    assert report["loaded"] == args.parcels, report
+    with timed("read_land_file (read, clean)", t):
+        got = read_land_file(path, kind="idle")
+    with timed("store_inventory (same-day reload)", t), engine.begin() as conn:
+        # Same day: nothing changed, so it only stages and compares.
+        store_inventory(conn, got.frame, kind="idle", valid_from=date(2024, 1, 1))
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE land_inventory"))
+    with timed("store_inventory (fresh table)", t), CpuMeter(engine) as cpu["versioned store"], engine.begin() as conn:
+        store_inventory(conn, got.frame, kind="idle", valid_from=date(2024, 1, 1))
+    with timed("baseline to_postgis (same frame)", t), CpuMeter(engine) as cpu["bare to_postgis"]:
+        got.frame.to_postgis("bench_land_baseline", engine, if_exists="replace", index=False)
+    repriced = frame.copy()
+    pick = rng.random(len(repriced)) < 0.10
+    repriced.loc[pick, "地价"] = repriced.loc[pick, "地价"] + 1
+    path2 = bench.work / "parcels_v2.gpkg"
+    repriced.to_file(path2, driver="GPKG", layer="parcels")
+    with timed("load_land_file (new version, 10% re-priced)", t):
+        r2 = load_land_file(engine, path2, kind="idle", valid_from=date(2025, 1, 1))
+    print(f"  versions: inserted {r2['inserted']:,} closed {r2['closed']:,} unchanged {r2['unchanged']:,}", flush=True)
 
-        evs = events(args.projects, args.parcels, rng)
-        with timed(f"append {len(evs):,} events", t):
-            res = load_records(engine, evs)
-        assert res.accepted == len(evs), res.as_dict()
-        horizon = Horizon(date(2025, 6, 30))
-        with engine.connect() as conn:
-            with timed("land_status (fold + land)", t):
-                status = land_status(conn, horizon)
-            with timed("project_states (the fold alone)", t):
-                states = project_states(conn, horizon)
-            with timed("land_status with states given (land part)", t), CpuMeter(engine) as cpu["land join"]:
-                land_status(conn, horizon, states=states)
-            with timed("baseline read_postgis (same parcels)", t), CpuMeter(engine) as cpu["bare read_postgis"]:
-                gpd.read_postgis(
-                    "SELECT * FROM land_inventory WHERE kind = 'idle' AND valid_to IS NULL", conn, geom_col="geom"
-                )
-        counts = status["status"].value_counts().to_dict()
-        print(f"  statuses: {counts}", flush=True)
-    finally:
-        engine.dispose()
-        drop_database(url)
+    evs = events(args.projects, args.parcels, rng)
+    with timed(f"append {len(evs):,} events", t):
+        res = load_records(engine, evs)
+    assert res.accepted == len(evs), res.as_dict()
+    horizon = Horizon(date(2025, 6, 30))
+    with engine.connect() as conn:
+        with timed("land_status (fold + land)", t):
+            status = land_status(conn, horizon)
+        with timed("project_states (the fold alone)", t):
+            states = project_states(conn, horizon)
+        with timed("land_status with states given (land part)", t), CpuMeter(engine) as cpu["land join"]:
+            land_status(conn, horizon, states=states)
+        with timed("baseline read_postgis (same parcels)", t), CpuMeter(engine) as cpu["bare read_postgis"]:
+            gpd.read_postgis(
+                "SELECT * FROM land_inventory WHERE kind = 'idle' AND valid_to IS NULL", conn, geom_col="geom"
+            )
+    counts = status["status"].value_counts().to_dict()
+    print(f"  statuses: {counts}", flush=True)
 
     load_avg = max(os.getloadavg())
     cpu_rows = "\n".join(f"| {name} | {m.client:.2f} | {m.server:.2f} | {m.wall:.2f} |" for name, m in cpu.items())
@@ -172,10 +167,10 @@ def main() -> None:
     base_rate = n / t["baseline to_postgis (same frame)"]
     body = f"""## Land inventory (`./run bench land`)
 
-{machine_line()}
+{bench.machine_line()}
 
 {n:,} parcels (GeoPackage, EPSG:4544, Chinese field names), {args.projects:,} projects landed on them.
-The machine is shared: load average up to {load_avg:.1f} on 2 cores at the end of this run, so
+The machine is shared: load average up to {load_avg:.1f} on {bench.provenance.cpus} CPUs at the end of this run, so
 single figures move by ±30% between runs; the ratios, measured side by side, move less.
 
 | step | seconds | rate |
@@ -208,8 +203,7 @@ time of merely reading the parcels with `read_postgis`; most of `land_status` is
 shared with every replay.
 """
     print(body)
-    if not args.no_doc:
-        write_section("land", body)
+    bench.write_section(body)
 
 
 if __name__ == "__main__":

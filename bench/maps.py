@@ -1,6 +1,6 @@
 """Promotion map of 20,000 parcels: HTML size and Chromium load time against a naive folium page.
 
-    ./run bench maps [--parcels 20000] [--runs 3]
+    ./run bench maps [--parcels 20000] [--runs 3] [--work-dir DIR] [--keep] [--no-doc]
 
 Data: a seeded synthetic county of ``--parcels`` industrial parcels (about 150 × 110 m each,
 jittered corners and a surveyed vertex every ~12 m along the edges, as land-bureau exports come)
@@ -26,7 +26,6 @@ import argparse
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -47,7 +46,7 @@ from maps.promotion import render_promotion_map  # noqa: E402
 from maps.vendor import assets  # noqa: E402
 
 sys.path.append(str(BENCH))
-from _common import machine_line, write_section  # noqa: E402
+from _common import Bench, bench_run, parser  # noqa: E402
 
 LON0, LAT0 = 106.20, 26.30
 M_PER_DEG = 111_320.0
@@ -134,34 +133,39 @@ def load_ms(path: Path, runs: int) -> tuple[float, int | None, list[str]]:
     return statistics.median(times), features, errors
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parcels", type=int, default=20_000)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    args = ap.parse_args()
+PUBLISHED = {"parcels": 20_000}
 
+
+def main() -> None:
+    ap = parser(__doc__, database=False)
+    ap.add_argument("--parcels", type=int, default=PUBLISHED["parcels"])
+    ap.add_argument("--runs", type=int, default=3, help="fresh Chromium starts per page (the median is reported)")
+    args = ap.parse_args()
+    with bench_run("maps", args, published=PUBLISHED, database=False) as bench:
+        run(bench, args)
+
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
     sites = synthetic_sites(args.parcels)
     vertices = int(shapely.get_num_coordinates(sites.geometry.values).sum())
     print(f"{len(sites):,} parcels, {vertices:,} vertices", flush=True)
-    with tempfile.TemporaryDirectory(prefix="zs-bench-maps-") as tmp:
-        out = Path(tmp)
-        t0 = time.perf_counter()
-        ours = render_promotion_map(sites, None, None, profile="public", basemap="none")
-        render_ours = time.perf_counter() - t0
-        # The encoding alone (no simplification): how much of the saving is not from dropping vertices.
-        size_unsimplified = len(render_promotion_map(sites, None, None, simplify_tolerance_m=0).encode())
-        t0 = time.perf_counter()
-        naive_raw, naive = naive_page(sites)
-        render_naive = time.perf_counter() - t0
-        (out / "ours.html").write_text(ours, encoding="utf-8")
-        (out / "naive.html").write_text(naive, encoding="utf-8")
-        size_ours = len(ours.encode())
-        size_naive = len(naive.encode())
-        size_naive_raw = len(naive_raw.encode())
-        print(f"  HTML size: ours {size_ours / 1e6:.2f} MB, naive {size_naive / 1e6:.2f} MB inlined ({size_naive_raw / 1e6:.2f} MB with CDN links)", flush=True)
-        ms_ours, feat_ours, err_ours = load_ms(out / "ours.html", args.runs)
-        ms_naive, _, err_naive = load_ms(out / "naive.html", args.runs)
+    out = bench.work
+    t0 = time.perf_counter()
+    ours = render_promotion_map(sites, None, None, profile="public", basemap="none")
+    render_ours = time.perf_counter() - t0
+    # The encoding alone (no simplification): how much of the saving is not from dropping vertices.
+    size_unsimplified = len(render_promotion_map(sites, None, None, simplify_tolerance_m=0).encode())
+    t0 = time.perf_counter()
+    naive_raw, naive = naive_page(sites)
+    render_naive = time.perf_counter() - t0
+    (out / "ours.html").write_text(ours, encoding="utf-8")
+    (out / "naive.html").write_text(naive, encoding="utf-8")
+    size_ours = len(ours.encode())
+    size_naive = len(naive.encode())
+    size_naive_raw = len(naive_raw.encode())
+    print(f"  HTML size: ours {size_ours / 1e6:.2f} MB, naive {size_naive / 1e6:.2f} MB inlined ({size_naive_raw / 1e6:.2f} MB with CDN links)", flush=True)
+    ms_ours, feat_ours, err_ours = load_ms(out / "ours.html", args.runs)
+    ms_naive, _, err_naive = load_ms(out / "naive.html", args.runs)
     if feat_ours != len(sites):
         raise SystemExit(f"our page drew {feat_ours} features, expected {len(sites)}")
     if err_ours:
@@ -175,7 +179,7 @@ def main() -> None:
         print(f"  (naive page errors: {err_naive[:2]})")
     body = f"""## Maps: a {len(sites):,}-parcel promotion map (`./run bench maps`)
 
-{machine_line()} Headless Chromium {chromium_version()}.
+{bench.machine_line()} Headless Chromium {chromium_version()}.
 
 {len(sites):,} synthetic parcels ({vertices:,} vertices, a surveyed vertex every ~12 m), all public
 attributes filled. Ours: `render_promotion_map` (public, `--basemap none`, Leaflet inlined, canvas,
@@ -195,8 +199,7 @@ median of {args.runs} fresh starts; both pages draw before the load event.
 | Python render | {render_ours:.2f} s | {render_naive:.2f} s | |
 | features drawn (page report) | {feat_ours:,} | — | |
 """
-    if not args.no_write:
-        write_section("maps", body)
+    bench.write_section(body)
 
 
 def chromium_version() -> str:

@@ -1,6 +1,6 @@
 """Matching: 1,000 requirements against 100,000 parcels (and 10,000 factories), next to a naive baseline.
 
-    ./run bench match [--requirements 1000] [--parcels 100000] [--factories 10000] [--baseline N]
+    ./run bench match [--requirements 1000] [--parcels 100000] [--factories 10000] [--baseline N] [--no-doc]
 
 Fast path: ``events.matching.prepare_sites`` once (projected centroids and per-site arrays), then
 ``match`` per requirement (numpy masks over the arrays). Baseline: the obvious geopandas loop, the
@@ -29,7 +29,7 @@ import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shapely  # noqa: E402
-from _common import machine_line, write_section  # noqa: E402
+from _common import Bench, bench_run, parser  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 from shapely.geometry import Point  # noqa: E402
 
@@ -223,14 +223,21 @@ def naive_match(req: Requirement, sites: gpd.GeoDataFrame, epsg: int, top: int =
     return {"investor": req.investor, "results": results, "closest_misses": missed}
 
 
+PUBLISHED = {"requirements": 1000, "parcels": 100_000, "factories": 10_000}
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requirements", type=int, default=1000)
-    ap.add_argument("--parcels", type=int, default=100_000)
-    ap.add_argument("--factories", type=int, default=10_000)
+    ap = parser(__doc__, database=False)
+    ap.add_argument("--requirements", type=int, default=PUBLISHED["requirements"])
+    ap.add_argument("--parcels", type=int, default=PUBLISHED["parcels"])
+    ap.add_argument("--factories", type=int, default=PUBLISHED["factories"])
     ap.add_argument("--baseline", type=int, default=100, help="time the baseline on the first N requirements (default 100)")
-    ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = ap.parse_args()
+    with bench_run("match", args, published=PUBLISHED, database=False) as bench:
+        run(bench, args)
+
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
     rng = np.random.default_rng(SEED)
 
     t0 = time.perf_counter()
@@ -274,11 +281,9 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     print(f"  load average during the run: {load:.1f} on {os.cpu_count()} cores (the machine is shared)", flush=True)
-    if args.no_write:
-        return
     body = f"""## Matching (`./run bench match`)
 
-{machine_line()}
+{bench.machine_line()}
 
 {args.requirements:,} investor requirements (80 % land, 20 % factory; 0–2 `near` points; industries
 from the land-class table) against {args.parcels:,} idle parcels and {args.factories:,} standard
@@ -295,10 +300,9 @@ the one-off preparation. Goal ≥ 10x and < 1 s per 100 requirements: {'met' if 
 The baseline ranks the same sites in {agree_results} of {n_base} requirements and lists the same
 closest misses in {agree_misses} of {n_base} (scores are compared at the printed two decimals).
 Median sites passing every constraint: {int(np.median(matched)):,}. Load average at the end of the
-run: {load:.1f} on {os.cpu_count()} cores: the machine was shared, so times vary between runs (the
-same day, at load averages of 5–8, the fast path measured 0.37–0.79 s per 100 requirements).
+run: {load:.1f} on {bench.provenance.cpus} CPUs: the machine was shared, so times vary between runs.
 """
-    write_section("match", body)
+    bench.write_section(body)
 
 
 if __name__ == "__main__":

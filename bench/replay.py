@@ -1,9 +1,10 @@
 """`replay --as-of` and `report kpis` over 1,000,000 events, next to a bare SQL scan of the log.
 
-    ./run bench replay [--events N] [--no-doc]
+    ./run bench replay [--events N] [--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]
 
-Uses the benchmark database of ``bench/append.py`` (loads the event file first if the log does not
-hold it). Figures:
+Reads the log of a database that holds the ``--events`` benchmark events (``bench/append.py --keep``
+prints one; pass it with ``--database-url``); otherwise loads the event file into its database first.
+Figures:
 
 1. Bare scan: ``SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version,
    payload::text FROM event_log`` fetched row by row through the same driver (psycopg 3), nothing done
@@ -24,17 +25,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import (
-    N_EVENTS,
-    ROOT,
-    CpuMeter,
-    bench_engine,
-    bench_url,
-    events_file,
-    machine_line,
-    timed,
-    write_section,
-)
+from _common import FULL_EVENTS, N_EVENTS, ROOT, Bench, CpuMeter, bench_run, parser, timed
 from sqlalchemy import Engine, text
 
 from events.kpis import compute_kpis
@@ -68,9 +59,8 @@ def bare_scan(engine: Engine) -> tuple[float, int]:
     return elapsed, n
 
 
-def run_cli(args: list[str], label: str, engine: Engine) -> float:
+def run_cli(args: list[str], label: str, engine: Engine, url: str) -> float:
     """Wall seconds of one command; its CPU (the command's process + the server's backends) into CPU."""
-    url = bench_url().render_as_string(hide_password=False)
     server = CpuMeter(engine)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     server0 = server._backends()
@@ -89,18 +79,24 @@ def run_cli(args: list[str], label: str, engine: Engine) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=N_EVENTS)
-    ap.add_argument("--no-doc", action="store_true")
+    ap = parser(__doc__)
+    ap.add_argument("--events", type=int, default=N_EVENTS, help=f"events in the log (default $ZHAOSHANG_BENCH_EVENTS or {FULL_EVENTS:,})")
     args = ap.parse_args()
-    engine = bench_engine()
+    with bench_run("replay", args, published={"events": FULL_EVENTS}) as bench:
+        run(bench, args)
+
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
+    engine = bench.engine
+    assert engine is not None
+    url = bench.database_url
     with engine.connect() as conn:
         have = conn.execute(text("SELECT count(*) FROM event_log")).scalar_one()
     if have != args.events:
         print(f"the log holds {have:,} events, not {args.events:,}: loading the benchmark file", flush=True)
         with engine.begin() as conn:
             conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
-        res = load_records(engine, read_jsonl(events_file(args.events), "bench"))
+        res = load_records(engine, read_jsonl(bench.events_file(args.events), "bench"))
         assert res.accepted == args.events, res.as_dict()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE event_log")
@@ -113,15 +109,15 @@ def main() -> None:
     t["bare scan"], n = bare_scan(engine)
     assert n == args.events
     print(f"  bare scan: {t['bare scan']:.2f} s", flush=True)
-    t["replay"] = run_cli(["replay", "--as-of", AS_OF, "--json"], "replay", engine)
+    t["replay"] = run_cli(["replay", "--as-of", AS_OF, "--json"], "replay", engine, url)
     print(f"  zhaoshang replay --as-of {AS_OF} --json: {t['replay']:.2f} s", flush=True)
-    t["replay known"] = run_cli(["replay", "--as-of", AS_OF, "--known-at", KNOWN_AT, "--json"], "replay known", engine)
+    t["replay known"] = run_cli(["replay", "--as-of", AS_OF, "--known-at", KNOWN_AT, "--json"], "replay known", engine, url)
     print(f"  zhaoshang replay --as-of {AS_OF} --known-at {KNOWN_AT} --json: {t['replay known']:.2f} s", flush=True)
-    t["kpis"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--json"], "kpis", engine)
+    t["kpis"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--json"], "kpis", engine, url)
     print(f"  zhaoshang report kpis --json: {t['kpis']:.2f} s", flush=True)
-    t["kpis by"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--by", "unit", "--json"], "kpis by", engine)
+    t["kpis by"] = run_cli(["report", "kpis", "--from", "2026-01-01", "--to", AS_OF, "--by", "unit", "--json"], "kpis by", engine, url)
     print(f"  zhaoshang report kpis --by unit --json: {t['kpis by']:.2f} s", flush=True)
-    t["startup"] = run_cli(["deadletters", "list", "--limit", "1", "--json"], "startup", engine)
+    t["startup"] = run_cli(["deadletters", "list", "--limit", "1", "--json"], "startup", engine, url)
     print(f"  zhaoshang deadletters list --limit 1 (start-up and schema check): {t['startup']:.2f} s", flush=True)
 
     horizon = Horizon(date.fromisoformat(AS_OF))
@@ -144,13 +140,11 @@ def main() -> None:
     print(f"replay --as-of     {rate(t['replay']):>10,.0f} events/s  ({t['replay'] / t['bare scan']:.1f}× the bare scan)")
     print(f"report kpis        {rate(t['kpis']):>10,.0f} events/s  ({t['kpis'] / t['bare scan']:.1f}× the bare scan)")
 
-    if not args.no_doc:
-        write_section(
-            "replay",
-            f"""
+    bench.write_section(
+        f"""
 ## Replay and KPI report over {args.events:,} events (`./run bench replay`)
 
-{machine_line()} The log of `./run bench append` ({projects:,} projects), warm in the page cache.
+{bench.machine_line()} The log of the benchmark events ({projects:,} projects), warm in the page cache.
 The machine is shared: load average {load0:.1f} at the start and {load1:.1f} at the end of this run on
 {os.cpu_count()} cores, so wall-clock seconds are inflated; CPU seconds move less.
 
@@ -166,8 +160,8 @@ Where a replay's time goes (in-process): loading the events (SQL, `payload` JSON
 {t["load_events (SQL + Event objects)"]:.1f} s, the fold {t["fold"]:.1f} s, the rows {t["rows"]:.1f} s; `compute_kpis` over the
 folded states {t["compute_kpis"]:.2f} s. Start-up of a command with its schema check (Alembic), measured
 as `zhaoshang deadletters list --limit 1`: {t["startup"]:.1f} s.
-""",
-        )
+"""
+    )
 
 
 if __name__ == "__main__":

@@ -5,12 +5,16 @@
 2. A bare kafka-python consumer (a subprocess: assign, seek to the start, poll until every
    message is read, nothing else) reads the whole topic: the baseline.
 3. The warehouse sink (``zhaoshang stream``, a subprocess) streams the topic into an empty
-   event log: validation, dead letters, COPY, offsets in the same transaction.
+   event log: validation, dead letters, COPY, offsets in the same transaction. It runs until the
+   warehouse has committed every published message (its offset rows, written in the same
+   transaction as the events, are polled), then gets SIGTERM: no idle timeout. A sink that exits
+   first, or commits nothing new for ``--stall-timeout`` seconds, fails the run (exit code 1).
 4. Prints both rates (messages/s from assignment to the last message read, resp. the last batch
    committed), the ratio (goal ≥ 0.6), the peak RSS of each process, and checks the warehouse
    holds every event exactly once.
 
-Usage: ``./run bench stream [--events N] [--partitions P] [--batch-size B] [--no-write]``.
+Usage: ``./run bench stream [--events N] [--partitions P] [--batch-size B] [--workers 1,3]
+[--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]``.
 """
 
 from __future__ import annotations
@@ -24,16 +28,16 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, bench_url, events_file, machine_line, write_section
+from _common import ROOT, Bench, bench_run, parser, stop_when_consumed
+from sqlalchemy import text
 
 from ingestion.broker import LocalBroker
 from ingestion.kafka_stream import DEFAULT_SINK_BATCH, publish_records
-from warehouse.db import drop_database, ensure_database, make_engine
 from warehouse.event_store import read_jsonl
-from warehouse.migrate import upgrade
 
 GOAL_RATIO = 0.6
 
@@ -98,8 +102,15 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float, float]:
+def run_measured(
+    cmd: list[str], *, consumed: Callable[[], int] | None = None, expected: int = 0, stall_s: float = 0.0
+) -> tuple[dict[str, Any], float, float, float]:
     """Run a child process; its JSON result (stdout), wall seconds, peak RSS in MiB and CPU seconds.
+
+    Without ``consumed`` the child ends by itself. With it (a sink, which runs until stopped),
+    ``consumed()`` is polled and the child gets SIGTERM (a clean stop) once it returns
+    ``expected``: never before its input is consumed. The run fails (SystemExit) when the child
+    exits first, or when ``consumed()`` stays put for ``stall_s`` seconds.
 
     Peak RSS is polled from ``/proc/PID/status`` (VmHWM) of the child and its descendants every
     50 ms: ``wait4``'s ``ru_maxrss`` would count the benchmark process itself, copied at fork.
@@ -128,6 +139,8 @@ def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float, float]:
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     try:
+        if consumed is not None:
+            stop_when_consumed(proc, consumed, expected, stall_s)
         out, _ = proc.communicate()
     finally:
         done.set()
@@ -139,6 +152,13 @@ def run_measured(cmd: list[str]) -> tuple[dict[str, Any], float, float, float]:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}")
     return json.loads(out), wall, sum(peaks.values()) / 1024, sum(cpu.values())
+
+
+def sink_consumed(engine: Any, sink: str, topic: str) -> int:
+    """Messages of ``topic`` the sink has committed to the warehouse (its offset rows, same transaction as the events)."""
+    with engine.connect() as conn:
+        sql = text("SELECT coalesce(sum(records_read), 0) FROM stream_offset WHERE sink_name = :s AND topic = :t")
+        return int(conn.execute(sql, {"s": sink, "t": topic}).scalar_one())
 
 
 def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dict[str, float]:
@@ -199,14 +219,18 @@ def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dic
     return {k: v / done * 1e6 for k, v in split.items()} | {"total": total / done * 1e6}
 
 
+PUBLISHED = {"events": 500_000}
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=500_000)
+    ap = parser(__doc__)
+    ap.add_argument("--events", type=int, default=PUBLISHED["events"])
     ap.add_argument("--partitions", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=DEFAULT_SINK_BATCH)
     ap.add_argument("--workers", default="1,3", help="sink process counts to measure, e.g. 1,3")
-    ap.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     ap.add_argument("--profile", type=int, default=100_000, help="events for the single-thread CPU split (0: skip)")
+    ap.add_argument("--stall-timeout", type=float, default=300.0,
+                    help="fail when the sink commits nothing new for this many seconds (default 300)")
     ap.add_argument("--bare", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare:
@@ -215,67 +239,67 @@ def main() -> None:
 
     # SIGTERM ends the run through the finally blocks: the broker and the benchmark database go too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    path = events_file(args.events)
-    url = bench_url().set(database=f"{bench_url().database}_stream")
-    db_url = url.render_as_string(hide_password=False)
-    ensure_database(url)
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
-        upgrade(engine)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
-        topic = f"bench-{uuid.uuid4().hex[:8]}"
-        with LocalBroker() as broker:
-            print(f"Tansu at {broker.bootstrap}, topic {topic}, {args.partitions} partitions", flush=True)
-            t0 = time.perf_counter()
-            sent = publish_records(broker.bootstrap, topic, read_jsonl(path, "bench"), partitions=args.partitions)
-            publish_s = time.perf_counter() - t0
-            n = sent["sent"]
-            print(f"  published {n:,} events in {publish_s:.1f} s ({n / publish_s:,.0f}/s)", flush=True)
+    with bench_run("stream", args, published=PUBLISHED) as bench:
+        run(bench, args)
 
-            bare, _, bare_rss, bare_cpu = run_measured([sys.executable, __file__, "--bare", broker.bootstrap, topic, str(n)])
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
+    path = bench.events_file(args.events)
+    db_url = bench.database_url
+    engine = bench.engine
+    assert engine is not None
+    bench.empty_tables()
+    topic = f"bench-{uuid.uuid4().hex[:8]}"
+    with LocalBroker() as broker:
+        print(f"Tansu at {broker.bootstrap}, topic {topic}, {args.partitions} partitions", flush=True)
+        t0 = time.perf_counter()
+        sent = publish_records(broker.bootstrap, topic, read_jsonl(path, "bench"), partitions=args.partitions)
+        publish_s = time.perf_counter() - t0
+        n = sent["sent"]
+        print(f"  published {n:,} events in {publish_s:.1f} s ({n / publish_s:,.0f}/s)", flush=True)
+
+        bare, _, bare_rss, bare_cpu = run_measured([sys.executable, __file__, "--bare", broker.bootstrap, topic, str(n)])
+        print(
+            f"  bare kafka-python consumer: {bare['events_per_s']:,.0f} messages/s, peak RSS {bare_rss:,.0f} MiB,"
+            f" {bare_cpu / n * 1e6:.1f} µs CPU per message",
+            flush=True,
+        )
+
+        runs = []
+        for workers in [int(w) for w in args.workers.split(",")]:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
+            # No idle timeout: the sink runs until the warehouse has committed all n messages.
+            sink, sink_wall, sink_rss, sink_cpu = run_measured(
+                [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
+                 "--name", "bench", "--batch-size", str(args.batch_size), "--workers", str(workers),
+                 "--json", "--database-url", db_url],
+                consumed=lambda: sink_consumed(engine, "bench", topic),
+                expected=n,
+                stall_s=args.stall_timeout,
+            )
+            with engine.connect() as conn:
+                in_log = conn.exec_driver_sql("SELECT count(*) FROM event_log").scalar_one()
+            exact = sink["read"] == n and in_log == sink["accepted"] == n - sink["duplicates"] - sink["rejected"]
+            ratio = sink["events_per_s"] / bare["events_per_s"]
             print(
-                f"  bare kafka-python consumer: {bare['events_per_s']:,.0f} messages/s, peak RSS {bare_rss:,.0f} MiB,"
-                f" {bare_cpu / n * 1e6:.1f} µs CPU per message",
+                f"  warehouse sink, {workers} process(es): {sink['events_per_s']:,.0f} events/s (ratio {ratio:.2f}, goal ≥ {GOAL_RATIO}),"
+                f" peak RSS {sink_rss:,.0f} MiB, {sink_cpu / n * 1e6:.1f} µs CPU per event (client),"
+                f" {sink['elapsed_s']:.1f} s to the last commit; {in_log:,} events in the log; exact: {exact}",
                 flush=True,
             )
-
-            runs = []
-            for workers in [int(w) for w in args.workers.split(",")]:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
-                sink, sink_wall, sink_rss, sink_cpu = run_measured(
-                    [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
-                     "--name", "bench", "--stop-when-idle", "2", "--batch-size", str(args.batch_size), "--workers", str(workers),
-                     "--json", "--database-url", db_url]
+            if not exact:
+                raise SystemExit(
+                    f"FAILED: {n:,} events published; the sink read {sink['read']:,} and accepted {sink['accepted']:,}"
+                    f" ({sink['duplicates']:,} duplicates, {sink['rejected']:,} rejected); the warehouse holds {in_log:,}"
                 )
-                with engine.connect() as conn:
-                    in_log = conn.exec_driver_sql("SELECT count(*) FROM event_log").scalar_one()
-                exact = sink["read"] == n and in_log == sink["accepted"] == n - sink["duplicates"] - sink["rejected"]
-                ratio = sink["events_per_s"] / bare["events_per_s"]
-                print(
-                    f"  warehouse sink, {workers} process(es): {sink['events_per_s']:,.0f} events/s (ratio {ratio:.2f}, goal ≥ {GOAL_RATIO}),"
-                    f" peak RSS {sink_rss:,.0f} MiB, {sink_cpu / n * 1e6:.1f} µs CPU per event (client),"
-                    f" {sink['elapsed_s']:.1f} s to the last commit; {in_log:,} events in the log; exact: {exact}",
-                    flush=True,
-                )
-                if not exact:
-                    raise SystemExit("the warehouse does not hold every event exactly once")
-                runs.append((workers, sink, sink_rss, ratio, sink_cpu / n * 1e6))
-            split: dict[str, float] = {}
-            if args.profile:
-                split = profile_split(engine, broker.bootstrap, topic, min(args.profile, n))
-                print(f"  CPU split of the sink's work, µs per event (cProfile, one thread, {min(args.profile, n):,} events):")
-                for part, us in split.items():
-                    print(f"    {us:6.1f}  {part}", flush=True)
-    finally:
-        engine.dispose()
-        drop_database(url)
-
-    if args.no_write:
-        return
+            runs.append((workers, sink, sink_rss, ratio, sink_cpu / n * 1e6))
+        split: dict[str, float] = {}
+        if args.profile:
+            split = profile_split(engine, broker.bootstrap, topic, min(args.profile, n))
+            print(f"  CPU split of the sink's work, µs per event (cProfile, one thread, {min(args.profile, n):,} events):")
+            for part, us in split.items():
+                print(f"    {us:6.1f}  {part}", flush=True)
     single_us = runs[0][4]
     split_table = ""
     if split:
@@ -297,12 +321,11 @@ the rest, and they are what bounds the ratio.
         f" | **{r:.2f}** | {rss:,.0f} MiB | {us:.1f} µs |"
         for w, s, rss, r, us in runs
     )
-    write_section(
-        "stream",
+    bench.write_section(
         f"""
 ## Kafka → warehouse sink (`./run bench stream`)
 
-{machine_line()} Broker: Tansu {_tansu_version()} in memory on loopback, {args.partitions} partitions,
+{bench.machine_line()} Broker: Tansu {_tansu_version()} in memory on loopback, {args.partitions} partitions,
 kafka-python with the `crc32c` C extension. {n:,} events (~{bare['bytes'] / n:.0f} bytes each).
 
 | step | rate | ÷ bare | peak RSS | client CPU per message |
@@ -323,7 +346,7 @@ Why the ratio is what it is: both read the topic with the same kafka-python cons
 hashes it, formats it for COPY and commits it with its offsets: {single_us:.1f} µs per event in one
 process. So one sink process on one core can reach at most {bare_cpu / single_us / n * 1e6:.2f} of the bare rate,
 whatever the batching; `--workers N` (one sink process per partition set, the scale-out design)
-adds cores, but on this 2-core machine they are shared with PostgreSQL itself (and with the other
+adds cores, but on this {bench.provenance.cpus}-CPU machine they are shared with PostgreSQL itself (and with the other
 engineers' jobs during this run).
 {split_table}""",
     )
