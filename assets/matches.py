@@ -23,7 +23,7 @@ INVESTOR_MATCHES = dg.AssetKey("investor_matches")
     description="投资方选址匹配 · ranked, explained parcels and factories for one requirement file (land as of today).",
 )
 def investor_matches(context: dg.AssetExecutionContext, warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult:
-    from events.matching import RequirementError, match
+    from land.matching import RequirementError, match
     from warehouse.land import land_status
 
     name = context.partition_key

@@ -315,7 +315,7 @@ def events_key(n: int) -> str:
 
 
 def _generate(n: int) -> list[dict[str, Any]]:
-    from ingestion.demo_history import generate_history
+    from demo.history import generate_history
 
     # Districts of 5,000 projects each (the generator is quadratic in a rare correction path),
     # their ids prefixed so they never collide.

@@ -2,7 +2,7 @@
 
     ./run bench match [--requirements 1000] [--parcels 100000] [--factories 10000] [--baseline N] [--no-doc]
 
-Fast path: ``events.matching.prepare_sites`` once (projected centroids and per-site arrays), then
+Fast path: ``land.matching.prepare_sites`` once (projected centroids and per-site arrays), then
 ``match`` per requirement (numpy masks over the arrays). Baseline: the obvious geopandas loop, the
 same rules and scores, but each requirement filters and scores the GeoDataFrame on its own
 (status and sizes from the columns, centroids and distances with GeoSeries methods, pandas sorting,
@@ -33,7 +33,7 @@ from _common import Bench, bench_run, parser  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 from shapely.geometry import Point  # noqa: E402
 
-from events.matching import (  # noqa: E402
+from land.matching import (  # noqa: E402
     AVAILABLE_STATUSES,
     EARTH_RADIUS_M,
     FALSE_EASTING_M,
@@ -136,7 +136,7 @@ def _range_ok(values: pd.Series, rng: Any) -> pd.Series:
 
 
 def naive_match(req: Requirement, sites: gpd.GeoDataFrame, epsg: int, top: int = 10) -> dict[str, Any]:
-    """Same hard constraints and scores as ``events.matching.match``, written as the obvious geopandas loop body.
+    """Same hard constraints and scores as ``land.matching.match``, written as the obvious geopandas loop body.
 
     ``sites`` is the land status frame already projected to ``epsg`` (done once, like the fast path).
     """

@@ -13,14 +13,14 @@ Confidentiality (保密) is a property of a project's whole known history, not o
 ``ProjectState.confidential``; :func:`is_public_project` is the one test every public output
 uses for a project (the promotion map through ``warehouse.land.project_locations``' ``public``
 column). A public page never names the requirement's investor (a prospect still negotiating)
-nor any project: :func:`public_match` is the public view of a match result.
+nor any project: ``land.matching.public_match`` is the public view of a match result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Container, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from events.model import Event, EventType
 
@@ -49,25 +49,3 @@ def is_confidential(signed: Iterable[Event], withdrawn: Container[str] = frozens
 def is_public_project(state: ProjectState) -> bool:
     """A project a public page may show: signed (an active ``signed`` event), not confidential, not cancelled."""
     return state.signed_on is not None and not state.confidential and state.cancelled_on is None
-
-
-def public_match(result: Mapping[str, Any]) -> dict[str, Any]:
-    """A match result as a public page may show it: no investor name, no project named in any reason.
-
-    Only the ``status`` constraint of a site that is not available names projects (the ones
-    occupying it): that is a closest miss's failed constraint (ranked sites are available), and
-    its reason is worded again without them (``events.matching.status_reason``).
-    """
-    from events.matching import status_reason
-
-    def row(r: Mapping[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in r.items() if k != "project_ids"}
-        if out.get("failed") == "status":
-            out["reason_zh"], out["reason_en"] = status_reason(out.get("value"), ())
-        return out
-
-    public = {k: v for k, v in result.items() if k != "investor"}
-    public["investor"] = None
-    public["results"] = [row(r) for r in result.get("results") or []]
-    public["closest_misses"] = [row(m) for m in result.get("closest_misses") or []]
-    return public

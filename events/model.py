@@ -42,14 +42,15 @@ class Stage(StrEnum):
 FUNNEL: tuple[Stage, ...] = (Stage.SIGNED, Stage.LANDED, Stage.STARTED, Stage.PRODUCED)
 FUNNEL_RANK: dict[str, int] = {s.value: i + 1 for i, s in enumerate(FUNNEL)}
 
-STAGE_LABEL_ZH: dict[str, str] = {
-    "none": "未签约",
-    "signed": "签约",
-    "landed": "落地",
-    "started": "开工",
-    "produced": "投产",
-    "cancelled": "取消",
+STAGE_LABELS: dict[str, tuple[str, str]] = {
+    "none": ("未签约", "Not signed"),
+    "signed": ("签约", "Signed"),
+    "landed": ("落地", "Landed"),
+    "started": ("开工", "Started"),
+    "produced": ("投产", "Produced"),
+    "cancelled": ("取消", "Cancelled"),
 }
+STAGE_LABEL_ZH: dict[str, str] = {code: pair[0] for code, pair in STAGE_LABELS.items()}
 
 # Same-instant events are applied in lifecycle order, so a day on which a project is signed and
 # landed folds the same whatever order the lines arrived in.

@@ -1,6 +1,6 @@
 """The match map (选址匹配地图): for one investor requirement, the ranked sites numbered, with reasons.
 
-``match_result`` is what ``events.matching.match`` returns (``results`` with ``rank``, ``site_id``,
+``match_result`` is what ``land.matching.match`` returns (``results`` with ``rank``, ``site_id``,
 ``kind``, ``name``, ``park``, ``score``, ``lon``, ``lat`` and ``criteria``; ``closest_misses`` with
 the failed criteria). ``sites`` is the land status frame (EPSG:4490) the match ran on: the
 matched sites' outlines are drawn from it. Positions are CGCS2000 degrees, shifted to GCJ-02 on a
@@ -32,7 +32,7 @@ RANK_COLOR_REST = "#1565c0"
 MISS_COLOR = "#8a8a8a"
 
 
-# Criterion and constraint keys of events.matching, as a planner reads them.
+# Criterion and constraint keys of land.matching, as a planner reads them.
 CRITERION: dict[str, tuple[str, str]] = {
     "status": ("供应状态", "Availability"),
     "area": ("面积", "Area"),
@@ -56,7 +56,7 @@ def _criterion(lang: str, key: Any) -> str:
 
 
 def _failed(lang: str, failed: Any) -> str:
-    """The failed constraint of a miss: one key (as ``events.matching`` gives it) or a list of keys."""
+    """The failed constraint of a miss: one key (as ``land.matching`` gives it) or a list of keys."""
     keys = [failed] if isinstance(failed, str) else list(failed or [])
     return ", ".join(_criterion(lang, k) for k in keys)
 

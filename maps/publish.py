@@ -5,7 +5,7 @@ horizon (``as_of``, default today in Asia/Shanghai) and writes:
 
 - ``promotion.html``: the promotion map (public: sites on offer, allow-listed fields only);
 - ``pipeline.html``: the pipeline replay, internal profile only;
-- ``match-N.html``: one per match result passed in (``events.matching.match`` output);
+- ``match-N.html``: one per match result passed in (``land.matching.match`` output);
 - ``index.html``: links to the pages (and thumbnails when ``png``).
 
 The public profile goes through ``events.disclosure``: projects only when
@@ -29,9 +29,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from events.calendar import month_ends
-from events.disclosure import public_match
 from events.model import end_of_day
 from events.projection import fold
+from land.matching import public_match
 from maps.match_map import render_match_map
 from maps.pipeline import render_pipeline_map
 from maps.promotion import on_offer, render_promotion_map
@@ -142,7 +142,7 @@ def publish_maps(
 
     ``basemap``: none | osm | tianditu (key from ``TIANDITU_KEY``) | gaode (overlay shifted to
     GCJ-02). ``png``: also a print-ready PNG of each page through headless Chromium (offline for
-    ``basemap="none"``). ``match_results``: ``events.matching.match`` outputs to map, one page each;
+    ``basemap="none"``). ``match_results``: ``land.matching.match`` outputs to map, one page each;
     ``requirements``: investor requirements (DOMAIN.md) matched here against the same sites.
     """
     from warehouse.land import land_status, parks, pois, project_locations
@@ -189,7 +189,7 @@ def publish_maps(
         pipe_title = t(lang, "招商项目推进地图（内部）", "Project pipeline map (internal)")
         write("pipeline", pipe_title, render_pipeline_map(frames, parks=park_frame, sites=sites, basemap=basemap, lang=lang, title=pipe_title))
     if requirements:
-        from events.matching import match_many
+        from land.matching import match_many
 
         match_results = [*match_results, *match_many(requirements, sites)]
     for i, result in enumerate(match_results, start=1):

@@ -26,6 +26,14 @@ from branca.element import Element, MacroElement
 from geopandas import GeoDataFrame, GeoSeries
 from jinja2 import Template
 
+from events.model import STAGE_LABELS
+from land.vocabulary import (
+    LAND_STATUS_LABELS,
+    LAND_USE_LABELS,
+    POI_KIND_LABELS,
+    SITE_KIND_LABELS,
+    SITE_STATUS_LABELS,
+)
 from maps.gcj02 import to_gcj02
 from maps.vendor import assets
 
@@ -53,35 +61,12 @@ def t(lang: str, zh: str, en: str) -> str:
     return zh
 
 
-# Code lists shared by the maps (Chinese, English).
-LAND_USE: dict[str, tuple[str, str]] = {
-    "100101": ("一类工业用地", "Class-1 industrial"),
-    "100102": ("二类工业用地", "Class-2 industrial"),
-    "100103": ("三类工业用地", "Class-3 industrial"),
-}
-LAND_STATUS: dict[str, tuple[str, str]] = {
-    "idle": ("闲置土地", "Idle land"),
-    "approved_unsupplied": ("批而未供", "Approved, not supplied"),
-    "supplied_unused": ("供而未用", "Supplied, not used"),
-    "inefficient": ("低效用地", "Inefficient land"),
-}
-SITE_STATUS: dict[str, tuple[str, str]] = {
-    "available": ("可供", "Available"),
-    "partly_taken": ("部分已用", "Partly taken"),
-    "taken": ("已用", "Taken"),
-    "in_production": ("已投产", "In production"),
-}
-KIND: dict[str, tuple[str, str]] = {
-    "idle": ("可供地块", "Available land"),
-    "factory": ("标准厂房", "Standard factory"),
-}
-POI_KIND: dict[str, tuple[str, str]] = {
-    "highway_exit": ("高速出口", "Highway exit"),
-    "rail_freight": ("铁路货运站", "Rail freight"),
-    "port": ("港口 / 陆港", "Port / dry port"),
-    "airport": ("机场", "Airport"),
-    "bus_station": ("客运站", "Bus station"),
-}
+# Code lists shared by the maps (Chinese, English): the domain's vocabularies, one table each.
+LAND_USE = LAND_USE_LABELS
+LAND_STATUS = LAND_STATUS_LABELS
+SITE_STATUS = SITE_STATUS_LABELS
+KIND = SITE_KIND_LABELS
+POI_KIND = POI_KIND_LABELS
 # Badge per kind: (glyph zh, glyph en, colour); dark tones that no stage or land-use colour uses.
 POI_BADGE: dict[str, tuple[str, str, str]] = {
     "highway_exit": ("高", "H", "#1d5e8c"),
@@ -91,14 +76,7 @@ POI_BADGE: dict[str, tuple[str, str, str]] = {
     "bus_station": ("站", "B", "#6b5a1d"),
 }
 POI_BADGE_OTHER = "#4a4a4a"
-STAGE: dict[str, tuple[str, str]] = {
-    "none": ("未签约", "Not signed"),
-    "signed": ("签约", "Signed"),
-    "landed": ("落地", "Landed"),
-    "started": ("开工", "Started"),
-    "produced": ("投产", "Produced"),
-    "cancelled": ("取消", "Cancelled"),
-}
+STAGE = STAGE_LABELS
 STAGE_COLOR: dict[str, str] = {
     "none": "#bdbdbd",
     "signed": "#2b7bba",

@@ -10,8 +10,8 @@ import numpy as np
 import shapely
 from sqlalchemy import Engine
 
-from ingestion.demo_district import generate_district, load_demo_district
-from ingestion.demo_history import generate_history
+from demo.district import generate_district, load_demo_district
+from demo.history import generate_history
 from warehouse.event_store import Incoming, load_records
 from warehouse.land import land_status
 from warehouse.replay import Horizon

@@ -13,10 +13,11 @@ import pytest
 from shapely.geometry import box
 from sqlalchemy import Engine
 
-from events.disclosure import is_public_project, public_match
+from events.disclosure import is_public_project
 from events.projection import fold
 from events.validation import validate_record
 from ingestion.land_files import load_land_file
+from land.matching import public_match
 from maps.promotion import public_projects
 from maps.publish import publish_maps
 from warehouse.event_store import load_records, read_jsonl

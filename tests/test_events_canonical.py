@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from demo.history import generate_history
 from events import canonical
 from events.canonical import CanonicalEvent, canonicalize, fast_canonical, from_event
 from events.validation import EventValidationError, parse_event
-from ingestion.demo_history import generate_history
 
 
 def explained(raw: str | bytes) -> CanonicalEvent | None:

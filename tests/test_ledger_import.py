@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from demo.ledgers import import_demo_ledgers
 from events.model import local_date
-from ingestion.ledger_demo import import_demo_ledgers
 from ingestion.ledger_events import LedgerOrderError
 from ingestion.ledger_import import import_ledger
 from tests.ledger_fixtures import GBK_CSV, MONTH1_TOTALS, write_month1, write_month2

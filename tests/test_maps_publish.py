@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from ingestion.demo_district import DEMO_VALID_FROM, generate_district, write_district
-from ingestion.demo_history import generate_history
+from demo.district import DEMO_VALID_FROM, generate_district, write_district
+from demo.history import generate_history
 from ingestion.land_files import load_land_file
 from maps.browser import inspect_page
 from maps.promotion import on_offer, public_projects

@@ -163,8 +163,9 @@ def test_match_needs_exactly_one_of_file_or_batch(db_url_str: str, tmp_path: Pat
 def test_demo_requirements_find_sites_in_the_demo_county(db, tmp_path: Path) -> None:
     from datetime import date
 
-    from ingestion.demo_district import load_demo_district
-    from zhaoshang.commands.match import match_files, write_demo_requirements
+    from demo.district import load_demo_district
+    from demo.requirements import write_demo_requirements
+    from zhaoshang.commands.match import match_files
 
     load_demo_district(db, tmp_path / "land")
     files = write_demo_requirements(tmp_path / "requirements")

@@ -1,4 +1,4 @@
-"""Matching investors to parcels and factories: answers worked out by hand (see events/matching.py).
+"""Matching investors to parcels and factories: answers worked out by hand (see land/matching.py).
 
 Sites are placed at exact geodesic distances from an anchor (pyproj.Geod on the GRS80 ellipsoid of
 CGCS2000), so the expected distances and scores can be computed on paper.
@@ -15,8 +15,8 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import box
 
-from events.industry_land import industry_class
-from events.matching import (
+from land.industry_land import industry_class
+from land.matching import (
     RequirementError,
     _readiness_n,
     gauss_kruger_epsg,
@@ -118,7 +118,7 @@ def test_the_parcel_that_fits_everything_ranks_first_with_hand_computed_scores(d
     assert first["lon"] == pytest.approx(GEOD.fwd(*EXIT, 90, 2000)[0], abs=1e-5)
     part = {c["criterion"]: c for c in result["results"][1]["criteria"]}
     assert part["area_fit"]["reason_zh"] == "剩余面积 60 亩，满足 50–120 亩"
-    assert part["status"]["reason_zh"] == "部分已用，剩余 60 亩可供"
+    assert part["status"]["reason_zh"] == "部分占用，剩余 60 亩可供"
 
 
 def test_each_excluded_parcel_is_a_closest_miss_with_its_reason(district):

@@ -18,8 +18,8 @@ from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from demo.history import generate_history
 from ingestion.broker import BrokerError, LocalBroker, free_port, port_is_open
-from ingestion.demo_history import generate_history
 from ingestion.kafka_stream import (
     PartitionBatch,
     SinkFenced,

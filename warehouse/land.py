@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -30,21 +30,18 @@ from sqlalchemy import Connection, text
 from events.disclosure import is_public_project
 from events.model import Stage
 from events.projection import ProjectState
+from land.status import (
+    CRS,
+    land_totals,
+    resolve_takes,
+    status_frame,
+    takes_of,
+)
+from land.vocabulary import SITE_KINDS
 from warehouse.replay import Horizon, project_states
 
-CRS = "EPSG:4490"
 M2_PER_MU = 10000.0 / 15.0
-KINDS = ("idle", "factory", "park", "poi")
-SITE_STATUSES = ("available", "partly_taken", "taken", "in_production")
-STATUS_LABEL_ZH = {"available": "可用", "partly_taken": "部分占用", "taken": "已占用", "in_production": "已投产"}
-LAND_STATUS_LABEL_ZH = {
-    "idle": "闲置",
-    "approved_unsupplied": "批而未供",
-    "supplied_unused": "供而未用",
-    "inefficient": "低效用地",
-}
-# A remainder below this share of the site counts as nothing left (rounding in the ledgers).
-REMAINDER_TOLERANCE = 0.005
+KINDS = SITE_KINDS
 
 # Attribute columns stored per row, in table order (the geometry and versioning columns apart).
 ATTRIBUTE_COLUMNS: tuple[str, ...] = (
@@ -71,28 +68,6 @@ ATTRIBUTE_COLUMNS: tuple[str, ...] = (
 TEXT_COLUMNS = frozenset({"name", "park", "category", "land_use", "land_status", "readiness", "extra"})
 INT_COLUMNS = frozenset({"floors"})
 
-STATUS_COLUMNS: tuple[str, ...] = (
-    "site_id",
-    "kind",
-    "name",
-    "park",
-    "land_use",
-    "land_status",
-    "status",
-    "area_mu",
-    "remaining_area_mu",
-    "price_wan_per_mu",
-    "plot_ratio_max",
-    "readiness",
-    "floor_area_m2",
-    "vacant_area_m2",
-    "floors",
-    "floor_load_kn_m2",
-    "clear_height_m",
-    "power_kva",
-    "rent_yuan_m2_month",
-    "project_ids",
-)
 
 
 class InventoryError(ValueError):
@@ -109,18 +84,6 @@ class VersionCounts:
     replaced: int
 
 
-@dataclass(frozen=True, slots=True)
-class LandAnomaly:
-    """A landing that does not fit the inventory. ``code`` is stable for scripts."""
-
-    code: str
-    project_id: str
-    event_id: str
-    site_id: str | None
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.detail} (project {self.project_id}, event {self.event_id})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,93 +312,10 @@ def pois(conn: Connection, as_of: date | None = None) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(out.reset_index(drop=True), geometry=inv.geometry.reset_index(drop=True), crs=CRS)
 
 
-_STAGE_BY_RANK = ("none", "signed", "landed", "started", "produced")
 
 
-def _takes(states: Iterable[ProjectState]) -> pd.DataFrame:
-    """One row per site a project took: what it names, how much, and where it was signed (lon/lat)."""
-    rows: list[tuple[Any, ...]] = []
-    for s in states:
-        if not s.sites:
-            continue
-        # The stage by its fields (the enum property is slow in a loop over 100,000 projects).
-        stage = "cancelled" if s.cancelled_on is not None else _STAGE_BY_RANK[s.reached]
-        for t in s.sites:
-            lon, lat = t.location if t.location else (np.nan, np.nan)
-            rows.append((s.project_id, stage, t.event_id, t.parcel_id, t.factory_id, t.land_area_mu, t.floor_area_m2, lon, lat))
-    cols = ["project_id", "stage", "event_id", "parcel_id", "factory_id", "land_area_mu", "floor_area_m2", "lon", "lat"]
-    df = pd.DataFrame.from_records(rows, columns=cols)
-    for c in ("land_area_mu", "floor_area_m2", "lon", "lat"):
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    for c in ("parcel_id", "factory_id"):
-        ids = df[c].astype(object)
-        named = ids.notna().to_numpy()
-        # Ids given as numbers in a payload name the same site as their text.
-        ids[named] = ids[named].astype(str)
-        df[c] = ids.where(named, None)
-    return df
 
 
-def _resolve_takes(
-    takes: pd.DataFrame, sites: gpd.GeoDataFrame, former: Mapping[str, set[str]] | None = None
-) -> tuple[pd.DataFrame, list[LandAnomaly]]:
-    """Tie takes to inventory sites: by id, else by the signed location inside a parcel (one spatial join).
-
-    Returns rows ``(project_id, stage, event_id, kind, site_id, land_area_mu, floor_area_m2)``
-    and the anomalies: ids in no inventory version up to the date (``unknown_parcel``,
-    ``unknown_factory``), ids only in earlier versions (``parcel_left_inventory``,
-    ``factory_left_inventory``: e.g. a parcel the bureau struck off its idle list once granted),
-    landings naming no site at all (``landed_without_site``). ``former`` maps kind to the ids of
-    earlier versions.
-    """
-    anomalies: list[LandAnomaly] = []
-    former = former or {}
-    idle_ids = set(sites.loc[sites["kind"] == "idle", "site_id"])
-    factory_ids = set(sites.loc[sites["kind"] == "factory", "site_id"])
-    base = ["project_id", "stage", "event_id"]
-    parcel = takes[takes["parcel_id"].notna()]
-    factory = takes[takes["factory_id"].notna()]
-    for frame, col, known, kind, label in (
-        (parcel, "parcel_id", idle_ids, "idle", "parcel"),
-        (factory, "factory_id", factory_ids, "factory", "factory"),
-    ):
-        unknown = frame[~frame[col].isin(known)]
-        earlier = former.get(kind, set())
-        for pid, eid, site in zip(unknown["project_id"], unknown["event_id"], unknown[col], strict=True):
-            if site in earlier:
-                anomalies.append(
-                    LandAnomaly(f"{label}_left_inventory", pid, eid, site, f"landed on {label} {site!r}, which an earlier inventory version had but the one valid at the date has not")
-                )
-            else:
-                anomalies.append(LandAnomaly(f"unknown_{label}", pid, eid, site, f"landed on {label} {site!r}, in no inventory version up to the date"))
-    parts = [
-        parcel[parcel["parcel_id"].isin(idle_ids)].assign(kind="idle", site_id=parcel["parcel_id"], floor_area_m2=np.nan),
-        factory[factory["factory_id"].isin(factory_ids)].assign(kind="factory", site_id=factory["factory_id"], land_area_mu=np.nan),
-    ]
-    bare = takes[takes["parcel_id"].isna() & takes["factory_id"].isna()]
-    located = bare[bare["lon"].notna()]
-    found = pd.DataFrame(columns=[*base, "site_id"])
-    if len(located):
-        points = gpd.GeoDataFrame(located[base], geometry=gpd.points_from_xy(located["lon"], located["lat"]), crs=CRS)
-        idle = sites[sites["kind"] == "idle"][["site_id", "geometry"]]
-        joined = gpd.sjoin(points, idle, how="inner", predicate="within")
-        # A point on the shared edge of two parcels lands on one of them, not both.
-        found = pd.DataFrame(joined[[*base, "site_id"]]).drop_duplicates("event_id")
-        parts.append(found.merge(located[["event_id", "land_area_mu"]], on="event_id").assign(kind="idle", floor_area_m2=np.nan))
-    nowhere = bare[~bare["event_id"].isin(set(found["event_id"]))]
-    anomalies.extend(
-        LandAnomaly(
-            "landed_without_site",
-            pid,
-            eid,
-            None,
-            "landed naming no parcel or factory" + (", and its signed location lies in no parcel" if lon == lon else ""),
-        )
-        for pid, eid, lon in zip(nowhere["project_id"], nowhere["event_id"], nowhere["lon"], strict=True)
-    )
-    cols = [*base, "kind", "site_id", "land_area_mu", "floor_area_m2"]
-    resolved = pd.concat([p[cols] for p in parts], ignore_index=True) if parts else pd.DataFrame(columns=cols)
-    return resolved, anomalies
 
 
 def land_status(
@@ -443,13 +323,13 @@ def land_status(
 ) -> gpd.GeoDataFrame:
     """Every idle parcel and standard factory valid on ``horizon.as_of``, with what the projects took.
 
-    EPSG:4490, one row per site, columns :data:`STATUS_COLUMNS` plus ``geometry``. Areas in 亩,
+    EPSG:4490, one row per site, columns ``land.status.STATUS_COLUMNS`` plus ``geometry``. Areas in 亩,
     floor space in m²; ``remaining_area_mu`` is the land still free (parcels; null for
     factories), ``vacant_area_m2`` the floor space still vacant (factories). ``status``:
     ``available`` (no project on it), ``partly_taken`` (something left), ``taken`` (nothing left),
     ``in_production`` (nothing left and a project on it produces). Cancelled projects take nothing.
     The inventory version is chosen by ``horizon.as_of`` (its valid_from/valid_to); ``known_at``
-    limits the events. The anomalies (see :func:`_resolve_takes`, plus ``overbooked`` sites) are in
+    limits the events. The anomalies (see ``land.status.resolve_takes``, plus ``overbooked`` sites) are in
     ``frame.attrs["anomalies"]`` as dicts with ``code, project_id, event_id, site_id, detail``.
     ``states`` may be passed when the caller already folded the projects at ``horizon``.
     """
@@ -457,8 +337,8 @@ def land_status(
     if states is None:
         states = project_states(conn, horizon)
     active = [s for s in states.values() if s.stage is not Stage.CANCELLED]
-    takes, anomalies = _resolve_takes(_takes(active), sites, _former_ids(conn, horizon.as_of))
-    return _status_frame(sites, takes, anomalies)
+    takes, anomalies = resolve_takes(takes_of(active), sites, _former_ids(conn, horizon.as_of))
+    return status_frame(sites, takes, anomalies)
 
 
 def _former_ids(conn: Connection, as_of: date) -> dict[str, set[str]]:
@@ -476,88 +356,10 @@ def _former_ids(conn: Connection, as_of: date) -> dict[str, set[str]]:
     return out
 
 
-def _project_lists(sites: pd.DataFrame, ids: pd.DataFrame) -> list[list[str]]:
-    """The sorted distinct project ids per site row: one hash join, one sort, one split (no per-group pandas)."""
-    pos = pd.DataFrame({"kind": sites["kind"].to_numpy(), "site_id": sites["site_id"].to_numpy(), "pos": np.arange(len(sites))})
-    placed = ids.drop_duplicates().merge(pos, on=["kind", "site_id"], how="inner")
-    lists: list[list[str]] = [[] for _ in range(len(sites))]
-    if placed.empty:
-        return lists
-    where = placed["pos"].to_numpy()
-    projects = placed["project_id"].to_numpy(dtype=object)
-    order = np.lexsort((projects.astype(str), where))
-    where, projects = where[order], projects[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(where)) + 1]
-    for at, group in zip(where[starts], np.split(projects, starts[1:]), strict=True):
-        lists[int(at)] = group.tolist()
-    return lists
 
 
-def _status_frame(sites: gpd.GeoDataFrame, takes: pd.DataFrame, anomalies: list[LandAnomaly]) -> gpd.GeoDataFrame:
-    takes = takes.assign(
-        whole_land=takes["land_area_mu"].isna() & (takes["kind"] == "idle"),
-        whole_floor=takes["floor_area_m2"].isna() & (takes["kind"] == "factory"),
-        produced=takes["stage"] == Stage.PRODUCED.value,
-    )
-    keys = ["kind", "site_id"]
-    agg = takes.groupby(keys, sort=False).agg(
-        taken_mu=("land_area_mu", "sum"),
-        taken_m2=("floor_area_m2", "sum"),
-        whole_land=("whole_land", "any"),
-        whole_floor=("whole_floor", "any"),
-        produced=("produced", "any"),
-    )
-    out = sites.reset_index(drop=True).merge(agg, how="left", left_on=keys, right_index=True)
-    out["project_ids"] = _project_lists(out[keys], takes[[*keys, "project_id"]])
-    has = out["taken_mu"].notna().to_numpy()
-    is_idle = (out["kind"] == "idle").to_numpy()
-    area = out["area_mu"].to_numpy(dtype=float)
-    taken_mu = out["taken_mu"].fillna(0.0).to_numpy(dtype=float)
-    whole_land = out["whole_land"].fillna(False).to_numpy(dtype=bool)
-    remaining_mu = np.where(whole_land, 0.0, np.clip(area - taken_mu, 0.0, None))
-    # A factory's vacant space as the file gave it (other tenants already deducted), else all of it.
-    vacant0 = out["vacant_area_m2"].fillna(out["floor_area_m2"]).to_numpy(dtype=float)
-    taken_m2 = out["taken_m2"].fillna(0.0).to_numpy(dtype=float)
-    whole_floor = out["whole_floor"].fillna(False).to_numpy(dtype=bool)
-    vacant = np.where(whole_floor, 0.0, np.clip(vacant0 - taken_m2, 0.0, None))
-    left_share = np.where(is_idle, remaining_mu / np.where(area > 0, area, np.nan), vacant / np.where(vacant0 > 0, vacant0, np.nan))
-    nothing_left = np.nan_to_num(left_share, nan=0.0) <= REMAINDER_TOLERANCE
-    produced = out["produced"].fillna(False).to_numpy(dtype=bool)
-    status = np.select(
-        [~has, ~nothing_left, produced],
-        ["available", "partly_taken", "in_production"],
-        default="taken",
-    )
-    over_land = is_idle & has & ~whole_land & (taken_mu > area * (1 + REMAINDER_TOLERANCE))
-    over_floor = ~is_idle & has & ~whole_floor & (taken_m2 > vacant0 * (1 + REMAINDER_TOLERANCE))
-    for i in np.flatnonzero(over_land | over_floor):
-        r = out.iloc[i]
-        what = f"{taken_mu[i]:.1f} mu of {area[i]:.1f} mu" if is_idle[i] else f"{taken_m2[i]:.0f} m² of {vacant0[i]:.0f} m² vacant"
-        anomalies.append(LandAnomaly("overbooked", ",".join(r["project_ids"]), "", r["site_id"], f"site {r['site_id']!r}: projects take {what}"))
-    out["status"] = status
-    out["remaining_area_mu"] = np.where(is_idle, remaining_mu, np.nan)
-    out["vacant_area_m2"] = np.where(is_idle, out["vacant_area_m2"].to_numpy(dtype=float), vacant)
-    frame = gpd.GeoDataFrame(out[[*STATUS_COLUMNS, "geometry"]].reset_index(drop=True), geometry="geometry", crs=CRS)
-    frame.attrs["anomalies"] = [asdict(a) for a in anomalies]
-    return frame
 
 
-def land_totals(frame: pd.DataFrame) -> pd.DataFrame:
-    """Totals by park, kind and status: sites, area and remaining area (亩), floor and vacant space (m²)."""
-    df = pd.DataFrame(frame.drop(columns="geometry", errors="ignore"))
-    df["park"] = df["park"].fillna("(无园区 no park)")
-    return (
-        df.groupby(["park", "kind", "status"], sort=True)
-        .agg(
-            sites=("site_id", "size"),
-            area_mu=("area_mu", "sum"),
-            remaining_area_mu=("remaining_area_mu", "sum"),
-            floor_area_m2=("floor_area_m2", "sum"),
-            vacant_area_m2=("vacant_area_m2", "sum"),
-            projects=("project_ids", lambda s: int(sum(len(v) for v in s))),
-        )
-        .reset_index()
-    )
 
 
 def status_report(frame: gpd.GeoDataFrame, horizon: Horizon) -> dict[str, Any]:
@@ -595,7 +397,7 @@ def project_locations(
     if states is None:
         states = project_states(conn, horizon)
     sites = inventory(conn, ["idle", "factory"], horizon.as_of)
-    resolved, _ = _resolve_takes(_takes(states.values()), sites)
+    resolved, _ = resolve_takes(takes_of(states.values()), sites)
     # The last landing wins (a project lands once; a corrected landing replaces the first).
     resolved = resolved.drop_duplicates("project_id", keep="last")
     # Planar centroids in degrees: for sites a few hundred metres across the error is centimetres.

@@ -83,14 +83,14 @@ def demo(
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from assets.resources import KafkaResource
     from assets.run import materialize_all
+    from demo.district import load_demo_district
+    from demo.history import generate_history
+    from demo.ledgers import DEMO_LEDGER_MONTHS, write_demo_ledgers
+    from demo.requirements import write_demo_requirements
     from ingestion.broker import LocalBroker
-    from ingestion.demo_district import load_demo_district
-    from ingestion.demo_history import generate_history
     from ingestion.kafka_stream import publish_records, run_sink
-    from ingestion.ledger_demo import DEMO_LEDGER_MONTHS, write_demo_ledgers
     from ingestion.ledger_events import LedgerOrderError
     from ingestion.ledger_import import import_ledger
-    from zhaoshang.commands.match import write_demo_requirements
 
     _step(1, "数据库 set-up")
     setup(database_url)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from land.vocabulary import LAND_STATUS_LABELS, SITE_KIND_LABELS, SITE_STATUS_LABELS, zh, zh_en
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -23,7 +24,10 @@ from zhaoshang.common import (
 )
 from zhaoshang.groups import land_app
 
-KIND_LABEL = {"idle": "闲置土地 idle parcels", "factory": "标准厂房 standard factories", "park": "园区 parks", "poi": "设施点 points of interest"}
+
+def _kind(kind: str) -> str:
+    zh, en = SITE_KIND_LABELS[kind]
+    return f"{zh} {en}"
 
 
 def land_load(
@@ -65,7 +69,7 @@ def land_load(
         return
     console.print(
         styled(("✓", "green")),
-        f"{KIND_LABEL[kind]} {file.name} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
+        f"{_kind(kind)} {file.name} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
         f"读取 read {report['read']} · 载入 loaded {report['loaded']} · 修复 repaired {report['repaired']} · "
         f"拒收 rejected {report['rejected']}"
     )
@@ -103,7 +107,7 @@ def land_status_cmd(
     json_out: JsonFlag = False,
 ) -> None:
     """土地状态 · per parcel and factory: status, remaining area, the projects on it; totals by park and status."""
-    from warehouse.land import LAND_STATUS_LABEL_ZH, STATUS_LABEL_ZH, land_status, land_totals, status_report
+    from warehouse.land import land_status, land_totals, status_report
     from warehouse.replay import Horizon
 
     day = parse_date_or_today(as_of, "--as-of")
@@ -134,9 +138,9 @@ def land_status_cmd(
             _s(r.site_id),
             _s(r.name),
             _s(r.park),
-            "地块" if r.kind == "idle" else "厂房",
-            LAND_STATUS_LABEL_ZH.get(r.land_status, "") if isinstance(r.land_status, str) else "",
-            f"{STATUS_LABEL_ZH[r.status]} {r.status}",
+            zh(SITE_KIND_LABELS, r.kind),
+            zh(LAND_STATUS_LABELS, r.land_status) if isinstance(r.land_status, str) else "",
+            zh_en(SITE_STATUS_LABELS, r.status),
             _num(r.area_mu),
             _num(r.remaining_area_mu),
             _num(r.floor_area_m2, 0),
@@ -150,8 +154,8 @@ def land_status_cmd(
     for r in land_totals(frame).itertuples():
         totals.add_row(
             _s(r.park),
-            "地块 idle" if r.kind == "idle" else "厂房 factory",
-            f"{STATUS_LABEL_ZH[str(r.status)]} {r.status}",
+            zh_en(SITE_KIND_LABELS, r.kind),
+            zh_en(SITE_STATUS_LABELS, r.status),
             str(r.sites),
             _num(r.area_mu),
             _num(r.remaining_area_mu) if r.kind == "idle" else "—",

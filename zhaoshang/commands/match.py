@@ -1,6 +1,6 @@
 """``zhaoshang match``: the best parcels or factories for an investor's requirement, with reasons.
 
-The matching itself is ``events.matching`` (pure); this module reads requirement files, takes the
+The matching itself is ``land.matching`` (pure); this module reads requirement files, takes the
 land status frame from the warehouse as of a date, and writes tables, JSON and maps.
 :func:`match_files` is the entry point for other callers (the demo, scripts).
 """
@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import Engine
 
-from events.matching import RequirementError, SiteIndex, match, parse_requirement, prepare_sites
+from land.matching import RequirementError, SiteIndex, match, parse_requirement, prepare_sites
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -134,43 +134,6 @@ def match_files(
         )
         summaries.append(summary)
     return summaries
-
-
-def demo_requirements() -> dict[str, dict[str, Any]]:
-    """Four investor requirements that fit the demo county (``ingestion.demo_district``), by file stem.
-
-    Land for a new-materials firm near the 平坝 exit, class-3 land for fine chemicals near 天龙,
-    factory space for electronics, logistics land near 高峰 with distance weighted up.
-    """
-    from ingestion.demo_district import POIS
-
-    poi = {name: (lon, lat) for name, _kind, lon, lat in POIS}
-
-    def near(name: str, max_km: float) -> dict[str, Any]:
-        return {"name": name, "lon": poi[name][0], "lat": poi[name][1], "max_km": max_km}
-
-    return {
-        "新材料": {"investor": "某新材料科技有限公司", "industry": "新材料", "land_use": ["100102"],
-                 "land_area_mu": {"min": 30, "max": 120}, "max_price_wan_per_mu": 30, "near": [near("沪昆高速平坝出口", 8)]},
-        "精细化工": {"investor": "某精细化工企业", "industry": "精细化工", "land_area_mu": {"min": 20, "max": 200},
-                  "near": [near("沪昆高速天龙出口", 10)]},
-        "电子信息厂房": {"investor": "某电子信息企业", "industry": "电子信息",
-                    "factory": {"floor_area_m2": {"min": 2000}, "floor_load_kn_m2": {"min": 8}, "clear_height_m": {"min": 5}},
-                    "near": [near("沪昆高速平坝出口", 12)]},
-        "冷链物流": {"investor": "某冷链物流企业", "industry": "物流", "land_area_mu": {"min": 20, "max": 100},
-                  "max_price_wan_per_mu": 25, "near": [near("贵黄高速高峰互通", 6)], "weights": {"distance": 0.4}},
-    }
-
-
-def write_demo_requirements(folder: Path) -> list[Path]:
-    """Write :func:`demo_requirements` as ``NAME.json`` into ``folder``; the paths, for :func:`match_files`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for stem, req in demo_requirements().items():
-        path = folder / f"{stem}.json"
-        path.write_text(json.dumps(req, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 def _reason(item: dict[str, Any], lang: str) -> str:

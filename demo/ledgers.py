@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 if TYPE_CHECKING:
     from ingestion.ledger_import import LedgerImport
 
-from ingestion.demo_history import CHANNELS, INDUSTRIES, PRODUCTS, UNIT_WEIGHTS, UNITS, _company
+from demo.history import CHANNELS, INDUSTRIES, PRODUCTS, UNIT_WEIGHTS, UNITS, _company
 
 DEMO_LEDGER_MONTHS = (date(2026, 9, 30), date(2026, 10, 31))
 HEADERS = [

@@ -13,7 +13,7 @@ Hard constraints (a site must pass all of them; unknown values fail, with the re
                     factories: ``vacant_area_m2`` (m²) within ``factory.floor_area_m2``.
                     A site that is taken is measured by its whole area, so that it is reported as
                     taken, not as too small.
-    ``land_use``    land: the parcel's class is one the industry may use (``events.industry_land``)
+    ``land_use``    land: the parcel's class is one the industry may use (``land.industry_land``)
                     and, when the requirement lists ``land_use``, one of those.
     ``price``       land: ``price_wan_per_mu`` ≤ ``max_price_wan_per_mu`` (万元/亩);
                     factories: ``rent_yuan_m2_month`` ≤ ``factory.max_rent_yuan_m2_month``.
@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from events.industry_land import (
+from land.industry_land import (
     LAND_CLASS_LABEL_EN,
     LAND_CLASS_LABEL_ZH,
     LAND_CLASSES,
@@ -727,7 +727,7 @@ def _class_text(codes: Iterable[str], zh: bool) -> str:
 def status_reason(st: Any, projects: Iterable[Any]) -> tuple[str, str]:
     """Why a site that is not available fails ``status`` (zh, en), naming the ``projects`` on it.
 
-    ``events.disclosure.public_match`` words it again with no projects for a public page.
+    :func:`public_match` words it again with no projects for a public page.
     """
     pids = ", ".join(str(p) for p in projects)
     by_zh = f"（项目 {pids}）" if pids else ""
@@ -755,7 +755,7 @@ class _Reasons:
             if self.factory:
                 return st, f"可供应，空置 {_num(a.size[i])} 平方米", f"available, {_num(a.size[i])} m² vacant"
             if a.size_is_remaining[i]:
-                return st, f"部分已用，剩余 {_num(a.size[i])} 亩可供", f"partly taken, {_num(a.size[i])} mu still free"
+                return st, f"部分占用，剩余 {_num(a.size[i])} 亩可供", f"partly taken, {_num(a.size[i])} mu still free"
             return st, "可供应", "available"
         projects = a.project_ids[i]
         return st, *status_reason(st, projects if isinstance(projects, list | tuple | np.ndarray) else ())
@@ -979,3 +979,23 @@ def match_many(requirements: Iterable[Mapping[str, Any] | Requirement], sites: A
     """:func:`match` for many requirements, preparing the site arrays once."""
     idx = prepare_sites(sites)
     return [match(r, idx, top=top, misses=misses) for r in requirements]
+
+
+def public_match(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A match result as a public page may show it: no investor name, no project named in any reason.
+
+    Only the ``status`` constraint of a site that is not available names projects (the ones
+    occupying it): that is a closest miss's failed constraint (ranked sites are available), and
+    its reason is worded again without them (:func:`status_reason`).
+    """
+    def row(r: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in r.items() if k != "project_ids"}
+        if out.get("failed") == "status":
+            out["reason_zh"], out["reason_en"] = status_reason(out.get("value"), ())
+        return out
+
+    public = {k: v for k, v in result.items() if k != "investor"}
+    public["investor"] = None
+    public["results"] = [row(r) for r in result.get("results") or []]
+    public["closest_misses"] = [row(m) for m in result.get("closest_misses") or []]
+    return public

@@ -27,7 +27,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine
 
-from ingestion.demo_history import Site
+from demo.history import Site
 from ingestion.land_files import area_mu, land_report, load_land_file, read_land_file
 from warehouse.land import InventoryError, VersionCounts
 

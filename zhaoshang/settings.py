@@ -1,0 +1,60 @@
+"""Every setting read from the environment, in one object (``zhaoshang settings`` lists them).
+
+Entry points (the CLI, the Dagster definitions, the workspace) read ``Settings`` and pass values
+down; lower layers take an engine, a URL, a path or a date as arguments and never read the
+environment. Variables are named ``ZHAOSHANG_*`` except ``TIANDITU_KEY`` (the name Tianditu's own
+documentation uses) and Dagster's own ``DAGSTER_HOME``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The environment's settings, validated; a field's description is its documentation."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHAOSHANG_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        None,
+        description="The warehouse: a PostgreSQL/PostGIS URL (libpq or SQLAlchemy form). "
+        "Default: the local server over its Unix socket, database zhaoshang.",
+    )
+    today: date | None = Field(
+        None, description="Pins the product's clock to this day (YYYY-MM-DD); default: today in Asia/Shanghai."
+    )
+    kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers HOST:PORT[,HOST:PORT] of the event stream.")
+    kafka_topic: str = Field("zhaoshang.events", description="The Kafka topic of the project lifecycle events.")
+    output_dir: Path = Field(Path("out"), description="Where the Dagster assets write maps, bulletins and matches.")
+    requirements_dir: Path = Field(Path("requirements"), description="The folder of investor requirement files the match sensor watches.")
+    partitions_start: date = Field(date(2019, 1, 1), description="The first month of the Dagster monthly partitions.")
+    chromium: str | None = Field(None, description="The Chromium executable for PNG maps and browser checks (default: found on PATH).")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as JSON objects (one per line).")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="The lowest level logged.")
+    tianditu_key: str | None = Field(
+        None,
+        validation_alias=AliasChoices("TIANDITU_KEY", "ZHAOSHANG_TIANDITU_KEY"),
+        description="Tianditu (天地图) API key for the tianditu basemap.",
+    )
+
+    def variables(self) -> list[tuple[str, str, str]]:
+        """(variable, value as set or its default, description) for every setting; secrets masked."""
+        rows = []
+        for name, field in type(self).model_fields.items():
+            alias = field.validation_alias
+            variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+            value = getattr(self, name)
+            shown = "" if value is None else ("********" if name.endswith("key") else str(value))
+            rows.append((str(variable), shown, field.description or ""))
+        return rows
+
+
+def load_settings() -> Settings:
+    """The settings of this process's environment (raises ``pydantic.ValidationError`` naming the variable)."""
+    return Settings()
