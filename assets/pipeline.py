@@ -17,8 +17,8 @@ from sqlalchemy import text
 from assets.partitions import month_end, partition_keys_of
 from assets.resources import OutputResource, WarehouseResource
 from events.escape import markdown_cell
-from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH
 from events.model import STAGE_LABEL_ZH, end_of_day
+from reports.bulletin import bulletin_difference, bulletin_markdown
 from warehouse.marts import open_dead_letters, replace_bulletin, replace_project_states, snapshot_dead_letters
 from warehouse.replay import Horizon, kpi_report, log_high_water, replay_rows
 
@@ -48,54 +48,6 @@ def project_event_log(warehouse: WarehouseResource) -> dg.ObserveResult:
             "events_by_type": dg.MetadataValue.json(by_type),
         },
     )
-
-
-def _bulletin_markdown(published: dict[str, Any], corrected: dict[str, Any], month: date) -> str:
-    keys = ("signed", "landed", "started", "produced", "landing_rate", "investment_wan", "funds_wan", "stalled")
-
-    def cell(k: str, v: Any) -> str:
-        if v is None:
-            return "—"
-        return f"{v:.1%}" if k.endswith("_rate") else (f"{v:,.0f}" if k.endswith("_wan") else str(v))
-
-    head = ["排名", GROUP_LABEL_ZH["unit"], *(KPI_LABELS_ZH[k] for k in keys), "更正(到位资金)"]
-    lines = [
-        f"### {month.year}年{month.month}月 招商引资月通报 (截至 {month.isoformat()}, 按发布时口径)",
-        f"期间 period {published['from']} ~ {published['to']}; 更正后 as corrected since: known now",
-        "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    corrected_by_key = {g["key"]: g for g in corrected["groups"]}
-    for g in published["groups"]:
-        c = corrected_by_key.get(g["key"], {})
-        delta = (c.get("funds_wan") or 0) - (g["funds_wan"] or 0)
-        # The unit is data: escaped for a Markdown cell (a "|" would shift the table, HTML would run).
-        lines.append(
-            "| " + " | ".join([str(g["rank"]), markdown_cell(g["key"]), *(cell(k, g[k]) for k in keys), f"{delta:+,.0f}"]) + " |"
-        )
-    t = published["total"]
-    lines.append("| | 合计 | " + " | ".join(cell(k, t[k]) for k in keys) + " | |")
-    return "\n".join(lines)
-
-
-def _difference(published: dict[str, Any], corrected: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per unit, the KPIs whose value changed between the published and the corrected bulletin."""
-    pub = {g["key"]: g for g in published["groups"]}
-    cor = {g["key"]: g for g in corrected["groups"]}
-    out = []
-    for key in sorted(set(pub) | set(cor)):
-        p, c = pub.get(key, {}), cor.get(key, {})
-        changed = {
-            k: {"published": p.get(k), "corrected": c.get(k)}
-            for k in KPI_KEYS
-            if p.get(k) != c.get(k) and not k.endswith("_rate")
-        }
-        if p.get("rank") != c.get("rank"):
-            changed["rank"] = {"published": p.get("rank"), "corrected": c.get("rank")}
-        if changed:
-            out.append({"unit": key, "changes": changed})
-    return out
 
 
 def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
@@ -215,8 +167,8 @@ def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
                 corrected = kpi_report(conn, date_from=year_start, date_to=m_end, by="unit")
                 replace_bulletin(conn, m_end, "published", published_at, published)
                 replace_bulletin(conn, m_end, "corrected", published_at, corrected)
-            diff = _difference(published, corrected)
-            md = _bulletin_markdown(published, corrected, m_end)
+            diff = bulletin_difference(published, corrected)
+            md = bulletin_markdown(published, corrected, m_end)
             stem = f"bulletins/{m_end:%Y-%m}"
             output.path(f"{stem}.md").write_text(md + "\n", encoding="utf-8")
             output.path(f"{stem}.json").write_text(

@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# The project's packages before bench/ itself: bench/land.py must not shadow the land package.
+_BENCH = str(Path(__file__).resolve().parent)
+sys.path[:] = [str(ROOT), *(p for p in sys.path if p not in (str(ROOT), _BENCH, "")), _BENCH]
 
 from sqlalchemy import Engine, text  # noqa: E402
 from sqlalchemy.engine import URL  # noqa: E402
@@ -302,7 +303,7 @@ def bench_run(name: str, args: argparse.Namespace, *, published: Mapping[str, An
 
 def events_key(n: int) -> str:
     """The generator's parameters, and its source (a changed generator makes other events)."""
-    source = (ROOT / "ingestion" / "demo_history.py").read_bytes()
+    source = (ROOT / "demo" / "history.py").read_bytes()
     params = {
         "n": n,
         "seed": SEED,

@@ -48,6 +48,23 @@ POI_KIND_LABELS: dict[str, tuple[str, str]] = {
     "bus_station": ("客运站", "Bus station"),
 }
 
+# Criterion and constraint keys of land.matching, as a planner reads them.
+CRITERION_LABELS: dict[str, tuple[str, str]] = {
+    "status": ("供应状态", "Availability"),
+    "area": ("面积", "Area"),
+    "area_fit": ("面积匹配", "Area fit"),
+    "land_use": ("用地类型", "Land use"),
+    "price": ("价格", "Price"),
+    "distance": ("距离", "Distance"),
+    "near": ("距离", "Distance"),
+    "readiness": ("基础配套", "Site readiness"),
+    "plot_ratio": ("容积率", "Plot ratio"),
+    "floor_load": ("楼面承重", "Floor load"),
+    "clear_height": ("层高", "Clear height"),
+    "power": ("供电容量", "Power supply"),
+    "floors": ("层数", "Floors"),
+}
+
 
 def zh(table: dict[str, tuple[str, str]], code: object) -> str:
     """The Chinese label of ``code``, or the code itself when the table has none."""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from geopandas import GeoDataFrame, points_from_xy
 
+from land.vocabulary import CRITERION_LABELS
 from maps.promotion import park_layer
 from maps.render import (
     DEFAULT_PRECISION,
@@ -32,22 +33,7 @@ RANK_COLOR_REST = "#1565c0"
 MISS_COLOR = "#8a8a8a"
 
 
-# Criterion and constraint keys of land.matching, as a planner reads them.
-CRITERION: dict[str, tuple[str, str]] = {
-    "status": ("供应状态", "Availability"),
-    "area": ("面积", "Area"),
-    "area_fit": ("面积匹配", "Area fit"),
-    "land_use": ("用地类型", "Land use"),
-    "price": ("价格", "Price"),
-    "distance": ("距离", "Distance"),
-    "near": ("距离", "Distance"),
-    "readiness": ("基础配套", "Site readiness"),
-    "plot_ratio": ("容积率", "Plot ratio"),
-    "floor_load": ("楼面承重", "Floor load"),
-    "clear_height": ("层高", "Clear height"),
-    "power": ("供电容量", "Power supply"),
-    "floors": ("层数", "Floors"),
-}
+CRITERION = CRITERION_LABELS
 
 
 def _criterion(lang: str, key: Any) -> str:

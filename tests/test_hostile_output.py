@@ -23,10 +23,10 @@ from shapely.geometry import box
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
-from assets.pipeline import _bulletin_markdown
 from events.escape import html_text, markdown_cell, terminal, xlsx_append, xlsx_unescape
 from ingestion.land_files import load_land_file
 from maps.publish import publish_maps
+from reports.bulletin import bulletin_markdown
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.replay import kpi_report
 from zhaoshang.cli import app
@@ -306,7 +306,7 @@ def test_bulletin_markdown_keeps_its_table(db: Engine, tmp_path: Path) -> None:
     _hostile_warehouse(db, tmp_path)
     with db.connect() as conn:
         report = kpi_report(conn, date_from=date(2024, 1, 1), date_to=date(2024, 6, 30), by="unit")
-    text = _bulletin_markdown(report, report, date(2024, 6, 30))
+    text = bulletin_markdown(report, report, date(2024, 6, 30))
     assert not RAW_CONTROL.search(text.replace("\n", ""))
     page = MarkdownIt("commonmark").enable("table").render(text)
     assert "<script" not in page and "<img" not in page and "<a " not in page and "<strong" not in page

@@ -165,7 +165,7 @@ def test_demo_requirements_find_sites_in_the_demo_county(db, tmp_path: Path) -> 
 
     from demo.district import load_demo_district
     from demo.requirements import write_demo_requirements
-    from zhaoshang.commands.match import match_files
+    from reports.matches import match_files
 
     load_demo_district(db, tmp_path / "land")
     files = write_demo_requirements(tmp_path / "requirements")

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from events.escape import xlsx_append
 from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH
 from events.model import STAGE_LABEL_ZH
+from reports.kpi import format_kpi, write_kpi_xlsx
 from warehouse.event_store import (
     AppendResult,
     list_dead_letters,
@@ -121,16 +121,6 @@ def replay(
     out.print(table)
 
 
-def _fmt(key: str, value: Any) -> str:
-    if value is None:
-        return "—"
-    if key.endswith("_rate"):
-        return f"{value:.1%}"
-    if key.endswith("_wan"):
-        return f"{value:,.0f}"
-    return str(value)
-
-
 def _header(key: str, lang: str) -> str:
     if lang == "en":
         return key
@@ -153,32 +143,11 @@ def render_kpi_table(report: dict[str, Any], lang: str = "zh") -> Table:
         table.add_column(_header(key, lang), justify="right")
     if "groups" in report:
         for g in report["groups"]:
-            table.add_row(str(g["rank"]), g["key"], *(_fmt(k, g[k]) for k in KPI_KEYS))
-        table.add_row("", "合计" if lang != "en" else "total", *(_fmt(k, report["total"][k]) for k in KPI_KEYS), style="bold")
+            table.add_row(str(g["rank"]), g["key"], *(format_kpi(k, g[k]) for k in KPI_KEYS))
+        table.add_row("", "合计" if lang != "en" else "total", *(format_kpi(k, report["total"][k]) for k in KPI_KEYS), style="bold")
     else:
-        table.add_row(*(_fmt(k, report[k]) for k in KPI_KEYS))
+        table.add_row(*(format_kpi(k, report[k]) for k in KPI_KEYS))
     return table
-
-
-def write_kpi_xlsx(report: dict[str, Any], path: Path) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = "KPI"
-    xlsx_append(ws, [f"招商引资项目推进情况 {report['from']} ~ {report['to']}，截至 {report['as_of']}" + (f"，认知时点 {report['known_at']}" if report.get("known_at") else "")])
-    ws["A1"].font = Font(bold=True, size=14)
-    rows = report.get("groups", [])
-    head = (["排名", GROUP_LABEL_ZH[report["by"]]] if rows else []) + [KPI_LABELS_ZH[k] for k in KPI_KEYS]
-    xlsx_append(ws, head)
-    xlsx_append(ws, (["rank", report["by"]] if rows else []) + list(KPI_KEYS))
-    for g in rows:
-        xlsx_append(ws, [g["rank"], g["key"], *(g[k] for k in KPI_KEYS)])
-    total = report.get("total", report)
-    xlsx_append(ws, (["", "合计"] if rows else []) + [total[k] for k in KPI_KEYS])
-    wb.save(path)
 
 
 def report_kpis(

@@ -24,9 +24,10 @@ from typing import Annotated, Any
 import typer
 
 from events.calendar import previous_month_end
+from reports.kpi import write_kpi_xlsx
 from warehouse.replay import kpi_report
 from zhaoshang import clock
-from zhaoshang.commands.core import render_kpi_table, setup, write_kpi_xlsx
+from zhaoshang.commands.core import render_kpi_table, setup
 from zhaoshang.common import (
     DatabaseUrl,
     console,

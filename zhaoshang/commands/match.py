@@ -2,21 +2,28 @@
 
 The matching itself is ``land.matching`` (pure); this module reads requirement files, takes the
 land status frame from the warehouse as of a date, and writes tables, JSON and maps.
-:func:`match_files` is the entry point for other callers (the demo, scripts).
+``reports.matches.match_files`` is the entry point for other callers (the demo, scripts).
 """
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine
 
-from land.matching import RequirementError, SiteIndex, match, parse_requirement, prepare_sites
+from land.matching import match
+from land.vocabulary import CRITERION_LABELS, SITE_KIND_LABELS, zh
+from reports.matches import (
+    RESULT_SUFFIX,
+    MatchFileError,
+    load_sites,
+    match_files,
+    read_requirement,
+    stamp,
+    write_map,
+)
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -29,111 +36,6 @@ from zhaoshang.common import (
     parse_known_at_option,
     styled,
 )
-
-RESULT_SUFFIX = ".match.json"
-MAP_SUFFIX = ".match.html"
-KIND_ZH = {"idle": "闲置土地", "factory": "标准厂房"}
-FAILED_ZH = {
-    "status": "不可供应", "area": "面积", "land_use": "用地类型", "price": "价格", "near": "距离",
-    "floor_load": "承重", "clear_height": "层高", "power": "供电", "floors": "层数",
-}
-
-
-class MatchFileError(ValueError):
-    """A requirement file that cannot be read or matched; the message names the file and the field."""
-
-
-def read_requirement(path: Path) -> dict[str, Any]:
-    """The JSON object in ``path`` (UTF-8, a BOM allowed), checked with ``parse_requirement``."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise MatchFileError(f"{path}: 无法读取 cannot read: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise MatchFileError(f"{path}: 不是 UTF-8 文本 not UTF-8 text: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise MatchFileError(f"{path}: 不是有效的 JSON not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
-    try:
-        parse_requirement(data)
-    except RequirementError as exc:
-        raise MatchFileError(f"{path}: {exc}") from exc
-    return data
-
-
-def load_sites(engine: Engine, as_of: date, known_at: datetime | None = None) -> tuple[Any, SiteIndex]:
-    """The land status frame (EPSG:4490) as of ``as_of`` (known at ``known_at``) and its prepared arrays."""
-    from warehouse.land import land_status
-    from warehouse.replay import Horizon
-
-    with engine.connect() as conn:
-        sites = land_status(conn, Horizon(as_of, known_at))
-    return sites, prepare_sites(sites)
-
-
-def _stamp(result: dict[str, Any], as_of: date, known_at: datetime | None) -> dict[str, Any]:
-    result["as_of"] = as_of.isoformat()
-    result["known_at"] = known_at.isoformat() if known_at else None
-    return result
-
-
-def write_map(result: dict[str, Any], sites: Any, path: Path, *, lang: str = "zh", basemap: str = "none") -> bool:
-    """The match map (``maps.match_map``) as a self-contained HTML page; False when that renderer is absent."""
-    try:
-        from maps.match_map import render_match_map
-    except ImportError:
-        return False
-    page = render_match_map(result, sites, lang=lang, basemap=basemap)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return True
-
-
-def match_files(
-    engine: Engine,
-    files: list[Path],
-    *,
-    out_dir: Path | None = None,
-    as_of: date,
-    known_at: datetime | None = None,
-    top: int = 10,
-    maps: bool = False,
-    lang: str = "zh",
-    basemap: str = "none",
-) -> list[dict[str, Any]]:
-    """Match every requirement file and write ``NAME.match.json`` (and ``NAME.match.html`` with ``maps``).
-
-    Results go to ``out_dir`` (default: beside each file). The land status is read once, as of
-    ``as_of``. Returns one summary per file: ``file``,
-    ``output``, ``map``, ``investor``, ``matched``, ``results``, ``top_site``, ``error`` (a file
-    with a bad requirement is reported and skipped, the others are still matched).
-    """
-    day = as_of
-    sites, index = load_sites(engine, day, known_at)
-    summaries: list[dict[str, Any]] = []
-    for path in files:
-        target_dir = out_dir if out_dir is not None else path.parent
-        stem = path.name.removesuffix(".json")
-        summary: dict[str, Any] = {"file": str(path), "output": None, "map": None, "error": None}
-        try:
-            result = _stamp(match(read_requirement(path), index, top=top), day, known_at)
-        except MatchFileError as exc:
-            summaries.append({**summary, "error": str(exc)})
-            continue
-        target_dir.mkdir(parents=True, exist_ok=True)
-        output = target_dir / f"{stem}{RESULT_SUFFIX}"
-        output.write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
-        summary["output"] = str(output)
-        if maps and write_map(result, sites, target_dir / f"{stem}{MAP_SUFFIX}", lang=lang, basemap=basemap):
-            summary["map"] = str(target_dir / f"{stem}{MAP_SUFFIX}")
-        summary.update(
-            investor=result["investor"],
-            kind=result["kind"],
-            matched=result["matched"],
-            results=len(result["results"]),
-            top_site=result["results"][0]["site_id"] if result["results"] else None,
-        )
-        summaries.append(summary)
-    return summaries
 
 
 def _reason(item: dict[str, Any], lang: str) -> str:
@@ -155,7 +57,7 @@ def _print_result(result: dict[str, Any], lang: str) -> None:
     head = f"选址匹配 site match · {result['investor']}"
     if result.get("industry"):
         head += f" · {result['industry']}"
-    head += f" · {KIND_ZH.get(result['kind'], result['kind'])} {result['kind']} · 截至 as of {result['as_of']}"
+    head += f" · {zh(SITE_KIND_LABELS, result['kind'])} {result['kind']} · 截至 as of {result['as_of']}"
     table = Table(title=head, show_lines=True)
     for col in ("排名\nrank", "编号\nsite", "名称\nname", "园区\npark", "得分\nscore", "理由\nreasons"):
         table.add_column(col, overflow="fold")
@@ -169,7 +71,7 @@ def _print_result(result: dict[str, Any], lang: str) -> None:
         for col in ("编号\nsite", "名称\nname", "园区\npark", "未满足\nfailed", "原因\nreason"):
             misses.add_column(col, overflow="fold")
         for m in result["closest_misses"]:
-            failed = m["failed"] if lang == "en" else f"{FAILED_ZH.get(m['failed'], m['failed'])} {m['failed']}"
+            failed = m["failed"] if lang == "en" else f"{zh(CRITERION_LABELS, m['failed'])} {m['failed']}"
             misses.add_row(m["site_id"], m["name"] or "", m["park"] or "", failed, _reason(m, lang))
         out.print(misses)
     for note in result["notes"]:
@@ -215,7 +117,7 @@ def match_cmd(
         sites, index = load_sites(engine, day, known)
         if index.idle.n + index.factory.n == 0:
             console.print(styled((f"土地台账为空 the land inventory is empty as of {day}:", "yellow"), " load it with `zhaoshang land load FILE --kind idle|factory`"))
-        result = _stamp(match(data, index, top=top), day, known)
+        result = stamp(match(data, index, top=top), day, known)
         if map_file is not None:
             try:
                 written = write_map(result, sites, map_file, lang=lang, basemap=basemap)

@@ -1,0 +1,1 @@
+"""Documents for planners and leaders: KPI workbooks, monthly bulletins, match results."""
