@@ -27,7 +27,17 @@ from events.calendar import previous_month_end
 from warehouse.replay import kpi_report
 from zhaoshang import clock
 from zhaoshang.commands.core import render_kpi_table, setup, write_kpi_xlsx
-from zhaoshang.common import DatabaseUrl, console, engine_of, fail, out, parse_date_or_today, progress, url_of
+from zhaoshang.common import (
+    DatabaseUrl,
+    console,
+    engine_of,
+    fail,
+    out,
+    output_dir,
+    parse_date_or_today,
+    progress,
+    url_of,
+)
 
 DEMO_START = date(2019, 1, 1)
 
@@ -69,6 +79,7 @@ def demo(
     demo_end = previous_month_end(day)
     if demo_end < DEMO_START:
         fail(f"--today {day}: the demo history starts {DEMO_START}; give a later day")
+    output_dir(out_dir, "--out")
     # Dagster marks some APIs we use as beta at import; a planner running the demo needs no such notice.
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from assets.resources import KafkaResource
