@@ -138,13 +138,17 @@ def output_dir(path: Path, option: str, named: Path | None = None) -> Path:
     return path
 
 
-def output_file(path: Path, option: str) -> Path:
-    """A file to write (its folder created now); a folder in the way or an impossible path is said up front."""
+def output_file(path: Path, option: str, *, create_folder: bool = False) -> Path:
+    """A file to write; a folder in the way, a missing folder (unless ``create_folder``) or an
+    impossible path is said up front, before any work."""
     if path.is_dir():
-        fail(f"{option} {path}: 是文件夹 is a folder; give a file name")
-    output_dir(path.parent, option, named=path)
-    if path.exists() and not os.access(path, os.W_OK):
-        fail(f"{option} {path}: 文件不可写 the file is not writable")
+        fail(f"{option} {path}: cannot write: 是文件夹 is a folder; give a file name")
+    if create_folder:
+        output_dir(path.parent, option, named=path)
+    elif not path.parent.is_dir():
+        fail(f"{option} {path}: cannot write: 文件夹不存在 no folder {path.parent}")
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        fail(f"{option} {path}: cannot write: 不可写 permission denied")
     return path
 
 

@@ -250,7 +250,7 @@ def match_cmd(
         except MatchFileError as exc:
             fail(str(exc))
         if map_file is not None:
-            output_file(map_file, "--map")
+            output_file(map_file, "--map", create_folder=True)  # write_map makes the folder
         engine = engine_of(database_url)
         sites, index = load_sites(engine, day, known)
         if index.idle.n + index.factory.n == 0:
