@@ -26,7 +26,7 @@ import os
 import pstats
 from pathlib import Path
 
-from _common import FULL_EVENTS, N_EVENTS, Bench, CpuMeter, bench_run, parser, timed
+from _common import FULL_EVENTS, N_EVENTS, Bench, CpuMeter, bench_run, empty_tables, parser, timed
 from sqlalchemy import Engine, text
 
 from events.validation import parse_event
@@ -133,7 +133,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
         conn.exec_driver_sql(f"DROP TABLE {RAW_TABLE}")
 
     with engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+        empty_tables(conn, "event_log", "dead_letter")
         conn.exec_driver_sql("CHECKPOINT")
     load_avg = os.getloadavg()[0]
     with timed("load_records (real path)", times), CpuMeter(engine) as cpu["real path"]:
@@ -163,7 +163,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     profile_text = ""
     if args.profile:
         with engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+            empty_tables(conn, "event_log", "dead_letter")
         prof = cProfile.Profile()
         prof.enable()
         load_records(engine, itertools.islice(read_jsonl(path, "bench"), args.profile))
@@ -173,7 +173,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
         profile_text = buf.getvalue()
         print(profile_text)
         with engine.begin() as conn:  # leave the full log for bench/replay.py
-            conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+            empty_tables(conn, "event_log", "dead_letter")
         load_records(engine, read_jsonl(path, "bench"))
 
     cpu_rows = "\n".join(

@@ -31,8 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
 import shapely  # noqa: E402
-from _common import Bench, CpuMeter, bench_run, parser, timed  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from _common import Bench, CpuMeter, bench_run, empty_tables, parser, timed  # noqa: E402
 
 from ingestion.land_files import load_land_file, read_land_file  # noqa: E402
 from warehouse.event_store import Incoming, load_records  # noqa: E402
@@ -124,7 +123,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
         # Same day: nothing changed, so it only stages and compares.
         store_inventory(conn, got.frame, kind="idle", valid_from=date(2024, 1, 1))
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE land_inventory"))
+        empty_tables(conn, "land_inventory")
     with timed("store_inventory (fresh table)", t), CpuMeter(engine) as cpu["versioned store"], engine.begin() as conn:
         store_inventory(conn, got.frame, kind="idle", valid_from=date(2024, 1, 1))
     with timed("baseline to_postgis (same frame)", t), CpuMeter(engine) as cpu["bare to_postgis"]:

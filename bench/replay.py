@@ -25,7 +25,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _common import FULL_EVENTS, N_EVENTS, ROOT, Bench, CpuMeter, bench_run, parser, timed
+from _common import FULL_EVENTS, N_EVENTS, ROOT, Bench, CpuMeter, bench_run, empty_tables, parser, timed
 from sqlalchemy import Engine, text
 
 from events.kpis import compute_kpis
@@ -95,7 +95,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     if have != args.events:
         print(f"the log holds {have:,} events, not {args.events:,}: loading the benchmark file", flush=True)
         with engine.begin() as conn:
-            conn.exec_driver_sql("TRUNCATE event_log, dead_letter RESTART IDENTITY")
+            empty_tables(conn, "event_log", "dead_letter")
         res = load_records(engine, read_jsonl(bench.events_file(args.events), "bench"))
         assert res.accepted == args.events, res.as_dict()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Bench, bench_run, parser, stop_when_consumed
+from _common import ROOT, Bench, bench_run, empty_tables, parser, stop_when_consumed
 from sqlalchemy import text
 
 from ingestion.broker import LocalBroker
@@ -175,7 +175,7 @@ def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dic
     from ingestion.kafka_stream import Incoming, PartitionBatch, _prepare_offsets, _raw, write_batch
 
     with engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
+        empty_tables(conn, "event_log", "dead_letter", "stream_offset")
     conn = engine.connect()
     parts = sorted(KafkaConsumer(bootstrap_servers=bootstrap).partitions_for_topic(topic))
     position = _prepare_offsets(conn, "profile", topic, parts, reset=False)
@@ -268,7 +268,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
         runs = []
         for workers in [int(w) for w in args.workers.split(",")]:
             with engine.begin() as conn:
-                conn.exec_driver_sql("TRUNCATE event_log, dead_letter, stream_offset")
+                empty_tables(conn, "event_log", "dead_letter", "stream_offset")
             # No idle timeout: the sink runs until the warehouse has committed all n messages.
             sink, sink_wall, sink_rss, sink_cpu = run_measured(
                 [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,

@@ -500,6 +500,12 @@ def read_land_file(
     frame, enc = _read_raw(path, layer, encoding)
     declared = frame.crs
     out = LandRead(gpd.GeoDataFrame(), kind, path.name, len(frame), "", enc)
+    if frame.empty:  # no features, so no columns to map nor CRS to check: an empty version
+        columns: dict[str, Any] = {"site_id": pd.Series([], dtype=object)}
+        columns.update({c: pd.Series([], dtype=object) for c in ATTRIBUTE_COLUMNS})
+        out.frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+        out.source_crs = declared.to_string() if declared is not None else ""
+        return out
     if crs is not None:
         try:
             given = ProjCRS.from_user_input(crs)
@@ -589,19 +595,30 @@ def load_land_file(
     encoding: str | None = None,
     layer: str | None = None,
     partial: bool = False,
+    allow_empty: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Read, clean and store one inventory file as the ``kind`` version valid from ``valid_from``.
 
     Returns the JSON counts ``{"read", "loaded", "repaired", "rejected", "warnings", …}`` with the
     repaired ids, the rejections (id and reason), overlaps and what the versioning did.
+
+    A file with no site to load (none at all, or every one rejected), or a full version that names
+    none of the open sites, would close the whole inventory of its kind: refused unless
+    ``allow_empty`` (:class:`LandFileError`, :class:`warehouse.land.InventoryError`).
     """
     day = valid_from
     got = read_land_file(path, kind=kind, crs=crs, encoding=encoding, layer=layer, on_step=on_step)
+    if got.frame.empty and not allow_empty:
+        first = f"; first rejection: {got.rejections[0]['id']}: {got.rejections[0]['reason']}" if got.rejections else ""
+        raise LandFileError(
+            f"{got.source}: 没有可载入的{kind}地块 no {kind} site to load (read {got.read}, rejected {len(got.rejections)}{first});"
+            " refusing to load an empty inventory (it would close every open site): pass --allow-empty if that is meant"
+        )
     if on_step:
         on_step("写入台账版本 storing the inventory version")
     with engine.begin() as conn:
-        counts = store_inventory(conn, got.frame, kind=kind, valid_from=day, source=str(path), partial=partial)
+        counts = store_inventory(conn, got.frame, kind=kind, valid_from=day, source=str(path), partial=partial, allow_empty=allow_empty)
         report = land_report(got, day, counts)
         record_load(conn, kind=kind, source=str(path), valid_from=day, report=report)
     return report

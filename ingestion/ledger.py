@@ -586,20 +586,22 @@ def _xlsx_grid(path: Path, sheet: str | None) -> tuple[list[list[Any]], str]:
 
     try:
         wb = load_workbook(path, data_only=True)  # cached formula results, not the formulas
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
-        raise LedgerError(f"cannot open {path.name} as an Excel workbook: {exc}") from None
-    if sheet is not None:
-        if sheet not in wb.sheetnames:
+        if sheet is not None and sheet not in wb.sheetnames:
             raise LedgerError(f"no sheet {sheet!r} in {path.name}; sheets: {', '.join(wb.sheetnames)}")
-        ws = wb[sheet]
-    else:
-        ws = wb.worksheets[0]
-    grid = [list(r) for r in ws.iter_rows(values_only=True)]
+        ws = wb[sheet] if sheet is not None else wb.worksheets[0]
+        grid = [list(r) for r in ws.iter_rows(values_only=True)]
+        merged = list(ws.merged_cells.ranges)
+    except LedgerError:
+        raise
+    except InvalidFileException as exc:
+        raise LedgerError(f"cannot open {path.name} as an Excel workbook: {exc}") from None
+    except Exception as exc:  # empty, truncated, corrupt: zipfile, zlib, the XML parsers and openpyxl each raise their own
+        raise LedgerError(f"cannot open {path.name} as an Excel workbook ({type(exc).__name__}: {exc or 'no detail'})") from None
     width = max((len(r) for r in grid), default=0)
     for cells in grid:
         cells.extend([None] * (width - len(cells)))
     # A merged range shows its value in every cell it covers (a 责任单位 merged down several projects).
-    for rng in list(ws.merged_cells.ranges):
+    for rng in merged:
         top = grid[rng.min_row - 1][rng.min_col - 1] if rng.min_row - 1 < len(grid) else None
         for ri in range(rng.min_row - 1, min(rng.max_row, len(grid))):
             for ci in range(rng.min_col - 1, min(rng.max_col, width)):

@@ -2,6 +2,14 @@
 
 ``ZHAOSHANG_TEST_DATABASE_URL`` points the tests at another server (its database name is used as a
 prefix); by default the local PostgreSQL is used.
+
+The database is prepared as ``zhaoshang setup`` prepares one (``warehouse.provision.prepare``): the
+owner and application roles are installed, so the CLI and every application engine in the tests
+run as ``zhaoshang_app``. The fixtures' own engine keeps the login role (a superuser) so tests can
+set up and inspect any table. The log refuses TRUNCATE even to its owner; the fixtures empty it
+the one documented way: a superuser transaction with ``session_replication_role = replica``, in
+which ordinary triggers do not fire (:func:`tests.dbutil.truncate`). Production is unaffected:
+only a superuser may set that parameter.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
+from tests.dbutil import truncate
 from warehouse.db import drop_database, ensure_database, make_engine, resolve_url
-from warehouse.migrate import upgrade
+from warehouse.provision import prepare
 
 KEEP_TABLES = {"spatial_ref_sys", "alembic_version"}
 
@@ -25,18 +34,14 @@ def database_url() -> Iterator[URL]:
     base = resolve_url(os.environ.get("ZHAOSHANG_TEST_DATABASE_URL"))
     url = base.set(database=f"{base.database}_test_{uuid.uuid4().hex[:8]}")
     ensure_database(url)
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    upgrade(engine)
-    engine.dispose()
+    prepare(url)
     yield url
     drop_database(url)
 
 
 @pytest.fixture(scope="session")
 def session_engine(database_url: URL) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, as_app=False)
     yield engine
     engine.dispose()
 
@@ -49,8 +54,7 @@ def db(session_engine: Engine) -> Engine:
             text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
         ).scalars().all()
         victims = [t for t in tables if t not in KEEP_TABLES]
-        if victims:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in victims) + " RESTART IDENTITY CASCADE"))
+        truncate(conn, *victims)
     return session_engine
 
 

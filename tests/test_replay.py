@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from tests.dbutil import truncate
 from tests.test_kpis import BY_UNIT_GROUPS, COHORT_2024, DISTRICT, FLOW_2024
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.replay import Horizon, kpi_report, load_events, parse_known_at, replay_rows
@@ -24,7 +25,7 @@ def load(db: Engine, path: Path, records: list[dict[str, Any]], batch_size: int 
 
 def empty_log(db: Engine) -> None:
     with db.begin() as conn:
-        conn.execute(text("TRUNCATE event_log, dead_letter RESTART IDENTITY"))
+        truncate(conn, "event_log", "dead_letter")
 
 
 def test_kpis_of_the_hand_built_district(db: Engine, tmp_path: Path) -> None:

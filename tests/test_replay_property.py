@@ -8,10 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from events.model import Event
 from events.projection import fold
+from tests.dbutil import truncate
 from tests.test_events_property import histories
 from warehouse.event_store import Incoming, load_records
 from warehouse.replay import Horizon, project_states
@@ -23,7 +24,7 @@ RECORDED = datetime(2024, 2, 1, tzinfo=UTC)
 @given(data=st.data(), history=histories())
 def test_loaded_in_any_order_and_batches_replays_like_the_fold(db: Engine, data: st.DataObject, history: list[Event]) -> None:
     with db.begin() as conn:
-        conn.execute(text("TRUNCATE event_log, dead_letter RESTART IDENTITY"))
+        truncate(conn, "event_log", "dead_letter")
     order = data.draw(st.permutations(history))
     resent = data.draw(st.lists(st.sampled_from(history), max_size=5)) if history else []
     wire = []
@@ -47,7 +48,7 @@ def test_as_of_and_known_at_select_exactly_the_events_the_domain_says(db: Engine
     from events.model import EventType, end_of_day
 
     with db.begin() as conn:
-        conn.execute(text("TRUNCATE event_log, dead_letter RESTART IDENTITY"))
+        truncate(conn, "event_log", "dead_letter")
     recorded = {ev.event_id: RECORDED + timedelta(hours=data.draw(st.integers(0, 48))) for ev in history}
     wire = []
     for i, ev in enumerate(history):

@@ -29,6 +29,7 @@ from ingestion.kafka_stream import (
     sink_offsets,
     write_batch,
 )
+from tests.dbutil import truncate
 from warehouse.event_store import Incoming
 from zhaoshang.cli import app
 
@@ -87,7 +88,7 @@ def _snapshot(engine: Engine) -> dict[str, Any]:
 
 def _truncate(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE event_log, dead_letter, stream_offset RESTART IDENTITY"))
+        truncate(conn, "event_log", "dead_letter", "stream_offset")
 
 
 def _sink_cmd(bootstrap: str, topic: str, db_url: str, *extra: str) -> list[str]:

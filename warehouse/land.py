@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -156,6 +157,7 @@ def store_inventory(
     valid_from: date,
     source: str = "",
     partial: bool = False,
+    allow_empty: bool = False,
 ) -> VersionCounts:
     """Make ``frame`` the ``kind`` inventory from ``valid_from`` on, in the caller's transaction.
 
@@ -163,7 +165,9 @@ def store_inventory(
     null). Rows whose content is unchanged stay as they are; changed rows and rows absent from the
     file (unless ``partial``: the file then only updates what it names) get ``valid_to =
     valid_from`` and the new versions are inserted. Reloading on the same day as the current
-    version corrects it in place. A ``valid_from`` before the current version is refused.
+    version corrects it in place. A ``valid_from`` before the current version is refused, and so,
+    unless ``allow_empty``, is a full version that names none of the open sites (it would close the
+    whole inventory of its kind: an empty or wrong file, most likely).
 
     Set-based: only the ids and content hashes are staged and compared in SQL; the rows to
     write are then COPYed straight into ``land_inventory``.
@@ -194,6 +198,21 @@ def store_inventory(
     conn.exec_driver_sql("CREATE INDEX ON _land_hash (site_id)")
     conn.exec_driver_sql("ANALYZE _land_hash")
     params = {"k": kind, "vf": valid_from}
+    if not partial and not allow_empty:
+        open_sites, kept = conn.execute(
+            text(
+                "SELECT count(*), count(h.site_id) FROM land_inventory c LEFT JOIN _land_hash h ON h.site_id = c.site_id"
+                " WHERE c.kind = :k AND c.valid_to IS NULL"
+            ),
+            params,
+        ).one()
+        if open_sites and not kept:
+            where = f"{Path(source).name}: " if source else ""
+            raise InventoryError(
+                f"{where}文件中没有任何现有{kind}台账地块，载入将关闭全部 {open_sites} 个 · names none of the {open_sites} open {kind}"
+                f" sites ({len(work)} in the file): loading it would close them all. Check the file and --kind;"
+                " pass --partial to add sites, or --allow-empty to really replace the whole inventory"
+            )
     # The current rows this version changes (or drops, unless partial), found in one hash join.
     vanished = "" if partial else "h.site_id IS NULL OR "
     conn.execute(

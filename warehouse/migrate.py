@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 
 ALEMBIC_INI = Path(__file__).parent / "alembic.ini"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -21,9 +21,32 @@ def alembic_config(engine: Engine | None = None) -> Config:
     return cfg
 
 
+def _versions(conn: Connection) -> set[str]:
+    if conn.execute(text("SELECT to_regclass('public.alembic_version')")).scalar() is None:
+        return set()
+    return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate to the newest schema (``zhaoshang setup`` and the test fixtures only)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Migrate to the newest schema (``zhaoshang setup`` and the test fixtures only).
+
+    Runs on a connection of its own with the login role, never the application role: where the
+    database uses the roles of ``zhaoshang setup`` (``warehouse.roles``) the migrations run as the
+    owner role, and the application's privileges are renewed when a migration was applied.
+    """
+    from warehouse.db import make_engine
+    from warehouse.roles import become_owner, grant_app
+
+    admin = make_engine(engine.url, as_app=False)
+    try:
+        with admin.connect() as conn:
+            before = _versions(conn)
+        command.upgrade(alembic_config(admin), revision)
+        with admin.begin() as conn:
+            if _versions(conn) != before and become_owner(conn):
+                grant_app(conn)
+    finally:
+        admin.dispose()
 
 
 def head_revision() -> str:

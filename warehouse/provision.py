@@ -3,6 +3,8 @@
 Works on a machine with a running PostgreSQL 15 (trust or peer auth) and on a fresh Debian
 machine with none: there it installs Debian's ``postgresql-15`` and ``postgresql-15-postgis-3``.
 For a remote database URL only the database, the extension and the schema are taken care of.
+Either way it installs the owner and application roles (``warehouse.roles``): the owner migrates,
+the application's sessions may only read and append to the event log.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.engine import URL
 
 from warehouse.db import ensure_database, is_local, make_engine
 from warehouse.migrate import upgrade
+from warehouse.roles import APP_ROLE, become_owner, grant_app, install_roles
 
 PG_MAJOR = "15"
 POSTGIS_PACKAGE = f"postgresql-{PG_MAJOR}-postgis-3"
@@ -80,7 +83,7 @@ def _start_clusters(say: Say) -> None:
 
 
 def _can_connect(url: URL) -> bool:
-    engine = make_engine(url.set(database="postgres"))
+    engine = make_engine(url.set(database="postgres"), as_app=False)
     try:
         with engine.connect():
             return True
@@ -129,11 +132,24 @@ def setup(url: URL, say: Say = print) -> list[str]:
         _ensure_role(url, say)
     if ensure_database(url):
         done.append(f"created database {url.database}")
-    engine = make_engine(url)
+    done += prepare(url)
+    return done
+
+
+def prepare(url: URL) -> list[str]:
+    """PostGIS, the roles, the schema (migrated as the owner) and the application's grants in an
+    existing database; what ``setup`` does once the server is up. Returns what was done."""
+    done: list[str] = []
+    engine = make_engine(url, as_app=False)
     try:
         with engine.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            done += install_roles(conn)
         upgrade(engine)
+        with engine.begin() as conn:
+            become_owner(conn)
+            grant_app(conn)
+        done.append(f"{APP_ROLE} may only read and append to the event log; commands run as it")
         with engine.connect() as conn:
             postgis = conn.execute(text("SELECT postgis_lib_version()")).scalar()
         done.append(f"schema migrated (PostGIS {postgis})")

@@ -36,7 +36,25 @@ for _group, _sub in GROUPS.items():
 
 
 def main() -> None:
-    app()
+    """The console script: whatever escapes a command ends it with one line on stderr, not a traceback.
+
+    Commands word the failures they expect (``common.fail``); this is the net under them, for
+    the ones that come from below: a connection killed mid-load, a file that turned unreadable.
+    ``ZHAOSHANG_DEBUG=1`` lets the traceback through.
+    """
+    import os
+
+    from zhaoshang.common import describe_failure, fail
+
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("ZHAOSHANG_DEBUG"):
+            raise
+        try:
+            fail(describe_failure(exc), code=1)
+        except typer.Exit as done:
+            raise SystemExit(done.exit_code) from None
 
 
 if __name__ == "__main__":

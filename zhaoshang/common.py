@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import orjson
@@ -25,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from events.escape import terminal
-from warehouse.db import ENV_VAR, make_engine, resolve_url
+from warehouse.db import ENV_VAR, STATEMENT_TIMEOUT_VAR, make_engine, resolve_url
 
 
 class DataConsole(Console):
@@ -72,16 +74,55 @@ DatabaseUrl = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
+# The database the running command uses, for the one-line report of a failure deep inside it.
+_database: list[str] = []
+
+
+def one_line(text: str, limit: int = 600) -> str:
+    """``text`` on one line (a driver's message spans several), cut to ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    console.print(styled(("错误 error:", "bold red"), " ", message))
+    """One line on stderr, never wrapped (a script greps it) nor read as rich markup, then exit ``code``."""
+    console.print(styled(("错误 error:", "bold red"), " ", one_line(message)), soft_wrap=True)
     raise typer.Exit(code)
+
+
+def reason_of(exc: BaseException) -> str:
+    """What went wrong, in the driver's words: a DBAPI error without SQLAlchemy's SQL and links."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    return one_line(str(exc) or type(exc).__name__)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The one line for an exception no command turned into a message: names the input it concerns."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if isinstance(exc, DBAPIError):
+        where = _database[-1] if _database else "the database"
+        hint = ""
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            hint = " (the transaction in flight was rolled back; run the command again)"
+        if "statement timeout" in str(exc.orig):
+            hint = f" (raise {STATEMENT_TIMEOUT_VAR} for a longer one)"
+        return f"数据库 database {where}: {reason_of(exc)}{hint}"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {reason_of(exc)} (set ZHAOSHANG_DEBUG=1 for the traceback)"
 
 
 def url_of(database_url: str | None) -> URL:
     try:
-        return resolve_url(database_url)
+        url = resolve_url(database_url)
     except ValueError as exc:
-        fail(str(exc))
+        fail(f"--database-url / {ENV_VAR}: {exc}")
+    _database.append(url.render_as_string(hide_password=True))
+    return url
 
 
 def engine_of(database_url: str | None) -> Engine:
@@ -97,12 +138,55 @@ def engine_of(database_url: str | None) -> Engine:
         engine = make_engine(url)
         with engine.connect() as conn:
             at = current_revision(conn)
-    except Exception as exc:  # connection refused, auth, no such database: say so plainly
-        fail(f"cannot use the database {shown}: {exc}\n(run `zhaoshang setup` first)")
+    except Exception as exc:  # connection refused or timed out, auth, no such database: say so plainly
+        fail(f"cannot use the database {shown}: {reason_of(exc)} (run `zhaoshang setup` first)")
     want = head_revision()
     if at != want:
         fail(f"the warehouse {shown} is at schema revision {at or 'none'}, this zhaoshang needs {want}: run `zhaoshang setup`")
     return engine
+
+
+def read_text_input(path: Path, option: str) -> str:
+    """A small text input (JSON, YAML) as UTF-8, a BOM allowed; anything else ends the command in one line."""
+    if not path.is_file():
+        fail(f"{option} {path}: 文件不存在 no such file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        fail(f"{option} {path}: 不是 UTF-8 文本 not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8")
+    except OSError as exc:
+        fail(f"{option} {path}: 无法读取 cannot read: {exc.strerror or exc}")
+
+
+def output_dir(path: Path, option: str, named: Path | None = None) -> Path:
+    """A folder to write into, created now: a file in the way or an impossible path is said before any work.
+
+    ``named``: the file the option names, when ``path`` is its folder (the message names the option's value).
+    """
+    said = f"{option} {named or path}"
+    if path.exists() and not path.is_dir():
+        fail(f"{said}: {path} 已存在且不是文件夹 exists and is not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{said}: 无法创建文件夹 cannot create the folder {exc.filename or path}: {exc.strerror or exc}")
+    if not os.access(path, os.W_OK | os.X_OK):
+        fail(f"{said}: 文件夹不可写 the folder {path} is not writable")
+    return path
+
+
+def output_file(path: Path, option: str, *, create_folder: bool = False) -> Path:
+    """A file to write; a folder in the way, a missing folder (unless ``create_folder``) or an
+    impossible path is said up front, before any work."""
+    if path.is_dir():
+        fail(f"{option} {path}: cannot write: 是文件夹 is a folder; give a file name")
+    if create_folder:
+        output_dir(path.parent, option, named=path)
+    elif not path.parent.is_dir():
+        fail(f"{option} {path}: cannot write: 文件夹不存在 no folder {path.parent}")
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        fail(f"{option} {path}: cannot write: 不可写 permission denied")
+    return path
 
 
 def parse_date(value: str | None, option: str) -> date | None:
@@ -185,4 +269,5 @@ def progress(transient: bool = True) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=transient,
+        disable=not console.is_terminal,  # off a terminal it only leaves blank lines around the messages
     )

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import Engine
 
 from warehouse.db import make_engine
+from warehouse.roles import become_owner
 from warehouse.schema import metadata
 
 # PostGIS's own tables and views (and the tiger/topology schemas' ones) are not ours to compare.
@@ -17,6 +18,8 @@ def include_object(obj: object, name: str | None, type_: str, reflected: bool, c
 
 def run(engine: Engine) -> None:
     with engine.begin() as connection:
+        # Where `zhaoshang setup` installed the roles, the owner role migrates (and so owns what it creates).
+        become_owner(connection)
         context.configure(
             connection=connection,
             target_metadata=metadata,
@@ -32,7 +35,7 @@ handed: Engine | None = context.config.attributes.get("engine")
 if handed is not None:
     run(handed)
 else:
-    own = make_engine()
+    own = make_engine(as_app=False)
     try:
         run(own)
     finally:

@@ -28,10 +28,12 @@ from zhaoshang.common import (
     engine_of,
     fail,
     out,
+    output_file,
     parse_date,
     parse_date_or_today,
     parse_known_at_option,
     progress,
+    read_text_input,
     styled,
     url_of,
 )
@@ -171,6 +173,8 @@ def report_kpis(
         fail(f"--by must be unit, industry or channel, got {by!r}")
     if lo > hi:
         fail(f"--from {lo} is after --to {hi}")
+    if xlsx is not None:
+        output_file(xlsx, "--xlsx")
     engine = engine_of(database_url)
     with engine.connect() as conn:
         report = kpi_report(conn, date_from=lo, date_to=hi, as_of=day, known_at=parse_known_at_option(known_at), mode=mode, by=by)  # type: ignore[arg-type]
@@ -216,13 +220,11 @@ def deadletters_retry(
     """重新投递 · re-drive open dead letters (after a fix in the code, or with a corrected record)."""
     replacement = None
     if replace_with is not None:
-        if not replace_with.is_file():
-            fail(f"no such file: {replace_with}")
-        replacement = replace_with.read_text(encoding="utf-8-sig").strip()  # a BOM is no part of the JSON
+        replacement = read_text_input(replace_with, "--replace-with").strip()  # a BOM is no part of the JSON
         try:
             json.loads(replacement)
         except json.JSONDecodeError as exc:
-            fail(f"{replace_with} is not JSON: {exc}")
+            fail(f"--replace-with {replace_with} is not JSON: {exc}")
     engine = engine_of(database_url)
     try:
         with engine.begin() as conn:

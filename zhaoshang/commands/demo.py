@@ -34,6 +34,7 @@ from zhaoshang.common import (
     engine_of,
     fail,
     out,
+    output_dir,
     parse_date_or_today,
     progress,
     styled,
@@ -80,6 +81,7 @@ def demo(
     demo_end = previous_month_end(day)
     if demo_end < DEMO_START:
         fail(f"--today {day}: the demo history starts {DEMO_START}; give a later day")
+    output_dir(out_dir, "--out")
     # Dagster marks some APIs we use as beta at import; a planner running the demo needs no such notice.
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     from assets.resources import KafkaResource

@@ -38,6 +38,10 @@ def land_load(
     encoding: Annotated[str | None, typer.Option("--encoding", help="Attribute encoding when a Shapefile has no .cpg (default: sniffed, UTF-8 or GBK).")] = None,
     layer: Annotated[str | None, typer.Option("--layer", help="Layer of a multi-layer GeoPackage.")] = None,
     partial: Annotated[bool, typer.Option("--partial", help="The file updates only the sites it names; the others stay open.")] = False,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Accept a file with no site, or one naming none of the open sites: it closes the whole inventory of its kind."),
+    ] = False,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -59,7 +63,8 @@ def land_load(
                 bar.update(task, advance=1, status=what)
 
             report = load_land_file(
-                engine, file, kind=kind, crs=crs, valid_from=day, encoding=encoding, layer=layer, partial=partial, on_step=on_step
+                engine, file, kind=kind, crs=crs, valid_from=day, encoding=encoding, layer=layer, partial=partial,
+                allow_empty=allow_empty, on_step=on_step,
             )
             bar.update(task, completed=5)
     except (LandFileError, InventoryError) as exc:

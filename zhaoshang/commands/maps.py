@@ -15,7 +15,9 @@ from zhaoshang.common import (
     emit_json,
     engine_of,
     fail,
+    output_dir,
     parse_date_or_today,
+    read_text_input,
     styled,
 )
 from zhaoshang.groups import maps_app
@@ -43,12 +45,11 @@ def maps_publish(
     day = parse_date_or_today(as_of, "--as-of")
     requirements = []
     for path in requirement or []:
-        if not path.is_file():
-            fail(f"no such file: {path}")
         try:
-            requirements.append(json.loads(path.read_text(encoding="utf-8")))
+            requirements.append(json.loads(read_text_input(path, "--requirement")))
         except json.JSONDecodeError as exc:
-            fail(f"{path} is not JSON: {exc}")
+            fail(f"--requirement {path} is not JSON: {exc}")
+    output_dir(out, "--out")
     engine = engine_of(database_url)
     try:
         written = publish_maps(

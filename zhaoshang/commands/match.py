@@ -32,6 +32,8 @@ from zhaoshang.common import (
     engine_of,
     fail,
     out,
+    output_dir,
+    output_file,
     parse_date_or_today,
     parse_known_at_option,
     styled,
@@ -113,6 +115,8 @@ def match_cmd(
             data = read_requirement(requirement)
         except MatchFileError as exc:
             fail(str(exc))
+        if map_file is not None:
+            output_file(map_file, "--map", create_folder=True)  # write_map makes the folder
         engine = engine_of(database_url)
         sites, index = load_sites(engine, day, known)
         if index.idle.n + index.factory.n == 0:
@@ -139,6 +143,8 @@ def match_cmd(
     files = sorted(p for p in batch.glob("*.json") if p.is_file() and not p.name.endswith(RESULT_SUFFIX))
     if not files:
         fail(f"{batch} 中没有需求文件 no *.json requirement files in {batch}")
+    if out_dir is not None:
+        output_dir(out_dir, "--out")
     engine = engine_of(database_url)
     try:
         summaries = match_files(engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap)
