@@ -249,7 +249,7 @@ def _claim(engine: Engine, url: URL) -> None:
 def prepare_database(url: URL) -> Engine:
     """The database created when missing, with PostGIS and the schema at head."""
     ensure_database(url)
-    engine = make_engine(url)
+    engine = make_engine(url, as_app=False)  # a scratch database: the benchmark empties its tables
     with engine.begin() as conn:
         conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
     upgrade(engine)

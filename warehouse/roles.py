@@ -60,11 +60,12 @@ def roles_in_use(conn: Connection) -> bool:
 
 
 def become_owner(conn: Connection) -> bool:
-    """``SET ROLE`` the owner on this connection where the roles are in use and the login may; True if done."""
+    """``SET LOCAL ROLE`` the owner for the caller's transaction, where the roles are in use and the
+    login may; True if done. Local: the connection goes back to its pool with the login role."""
     row = conn.exec_driver_sql(_ROLES_SQL, {"owner": OWNER_ROLE, "app": APP_ROLE}).first()
     if row is None or not row.may_own:
         return False
-    conn.exec_driver_sql(f"SET ROLE {_q(OWNER_ROLE)}")
+    conn.exec_driver_sql(f"SET LOCAL ROLE {_q(OWNER_ROLE)}")
     return True
 
 

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "zhaoshang.commands.land",
     "zhaoshang.commands.maps",
     "zhaoshang.commands.match",
+    "zhaoshang.commands.settings",
 )
 
 for _name in COMMAND_MODULES:

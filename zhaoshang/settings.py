@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         description="The warehouse: a PostgreSQL/PostGIS URL (libpq or SQLAlchemy form). "
         "Default: the local server over its Unix socket, database zhaoshang.",
     )
+    connect_timeout: float = Field(10, ge=0, description="Seconds to wait for the database to accept a connection (a connect_timeout in the URL wins).")
+    statement_timeout: float = Field(300, ge=0, description="Seconds one SQL statement may run (0: no limit).")
     today: date | None = Field(
         None, description="Pins the product's clock to this day (YYYY-MM-DD); default: today in Asia/Shanghai."
     )
@@ -36,6 +38,7 @@ class Settings(BaseSettings):
     partitions_start: date = Field(date(2019, 1, 1), description="The first month of the Dagster monthly partitions.")
     chromium: str | None = Field(None, description="The Chromium executable for PNG maps and browser checks (default: found on PATH).")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as JSON objects (one per line).")
+    debug: bool = Field(False, description="Show the traceback of a failure instead of its one line.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="The lowest level logged.")
     tianditu_key: str | None = Field(
         None,

@@ -1,0 +1,48 @@
+"""One settings object documents every environment variable the product reads."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from zhaoshang.cli import app
+from zhaoshang.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("events", "land", "warehouse", "ingestion", "reports", "maps", "assets", "zhaoshang", "demo")
+
+
+def test_every_variable_the_code_reads_is_a_documented_setting() -> None:
+    declared = {variable for variable, _value, _description in Settings().variables()}
+    used: set[str] = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            used |= set(re.findall(r"\"((?:ZHAOSHANG_[A-Z_]+)|TIANDITU_KEY)\"", path.read_text(encoding="utf-8")))
+    used -= {"ZHAOSHANG_TIANDITU_KEY"}  # the alias of TIANDITU_KEY
+    assert used <= declared, sorted(used - declared)
+    assert all(description for _v, _value, description in Settings().variables())
+
+
+def test_settings_read_and_validate_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZHAOSHANG_TODAY", "2028-02-29")
+    monkeypatch.setenv("TIANDITU_KEY", "secret-key")
+    monkeypatch.setenv("ZHAOSHANG_LOG_FORMAT", "json")
+    settings = load_settings()
+    assert str(settings.today) == "2028-02-29" and settings.log_format == "json" and settings.tianditu_key == "secret-key"
+    shown = dict((v, value) for v, value, _d in settings.variables())
+    assert shown["TIANDITU_KEY"] == "********"  # a secret is never printed
+
+
+def test_the_settings_command_lists_them_and_refuses_a_bad_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["settings", "--json"])
+    assert listed.exit_code == 0, listed.stderr
+    names = {row["variable"] for row in json.loads(listed.stdout)}
+    assert {"ZHAOSHANG_DATABASE_URL", "ZHAOSHANG_TODAY", "ZHAOSHANG_LOG_FORMAT", "TIANDITU_KEY"} <= names
+    monkeypatch.setenv("ZHAOSHANG_LOG_FORMAT", "xml")
+    bad = runner.invoke(app, ["settings"])
+    assert bad.exit_code == 2 and "log_format" in bad.stderr

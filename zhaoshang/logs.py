@@ -1,0 +1,54 @@
+"""Logging for the entry points: modules log through ``logging.getLogger(__name__)``; the command
+line configures where it goes, as text or as JSON lines (``ZHAOSHANG_LOG_FORMAT=json`` or
+``--log-format json`` on the long-running commands) for a log collector.
+
+Log lines go to stderr, never stdout: stdout carries a command's result (tables, ``--json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+# Attributes every LogRecord has; anything else was passed with ``extra=`` and is data to keep.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, and the ``extra=`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
+    """Route the project's loggers to stderr as ``log_format`` (text | json) from ``level`` up.
+
+    Third-party loggers (kafka, sqlalchemy, alembic) stay at WARNING: their INFO is noise to a planner.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_zhaoshang", False):
+            root.removeHandler(old)
+    handler._zhaoshang = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    for ours in ("events", "land", "warehouse", "ingestion", "reports", "maps", "assets", "zhaoshang", "demo"):
+        logging.getLogger(ours).setLevel(level)
