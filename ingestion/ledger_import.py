@@ -3,6 +3,7 @@ and check that the warehouse now says what the ledger says."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -17,6 +18,8 @@ from ingestion.ledger import LedgerProject, LedgerTable, Mapping, ledger_totals,
 from ingestion.ledger_events import LedgerPlan, plan_ledger
 from warehouse.event_store import AppendResult, Incoming, append_validated
 from warehouse.ledger_log import load_ledger_scope, lock_ledger_imports
+
+log = logging.getLogger(__name__)
 
 TOTAL_KEYS = ("signed", "landed", "started", "produced", "cancelled", "investment_wan", "funds_wan")
 
@@ -156,6 +159,10 @@ def import_ledger(
                 for e in plan.events
             ]
             result.append = append_validated(conn, batch)
+            log.info(
+                "ledger %s as of %s: %d events planned", path.name, day, len(plan.events),
+                extra={"ledger": str(path), "as_of": str(day), "series": series, **result.append.as_dict()},
+            )
     if publish is not None:
         from ingestion.kafka_stream import publish_records
 

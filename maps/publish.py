@@ -19,6 +19,7 @@ no network at all.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -36,6 +37,8 @@ from maps.match_map import render_match_map
 from maps.pipeline import render_pipeline_map
 from maps.promotion import on_offer, render_promotion_map
 from maps.render import BASEMAPS, LANGS, PROFILES, t
+
+log = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
@@ -176,6 +179,7 @@ def publish_maps(
         written[name] = str(path)
         entries.append({"name": name, "title": title, "html": path.name})
         note(f"{path} ({len(page.encode()) / 1e6:.2f} MB)")
+        log.info("map %s written: %s", name, path, extra={"profile": profile, "as_of": str(day), "bytes": len(page.encode())})
 
     n_on_offer = int(on_offer(sites).sum()) if len(sites) else 0
     promo_title = t(lang, "招商推介地图", "Investment promotion map")

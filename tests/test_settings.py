@@ -46,3 +46,19 @@ def test_the_settings_command_lists_them_and_refuses_a_bad_one(monkeypatch: pyte
     monkeypatch.setenv("ZHAOSHANG_LOG_FORMAT", "xml")
     bad = runner.invoke(app, ["settings"])
     assert bad.exit_code == 2 and "log_format" in bad.stderr
+
+
+def test_logs_as_json_lines_on_stderr(db_url_str: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ZHAOSHANG_LOG_FORMAT": "json", "ZHAOSHANG_LOG_LEVEL": "INFO"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "zhaoshang"), "setup", "--database-url", db_url_str], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(r["logger"] == "warehouse.provision" and r["level"] == "INFO" and "database" in r for r in records)
+    assert '"level"' not in done.stdout  # logs never mix with a command's result

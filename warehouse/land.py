@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from land.status import (
 )
 from land.vocabulary import SITE_KINDS
 from warehouse.replay import Horizon, project_states
+
+log = logging.getLogger(__name__)
 
 M2_PER_MU = 10000.0 / 15.0
 KINDS = SITE_KINDS
@@ -252,7 +255,9 @@ def store_inventory(
     _copy(conn, f"COPY land_inventory ({cols}) FROM STDIN", (f"{lines[i]}\t{hashes[i]}\t{tail}" for i in to_write))
     for temp in ("_land_changed", "_land_hash"):
         conn.exec_driver_sql(f"DROP TABLE {temp}")
-    return VersionCounts(inserted=len(to_write), closed=closed, unchanged=unchanged, replaced=replaced)
+    counts = VersionCounts(inserted=len(to_write), closed=closed, unchanged=unchanged, replaced=replaced)
+    log.info("land inventory %s stored from %s", kind, valid_from, extra={"kind": kind, "valid_from": str(valid_from), **asdict(counts)})
+    return counts
 
 
 def record_load(conn: Connection, *, kind: str, source: str, valid_from: date, report: Mapping[str, Any]) -> None:

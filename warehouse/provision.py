@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import glob
+import logging
 import os
 import shutil
 import subprocess
@@ -24,6 +25,8 @@ from sqlalchemy.engine import URL
 from warehouse.db import ensure_database, is_local, make_engine
 from warehouse.migrate import upgrade
 from warehouse.roles import APP_ROLE, become_owner, grant_app, install_roles
+
+log = logging.getLogger(__name__)
 
 PG_MAJOR = "15"
 POSTGIS_PACKAGE = f"postgresql-{PG_MAJOR}-postgis-3"
@@ -133,6 +136,8 @@ def setup(url: URL, say: Say = print) -> list[str]:
     if ensure_database(url):
         done.append(f"created database {url.database}")
     done += prepare(url)
+    for line in done:
+        log.info("setup: %s", line, extra={"database": url.render_as_string(hide_password=True)})
     return done
 
 

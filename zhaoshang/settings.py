@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     chromium: str | None = Field(None, description="The Chromium executable for PNG maps and browser checks (default: found on PATH).")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as JSON objects (one per line).")
     debug: bool = Field(False, description="Show the traceback of a failure instead of its one line.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="The lowest level logged.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="The lowest level logged (INFO shows each load, ledger, map and set-up step)."
+    )
     tianditu_key: str | None = Field(
         None,
         validation_alias=AliasChoices("TIANDITU_KEY", "ZHAOSHANG_TIANDITU_KEY"),
