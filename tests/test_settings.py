@@ -45,7 +45,7 @@ def test_the_settings_command_lists_them_and_refuses_a_bad_one(monkeypatch: pyte
     assert {"ZHAOSHANG_DATABASE_URL", "ZHAOSHANG_TODAY", "ZHAOSHANG_LOG_FORMAT", "TIANDITU_KEY"} <= names
     monkeypatch.setenv("ZHAOSHANG_LOG_FORMAT", "xml")
     bad = runner.invoke(app, ["settings"])
-    assert bad.exit_code == 2 and "log_format" in bad.stderr
+    assert bad.exit_code == 2 and "ZHAOSHANG_LOG_FORMAT" in bad.stderr
 
 
 def test_logs_as_json_lines_on_stderr(db_url_str: str) -> None:

@@ -47,15 +47,15 @@ def main() -> None:
 
     from pydantic import ValidationError
 
-    from zhaoshang.common import describe_failure, fail, one_line
+    from zhaoshang.common import describe_failure, fail
     from zhaoshang.logs import configure_logging
-    from zhaoshang.settings import load_settings
+    from zhaoshang.settings import describe_invalid, load_settings
 
     try:
         settings = load_settings()
     except ValidationError as exc:
         try:
-            fail(f"a setting in the environment is invalid (see `zhaoshang settings`): {one_line(str(exc))}")
+            fail(f"invalid setting (see `zhaoshang settings`): {describe_invalid(exc)}")
         except typer.Exit as done:
             raise SystemExit(done.exit_code) from None
     configure_logging(settings.log_format, settings.log_level)

@@ -36,19 +36,19 @@ class JsonLines(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+OUR_PACKAGES = ("events", "land", "warehouse", "ingestion", "reports", "maps", "assets", "zhaoshang", "demo")
+
+
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     """Route the project's loggers to stderr as ``log_format`` (text | json) from ``level`` up.
 
-    Third-party loggers (kafka, sqlalchemy, alembic) stay at WARNING: their INFO is noise to a planner.
+    Only ours: a library's records (kafka-python's retries, SQLAlchemy's) are not a planner's
+    business, and a command's failure is already said in one line.
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        if getattr(old, "_zhaoshang", False):
-            root.removeHandler(old)
-    handler._zhaoshang = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    for ours in ("events", "land", "warehouse", "ingestion", "reports", "maps", "assets", "zhaoshang", "demo"):
-        logging.getLogger(ours).setLevel(level)
+    for name in OUR_PACKAGES:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

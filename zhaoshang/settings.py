@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,3 +63,16 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """The settings of this process's environment (raises ``pydantic.ValidationError`` naming the variable)."""
     return Settings()
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A validation error as one line naming the environment variables: ``ZHAOSHANG_TODAY='x': reason``."""
+    fields = Settings.model_fields
+    parts = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = fields.get(name)
+        alias = field.validation_alias if field is not None else None
+        variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+        parts.append(f"{variable}={error.get('input')!r}: {error['msg']}")
+    return "; ".join(parts)

@@ -6,8 +6,8 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from zhaoshang.common import JsonFlag, emit_json, fail, one_line, out
-from zhaoshang.settings import load_settings
+from zhaoshang.common import JsonFlag, emit_json, fail, out
+from zhaoshang.settings import describe_invalid, load_settings
 
 
 def settings_cmd(json_out: JsonFlag = False) -> None:
@@ -15,7 +15,7 @@ def settings_cmd(json_out: JsonFlag = False) -> None:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        fail(f"a setting in the environment is invalid: {one_line(str(exc))}")
+        fail(f"invalid setting: {describe_invalid(exc)}")
     rows = settings.variables()
     if json_out:
         emit_json([{"variable": v, "value": value or None, "description": d} for v, value, d in rows])
