@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import psycopg.errors
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, text
 
 from events.canonical import CanonicalEvent, explained_canonical, fast_canonical, from_event
@@ -309,6 +310,7 @@ class StagedBatch:
     repeats: list[Prepared]
     firsts: dict[str, Prepared]
     letters: list[DeadLetter]
+    arrival: datetime
 
 
 def stage(valid: list[Prepared], letters: list[DeadLetter], *, arrival: datetime | None = None) -> StagedBatch:
@@ -322,7 +324,18 @@ def stage(valid: list[Prepared], letters: list[DeadLetter], *, arrival: datetime
         else:
             firsts[eid] = item
     staged = list(firsts.values()) if repeats else valid
-    return StagedBatch(staged, _copy_rows(staged, arrival or datetime.now(UTC)), repeats, firsts if repeats else {}, letters)
+    arrival = arrival or datetime.now(UTC)
+    return StagedBatch(staged, _copy_rows(staged, arrival), repeats, firsts if repeats else {}, letters, arrival)
+
+
+# What PostgreSQL says when it refuses a value (data exceptions, program limits such as an index
+# entry's size, constraint violations): the record's fault, not the database's.
+_REFUSALS = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded, psycopg.errors.IntegrityError)
+
+
+def _refusal(exc: BaseException) -> psycopg.Error | None:
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    return orig if isinstance(orig, _REFUSALS) else None
 
 
 def write_staged(conn: Connection, batch: StagedBatch, *, dead_letter_conflicts: bool = True) -> AppendResult:
@@ -330,7 +343,61 @@ def write_staged(conn: Connection, batch: StagedBatch, *, dead_letter_conflicts:
 
     Conflicts (an id already stored, or earlier in the batch, with other content) are dead-lettered
     with both versions, unless ``dead_letter_conflicts`` is False (then only counted and described).
+    Should PostgreSQL refuse a record that validation passed, the batch is rolled back to its
+    savepoint and written again in halves until that record stands alone; it is dead-lettered with
+    the database's reason and the rest is stored (a sink never stops on one message).
     """
+    conn.exec_driver_sql("SAVEPOINT event_batch")
+    try:
+        result = _write_staged(conn, batch, dead_letter_conflicts)
+    except (psycopg.Error, sqlalchemy.exc.DBAPIError) as exc:
+        if _refusal(exc) is None:
+            raise
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event_batch")
+        conn.exec_driver_sql("RELEASE SAVEPOINT event_batch")
+        return _write_isolating(conn, batch, dead_letter_conflicts)
+    conn.exec_driver_sql("RELEASE SAVEPOINT event_batch")
+    return result
+
+
+def _write_isolating(conn: Connection, batch: StagedBatch, dead_letter_conflicts: bool) -> AppendResult:
+    """:func:`write_staged` by bisection, each part under its own savepoint (rare: costs log2(n) writes per refused record)."""
+    result = AppendResult()
+    refused: list[DeadLetter] = []
+
+    def attempt(part: list[Prepared]) -> None:
+        conn.exec_driver_sql("SAVEPOINT event_part")
+        try:
+            res = _write_staged(conn, stage(part, [], arrival=batch.arrival), dead_letter_conflicts)
+        except (psycopg.Error, sqlalchemy.exc.DBAPIError) as exc:
+            why = _refusal(exc)
+            if why is None:
+                raise
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event_part")
+            conn.exec_driver_sql("RELEASE SAVEPOINT event_part")
+            if len(part) == 1:
+                c, inc = part[0]
+                message = (why.diag.message_primary or str(why)).strip()
+                refused.append(DeadLetter.of(inc, f"refused by PostgreSQL ({why.sqlstate}): {message}", c.event_id))
+                return
+            mid = len(part) // 2
+            attempt(part[:mid])
+            attempt(part[mid:])
+            return
+        conn.exec_driver_sql("RELEASE SAVEPOINT event_part")
+        result.add(res)
+
+    # Firsts before their repeats, as in the batch: a repeat is judged against its first, now in the log.
+    attempt(batch.staged + batch.repeats)
+    letters = batch.letters + refused
+    _write_dead_letters(conn, letters)
+    result.read += len(letters)
+    result.rejected += len(letters)
+    result.reasons = ([d.reason for d in letters] + result.reasons)[:20]
+    return result
+
+
+def _write_staged(conn: Connection, batch: StagedBatch, dead_letter_conflicts: bool) -> AppendResult:
     staged, repeats, firsts = batch.staged, batch.repeats, batch.firsts
     result = AppendResult(read=len(staged) + len(repeats))
     letters: list[DeadLetter] = []
