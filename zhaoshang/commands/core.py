@@ -247,10 +247,13 @@ def deadletters_retry(
     if replace_with is not None:
         if not replace_with.is_file():
             fail(f"no such file: {replace_with}")
-        replacement = replace_with.read_text(encoding="utf-8-sig").strip()  # a BOM is no part of the JSON
+        try:
+            replacement = replace_with.read_text(encoding="utf-8-sig").strip()  # a BOM is no part of the JSON
+        except UnicodeDecodeError as exc:
+            fail(f"{replace_with} is not UTF-8: byte offset {exc.start}")
         try:
             json.loads(replacement)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             fail(f"{replace_with} is not JSON: {exc}")
     engine = engine_of(database_url)
     try:
