@@ -21,7 +21,14 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from events.model import SCHEMA_VERSION, Event
-from events.validation import MAX_SCHEMA_VERSION, parse_event, parse_instant
+from events.validation import (
+    AMOUNT_MAX,
+    MAX_ID_LENGTH,
+    MAX_SCHEMA_VERSION,
+    EventValidationError,
+    parse_event,
+    parse_instant,
+)
 
 
 class CanonicalEvent(NamedTuple):
@@ -61,9 +68,16 @@ def from_event(ev: Event) -> CanonicalEvent:
 # --- the fast path's types ---------------------------------------------------------------------
 # A field that may be absent (UNSET, left out when re-encoded), null, or a value: absent and null
 # hash differently, as they do in the explaining path.
-_Amount = Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0)]
+
+
+# Amounts in [0, AMOUNT_MAX[field]], as the explaining path bounds them (outside: it explains).
+_MONEY_MAX, _MU_MAX, _M2_MAX = AMOUNT_MAX["investment_wan"], AMOUNT_MAX["land_area_mu"], AMOUNT_MAX["floor_area_m2"]
+assert AMOUNT_MAX["foreign_usd_wan"] == AMOUNT_MAX["amount_wan"] == _MONEY_MAX  # one type for the three sums of money
+_Money = Annotated[int, Meta(ge=0, le=int(_MONEY_MAX))] | Annotated[float, Meta(ge=0, le=_MONEY_MAX)]
+_Mu = Annotated[int, Meta(ge=0, le=int(_MU_MAX))] | Annotated[float, Meta(ge=0, le=_MU_MAX)]
+_M2 = Annotated[int, Meta(ge=0, le=int(_M2_MAX))] | Annotated[float, Meta(ge=0, le=_M2_MAX)]
+_Id = Annotated[str, Meta(max_length=MAX_ID_LENGTH)]
 _Text = str | None | UnsetType
-_OptAmount = _Amount | None | UnsetType
 _Degrees = int | float
 
 
@@ -80,9 +94,9 @@ class _SignedPayload(_Payload):
     channel: _Text = UNSET
     confidential: bool | None | UnsetType = UNSET
     foreign: bool | None | UnsetType = UNSET
-    foreign_usd_wan: _OptAmount = UNSET
+    foreign_usd_wan: _Money | None | UnsetType = UNSET
     industry: _Text = UNSET
-    investment_wan: _Amount | UnsetType = UNSET
+    investment_wan: _Money | UnsetType = UNSET
     investor: _Text = UNSET
     location: _Location | None | UnsetType = UNSET
     name: str | UnsetType = UNSET
@@ -92,8 +106,8 @@ class _SignedPayload(_Payload):
 
 class _LandedPayload(_Payload):
     factory_id: _Text = UNSET
-    floor_area_m2: _OptAmount = UNSET
-    land_area_mu: _OptAmount = UNSET
+    floor_area_m2: _M2 | None | UnsetType = UNSET
+    land_area_mu: _Mu | None | UnsetType = UNSET
     parcel_id: _Text = UNSET
 
 
@@ -106,7 +120,7 @@ class _CancelledPayload(_Payload):
 
 
 class _FundsPayload(_Payload):
-    amount_wan: _Amount | UnsetType = UNSET
+    amount_wan: _Money | UnsetType = UNSET
     currency: Literal["CNY", "USD"] | UnsetType = UNSET
 
 
@@ -116,8 +130,8 @@ class _RetractedPayload(_Payload):
 
 
 class _Wire(Struct, tag_field="type", gc=False):
-    event_id: str
-    project_id: str
+    event_id: _Id
+    project_id: _Id
     occurred_at: str
     recorded_at: str | None = None
     schema_version: Annotated[int, Meta(ge=1, le=MAX_SCHEMA_VERSION)] | None = None
@@ -269,26 +283,54 @@ def _plain_number(value: Any) -> bool:
 
 
 def _payload_ok(wire: Any) -> bool:
-    """The checks typed decoding cannot express; False sends the record to the explaining path."""
+    """The checks typed decoding cannot express; False sends the record to the explaining path.
+
+    Also gives integral floats their canonical form (``1000.0`` → ``1000``, as
+    :func:`events.model.canonical_numbers` does): the amounts are bounded far below 1e16, so
+    every integral one qualifies.
+    """
     p = wire.payload
     if p is None:
         return type(wire) in (_Started, _Produced, _Cancelled, _Landed)
     kind = type(wire)
     if kind is _Signed:
-        if p.name is UNSET or not p.name.strip() or p.investment_wan is UNSET or not _plain_number(p.investment_wan):
+        v = p.investment_wan
+        if p.name is UNSET or not p.name.strip() or v is UNSET or not _plain_number(v):
             return False
-        if type(p.foreign_usd_wan) in (int, float) and not _plain_number(p.foreign_usd_wan):
-            return False
+        if type(v) is float and v.is_integer():
+            p.investment_wan = int(v)
+        v = p.foreign_usd_wan
+        if type(v) in (int, float):
+            if not _plain_number(v):
+                return False
+            if type(v) is float and v.is_integer():
+                p.foreign_usd_wan = int(v)
         loc = p.location
         if loc is not None and loc is not UNSET:
             lon, lat = loc.lon, loc.lat
             if not (-180 <= lon <= 180 and -90 <= lat <= 90 and _plain_number(lon) and _plain_number(lat)):
                 return False
+            if type(lon) is float and lon.is_integer():
+                loc.lon = int(lon)
+            if type(lat) is float and lat.is_integer():
+                loc.lat = int(lat)
         return True
     if kind is _Landed:
-        return all(type(v) not in (int, float) or _plain_number(v) for v in (p.land_area_mu, p.floor_area_m2))
+        for name in ("land_area_mu", "floor_area_m2"):
+            v = getattr(p, name)
+            if type(v) in (int, float):
+                if not _plain_number(v):
+                    return False
+                if type(v) is float and v.is_integer():
+                    setattr(p, name, int(v))
+        return True
     if kind is _Funds:
-        return p.amount_wan is not UNSET and _plain_number(p.amount_wan)
+        v = p.amount_wan
+        if v is UNSET or not _plain_number(v):
+            return False
+        if type(v) is float and v.is_integer():
+            p.amount_wan = int(v)
+        return True
     if kind is _Retracted:
         return p.event_id is not UNSET and bool(p.event_id.strip()) and p.event_id != wire.event_id
     return True
@@ -328,10 +370,25 @@ def fast_canonical(raw: bytes | str) -> CanonicalEvent | None:
     return _new_canonical(CanonicalEvent, (event_id, project_id, type_, occurred, recorded, version, payload_json, digest))
 
 
+def explained_canonical(raw: bytes | str) -> CanonicalEvent:
+    """The canonical form by the explaining path; raises only :class:`EventValidationError`.
+
+    This is where one record is isolated from the rest: whatever it holds, it ends as a refusal
+    with a reason (a dead letter), never as an error that would stop its batch or a stream. An
+    error other than a refusal means the specification missed a case: the reason names it.
+    """
+    try:
+        return from_event(parse_event(raw))
+    except EventValidationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - poison isolation, see above
+        raise EventValidationError(f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
 def canonicalize(raw: bytes | str) -> CanonicalEvent:
     """Decode, validate and canonicalize one wire record (a JSON Lines line or a Kafka message).
 
     Raises :class:`~events.validation.EventValidationError` naming the field and the fault.
     """
     fast = fast_canonical(raw)
-    return fast if fast is not None else from_event(parse_event(raw))
+    return fast if fast is not None else explained_canonical(raw)

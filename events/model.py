@@ -109,6 +109,22 @@ class Event:
 
 # The canonical JSON of the content hash (sorted keys, no spaces, UTF-8), built once.
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# Integral floats below this magnitude are written as integers; beyond it a float's digits are not
+# the number it was written as, so it keeps its own form.
+_EXACT_INTEGRAL = 1e16
+
+
+def canonical_numbers(value: Any) -> Any:
+    """``value`` with numerically equal JSON numbers in one form: an integral float becomes the
+    integer (``1000.0`` → ``1000``), so re-sending ``1000`` as ``1000.0`` is a duplicate, not a
+    conflict. Integers and other floats are left as they are, so their hashes do not change."""
+    if type(value) is float:
+        return int(value) if value.is_integer() and -_EXACT_INTEGRAL < value < _EXACT_INTEGRAL else value
+    if isinstance(value, dict):
+        return {k: canonical_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical_numbers(v) for v in value]
+    return value
 
 
 def content_hash(
@@ -122,11 +138,12 @@ def hash_and_payload_text(
 ) -> tuple[str, str]:
     """The content hash and the payload's canonical JSON (which the hash covers), each encoded once.
 
-    The hash is the SHA-256 of the canonical JSON (sorted keys, no spaces) of
+    The hash is the SHA-256 of the canonical JSON (sorted keys, no spaces, integral floats as
+    integers: :func:`canonical_numbers`) of
     ``[event_id, project_id, type, occurred_at in UTC, schema_version, payload]``.
     """
     head = _CANONICAL.encode([event_id, project_id, str(type_), occurred_at.astimezone(UTC).isoformat(), schema_version])
-    payload_text = _CANONICAL.encode(payload)
+    payload_text = _CANONICAL.encode(canonical_numbers(payload))
     canonical = head[:-1] + "," + payload_text + "]"
     return hashlib.sha256(canonical.encode()).hexdigest(), payload_text
 

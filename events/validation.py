@@ -14,6 +14,21 @@ from events.model import SCHEMA_VERSION, SHANGHAI, Event, EventType
 
 # The log's column is a 32-bit integer.
 MAX_SCHEMA_VERSION = 2**31 - 1
+# event_id and project_id are keys of btree indexes (the log, the marts), whose entries PostgreSQL
+# caps at about 2,700 bytes: 512 characters are at most 2,048 bytes of UTF-8.
+MAX_ID_LENGTH = 512
+# Nesting of the payload (it is stored as jsonb and hashed by recursive encoders); v1's own fields
+# nest two deep, so this leaves room for the format to grow.
+MAX_PAYLOAD_DEPTH = 32
+# Plausible upper bounds of the amounts (README, "Semantics"): larger values are typing errors
+# (a figure in 元 entered as 万元, digits repeated), and they keep every KPI sum finite.
+AMOUNT_MAX: dict[str, float] = {
+    "investment_wan": 1e8,  # 万元: 1 万亿元
+    "foreign_usd_wan": 1e8,  # 万美元
+    "amount_wan": 1e8,  # 万元 or 万美元
+    "land_area_mu": 1e6,  # 亩: about 667 km²
+    "floor_area_m2": 1e7,  # m²: 10 km² of floor space
+}
 
 
 class EventValidationError(ValueError):
@@ -68,6 +83,9 @@ def _number(payload: dict[str, Any], key: str, *, required: bool, event_id: str,
         raise EventValidationError(f"must be finite, got {value!r}", field=fname, event_id=event_id)
     if minimum is not None and value < minimum:
         raise EventValidationError(f"must be ≥ {minimum:g}, got {value!r}", field=fname, event_id=event_id)
+    maximum = AMOUNT_MAX.get(key)
+    if maximum is not None and value > maximum:
+        raise EventValidationError(f"must be ≤ {maximum:,.0f}, got {value!r}", field=fname, event_id=event_id)
 
 
 def _string(payload: dict[str, Any], key: str, *, required: bool, event_id: str) -> None:
@@ -128,7 +146,31 @@ def _required_str(record: dict[str, Any], key: str, event_id: str | None) -> str
         raise EventValidationError(f"must be a string, got {value!r}", field=key, event_id=event_id)
     if not value.strip():
         raise EventValidationError("must not be empty", field=key, event_id=event_id)
+    if len(value) > MAX_ID_LENGTH:
+        raise EventValidationError(f"is longer than {MAX_ID_LENGTH} characters ({len(value)})", field=key, event_id=event_id)
     return value
+
+
+def _check_tree(payload: dict[str, Any], event_id: str) -> None:
+    """Refuse what no field check sees: nesting deeper than :data:`MAX_PAYLOAD_DEPTH` and numbers that
+    are not finite (``1e400`` reads as infinity; jsonb cannot hold it). Iterative: no depth can
+    exhaust the stack here."""
+    stack: list[tuple[Any, str, int]] = [(payload, "payload", 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise EventValidationError(f"must be finite, got {value!r}", field=path, event_id=event_id)
+            continue
+        if isinstance(value, dict):
+            children = [(v, f"{path}.{k}", depth + 1) for k, v in value.items()]
+        elif isinstance(value, list):
+            children = [(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
+        else:
+            continue
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise EventValidationError(f"is nested deeper than {MAX_PAYLOAD_DEPTH} levels", field="payload", event_id=event_id)
+        stack.extend(reversed(children))
 
 
 def validate_record(record: Any) -> Event:
@@ -162,6 +204,7 @@ def validate_record(record: Any) -> Event:
     if not isinstance(payload, dict):
         raise EventValidationError(f"must be an object, got {type(payload).__name__}", field="payload", event_id=eid)
     _validate_payload(type_, payload, event_id)
+    _check_tree(payload, eid or event_id)
     return Event(
         event_id=event_id,
         project_id=project_id,
@@ -195,23 +238,29 @@ def _unstorable(text: str) -> bool:
 
 
 def _find_unstorable(value: Any, path: str) -> str | None:
-    """The path of the first string (or key) PostgreSQL cannot store, or None."""
-    if isinstance(value, str):
-        return path if _unstorable(value) else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            sub = f"{path}.{k}" if path else str(k)
-            if _unstorable(k):
-                return sub
-            found = _find_unstorable(v, sub)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found = _find_unstorable(v, f"{path}[{i}]")
-            if found:
-                return found
+    """The path of the first string (or key) PostgreSQL cannot store, or None (iterative: any depth)."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _unstorable(item):
+                return where
+        elif isinstance(item, dict):
+            children = []
+            for k, v in item.items():
+                sub = f"{where}.{k}" if where else str(k)
+                if _unstorable(k):
+                    return sub
+                children.append((v, sub))
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([(v, f"{where}[{i}]") for i, v in enumerate(item)]))
     return None
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> EventValidationError:
+    bad = raw[exc.start : exc.end].hex(" ")
+    return EventValidationError(f"not UTF-8: byte(s) {bad} at byte offset {exc.start} ({exc.reason})")
 
 
 def parse_event(raw: str | bytes) -> Event:
@@ -221,6 +270,12 @@ def parse_event(raw: str | bytes) -> Event:
     surrogates), so one such record is dead-lettered instead of failing its whole batch.
     """
     decoded: str | None = raw if isinstance(raw, str) else None
+    if isinstance(raw, bytes) and not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if not raw.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in raw[:4]:  # not UTF-16/32 JSON
+                raise _not_utf8(raw, exc) from None
     try:
         # orjson is strict (RFC 8259, UTF-8, 64-bit integers) and about 4x faster than the stdlib
         # decoder; whatever it refuses goes through the stdlib decoder, which explains the fault.

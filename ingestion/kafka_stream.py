@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, text
 
-from events.validation import EventValidationError, parse_event
+from events.canonical import canonicalize
+from events.validation import EventValidationError
 from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
 
 DEFAULT_PARTITIONS = 3
@@ -128,23 +130,36 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITION
     return len(topic_partitions(bootstrap, topic)) or partitions
 
 
-def _as_text(record: dict[str, Any] | str | Incoming) -> tuple[str, str | None]:
-    """The message text and its position, for a dict (serialised), a JSON text, or an :class:`Incoming`."""
+def _as_message(record: dict[str, Any] | str | Incoming) -> tuple[str | bytes, str | None]:
+    """The message (bytes as read, or text) and its position, for a dict (serialised), a JSON text, or an
+    :class:`Incoming`. A record's bytes are sent as they are: the sink explains what is wrong with them."""
     if isinstance(record, Incoming):
-        return record.text, record.position
+        return record.raw, record.position
     if isinstance(record, dict):
         return json.dumps(record, ensure_ascii=False, separators=(",", ":")), None
     return record, None
 
 
-def _key_of(raw: str) -> bytes | None:
-    """The partition key: the project_id, so each project's events stay in order in one partition."""
+def _key_of(raw: str | bytes) -> bytes | None:
+    """The partition key: the project_id, so each project's events stay in order in one partition.
+
+    Whatever a record holds (broken JSON, bytes that are not UTF-8, nesting beyond any decoder's
+    depth), it is still sent, without a key when none can be read: the sink dead-letters it with its position.
+    """
     try:
-        doc = json.loads(raw)
-    except ValueError:
-        return None  # broken JSON is still sent (without a key): the sink dead-letters it with its position
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
     pid = doc.get("project_id") if isinstance(doc, dict) else None
-    return pid.encode() if isinstance(pid, str) and pid else None
+    if not isinstance(pid, str) or not pid:
+        return None
+    try:
+        return pid.encode()
+    except UnicodeEncodeError:  # a lone surrogate: no key, the sink refuses the record anyway
+        return None
 
 
 def publish_records(
@@ -160,12 +175,13 @@ def publish_records(
 
     The topic is created with ``partitions`` partitions when absent. With ``validate`` every
     record is checked first; invalid ones are not sent and are described in ``invalid_reasons``
-    (record number or position, and the reason). Returns ``read``, ``sent``, ``invalid``,
+    (record number or position, and the reason), as is a record larger than the producer's message
+    size (never sent). Records are sent as read (bytes as they are), whatever they hold. Returns ``read``, ``sent``, ``invalid``,
     ``partitions`` and ``invalid_reasons`` (the first 50); ``read = sent + invalid``.
     ``on_progress`` is called with the number of records read so far, every 5,000.
     """
     from kafka import KafkaProducer
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaError, MessageSizeTooLargeError
 
     n_partitions = ensure_topic(bootstrap, topic, partitions)
     try:
@@ -189,17 +205,19 @@ def publish_records(
     try:
         for record in records:
             counts["read"] += 1
-            raw, position = _as_text(record)
+            raw, position = _as_message(record)
             where = position or f"record {counts['read']}"
-            if validate:
-                try:
-                    parse_event(raw)
-                except EventValidationError as exc:
-                    counts["invalid"] += 1
-                    if len(counts["invalid_reasons"]) < 50:
-                        counts["invalid_reasons"].append(f"{where}: {exc}")
-                    continue
-            producer.send(topic, key=_key_of(raw), value=raw.encode("utf-8")).add_errback(failed)
+            try:
+                if validate:
+                    canonicalize(raw)
+                value = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+                producer.send(topic, key=_key_of(raw), value=value).add_errback(failed)
+            except (EventValidationError, MessageSizeTooLargeError) as exc:
+                # One record that cannot be sent (invalid with --validate, or beyond the message size) stops nothing.
+                counts["invalid"] += 1
+                if len(counts["invalid_reasons"]) < 50:
+                    counts["invalid_reasons"].append(f"{where}: {exc}")
+                continue
             counts["sent"] += 1
             if on_progress and counts["read"] % 5000 == 0:
                 on_progress(counts["read"])

@@ -178,35 +178,57 @@ def _alias_index() -> dict[str, str]:
 ALIAS_INDEX = _alias_index()
 
 
+_UTF8_LABELS = {"UTF8", "65001"}
+
+
+def _dbf_names(raw: bytes) -> list[bytes]:
+    """The field names in a DBF header (``raw`` holds at least the header)."""
+    header_len = int.from_bytes(raw[8:10], "little") if len(raw) >= 10 else 0
+    return [raw[32 + 32 * i : 43 + 32 * i].split(b"\x00")[0] for i in range(max(0, (header_len - 33) // 32))]
+
+
+def _utf8_name(name: bytes, *, exact: bool = False) -> bool:
+    """UTF-8, allowing (unless ``exact``) the broken tail GDAL leaves when it cuts a long name at 10 bytes."""
+    for cut in range(1 if exact else 4):
+        try:
+            name[: len(name) - cut].decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
 def shapefile_encoding(path: Path) -> str | None:
-    """The encoding of a Shapefile's attributes: its ``.cpg``; else GDAL's guess from the DBF language id;
-    else sniffed: UTF-8 when the ``.dbf`` decodes as such, GB18030 (superset of GBK/GB2312) otherwise."""
+    """The encoding of a Shapefile's attributes when we must decode them ourselves, else None (GDAL does).
+
+    GDAL does when the ``.cpg`` names one (except a UTF-8 ``.cpg`` with a field name cut mid-character:
+    "utf-8") or the DBF has a language id; else it is sniffed: UTF-8 when the ``.dbf`` decodes as such,
+    GB18030 (superset of GBK/GB2312) otherwise."""
+    dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.is_file()), None)
     for cpg in (path.with_suffix(".cpg"), path.with_suffix(".CPG")):
         if cpg.is_file():
             declared = cpg.read_text(encoding="ascii", errors="ignore").strip()
             if declared:
-                return None  # GDAL reads the .cpg itself
-    dbf = next((p for p in (path.with_suffix(".dbf"), path.with_suffix(".DBF")) if p.is_file()), None)
+                # GDAL reads the .cpg itself, but fails on a UTF-8 field name it cut at 10 bytes in
+                # the middle of a character when it wrote the file: then we decode the names ourselves.
+                if dbf is not None and declared.upper().replace("-", "") in _UTF8_LABELS:
+                    with dbf.open("rb") as fh:
+                        head = fh.read(32)
+                        head += fh.read(max(0, int.from_bytes(head[8:10], "little") - 32))
+                    if any(not _utf8_name(n, exact=True) for n in _dbf_names(head)):
+                        return "utf-8"
+                return None
     if dbf is None:
         return None
     raw = dbf.read_bytes()
     if len(raw) > 29 and raw[29] != 0:
         return None  # a language driver id: GDAL maps it
     header_len = int.from_bytes(raw[8:10], "little") if len(raw) >= 10 else 0
-    names = [raw[32 + 32 * i : 43 + 32 * i].split(b"\x00")[0] for i in range(max(0, (header_len - 33) // 32))]
+    names = _dbf_names(raw)
     values = raw[header_len:]
     if all(n.isascii() for n in names) and values.isascii():
         return None  # plain ASCII: any decoding reads it right
-
-    def utf8_name(name: bytes) -> bool:
-        # GDAL cuts long UTF-8 names at 10 bytes, possibly mid-character: a broken tail is allowed.
-        for cut in range(4):
-            try:
-                name[: len(name) - cut].decode("utf-8")
-                return True
-            except UnicodeDecodeError:
-                continue
-        return False
+    utf8_name = _utf8_name
 
     non_ascii = sum(1 for byte in values if byte >= 0x80)
     bad = values.decode("utf-8", errors="replace").count("\ufffd")
@@ -228,12 +250,12 @@ def _read_raw(path: Path, layer: str | None, encoding: str | None) -> tuple[gpd.
     transcode = None
     sniffed = shapefile_encoding(path) if path.suffix.lower() == ".shp" else None
     if sniffed is not None:
-        # No .cpg and no language id: GDAL would take the bytes as Latin-1. Let it (that never fails,
-        # even on a name GDAL cut at 10 bytes mid-character) and decode the bytes ourselves.
+        # No .cpg and no language id (or names cut mid-character): have GDAL take the bytes as Latin-1
+        # (that never fails, even on a name cut at 10 bytes mid-character) and decode them ourselves.
         transcode = enc or sniffed
         enc = transcode
     try:
-        frame = pyogrio.read_dataframe(path, layer=layer, encoding=None if transcode else enc)
+        frame = pyogrio.read_dataframe(path, layer=layer, encoding="ISO-8859-1" if transcode else enc)  # GDAL's name for it
     except Exception as exc:  # GDAL's own message says what is wrong with the file
         raise LandFileError(f"无法读取 cannot read {path}: {exc}") from exc
     if transcode and isinstance(frame, gpd.GeoDataFrame):

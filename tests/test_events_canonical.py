@@ -82,10 +82,29 @@ SIGNED = {**BASE, "type": "signed", "payload": {"name": "新材料项目", "inve
         ({**SIGNED, "occurred_at": "2024-03-06T14:30:00+05:45"}, True),
         ({**SIGNED, "occurred_at": "2024-02-30T14:30:00+08:00"}, False),
         ({**SIGNED, "occurred_at": "  "}, False),
-        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1e16}}, True),  # exponent form: explained path
-        ({**SIGNED, "payload": {"name": "x", "investment_wan": 0.00001}}, True),
-        ({**SIGNED, "payload": {"name": "x", "investment_wan": 10**40}}, True),
-        ({**SIGNED, "payload": {"name": "x", "investment_wan": 10**301}}, True),  # read as a float
+        # issue 18: amounts are bounded (investment_wan ≤ 1e8 万元); these were valid before
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1e16}}, False),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 10**40}}, False),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 10**301}}, False),  # read as a float
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1.7e308}}, False),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 10**8}}, True),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1e8}}, True),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 10**8 + 1}}, False),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 5000.0, "foreign_usd_wan": 700.0, "location": {"lon": 106.0, "lat": 26.5}}}, True),
+        ({**BASE, "type": "landed", "payload": {"land_area_mu": 1e6 + 1}}, False),
+        ({**BASE, "type": "landed", "payload": {"floor_area_m2": 2e7}}, False),
+        ({**BASE, "type": "landed", "payload": {"land_area_mu": 30.0, "floor_area_m2": 1e7}}, True),
+        ({**BASE, "type": "funds_arrived", "payload": {"amount_wan": 1e9}}, False),
+        ({**BASE, "type": "funds_arrived", "payload": {"amount_wan": 250.0}}, True),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 0.00001}}, True),  # exponent form: explained path
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1, "note": 1e20}}, True),
+        ({**SIGNED, "event_id": "x" * 512}, True),
+        ({**SIGNED, "event_id": "x" * 513}, False),
+        ({**SIGNED, "project_id": "项" * 512}, True),
+        ({**SIGNED, "project_id": "项" * 513}, False),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1, "note": [[[[1]]]]}}, True),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1, "note": json.loads("[" * 31 + "]" * 31)}}, True),
+        ({**SIGNED, "payload": {"name": "x", "investment_wan": 1, "note": json.loads("[" * 32 + "]" * 32)}}, False),
         ({**SIGNED, "payload": {"name": "x", "investment_wan": -1}}, False),
         ({**SIGNED, "payload": {"name": "x", "investment_wan": True}}, False),
         ({**SIGNED, "payload": {"name": "  ", "investment_wan": 1}}, False),

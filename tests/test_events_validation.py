@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -240,11 +241,31 @@ def _old_content_hash(ev: Event) -> str:
     ],
 )
 def test_content_hash_is_unchanged_and_payload_text_is_canonical(payload: dict[str, object]) -> None:
+    """Stored hashes do not change, except (issue 18) where an integral float (51499.0) is now
+    written as the integer it equals: the hash is the old one of the payload written that way."""
     ev = Event("e\t1", "P1", EventType.SIGNED, datetime(2024, 3, 1, 9, 30, tzinfo=SHANGHAI), None, 1, payload)
+    as_integers = json.loads(json.dumps(payload), parse_float=lambda s: int(float(s)) if float(s).is_integer() else float(s))
     digest, text = ev.hash_and_payload_text()
-    assert digest == ev.content_hash() == _old_content_hash(ev)
-    assert text == json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert digest == ev.content_hash() == _old_content_hash(Event(*[*astuple(ev)[:6], as_integers]))
+    if as_integers == payload and all(type(a) is type(b) for a, b in zip(as_integers.values(), payload.values(), strict=True)):
+        assert digest == _old_content_hash(ev)
+    assert text == json.dumps(as_integers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     assert json.loads(text) == payload
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ({"investment_wan": 1000, "name": "x"}, {"investment_wan": 1000.0, "name": "x"}),
+        ({"investment_wan": 0, "name": "x"}, {"investment_wan": -0.0, "name": "x"}),
+        ({"note": [1, {"k": 3}]}, {"note": [1.0, {"k": 3.0}]}),
+    ],
+)
+def test_numerically_equal_payloads_hash_alike(a: dict[str, object], b: dict[str, object]) -> None:
+    when = datetime(2024, 3, 1, tzinfo=SHANGHAI)
+    ea, eb = (Event("e1", "P1", EventType.SIGNED, when, None, 1, p) for p in (a, b))
+    assert ea.hash_and_payload_text() == eb.hash_and_payload_text()
+    assert ea.content_hash() == _old_content_hash(ea), "integer-valued data hashes as before"
 
 
 def test_content_hash_of_a_known_event() -> None:

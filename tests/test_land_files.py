@@ -109,6 +109,25 @@ def test_shapefile_without_cpg_falls_back_to_gbk(db: Engine, tmp_path: Path) -> 
     assert got.frame.set_index("site_id").loc["PB-001", "name"] == "夏云工业园区A区1号地块"
 
 
+def test_utf8_shapefile_whose_cpg_says_utf8_with_chinese_names_cut_at_10_bytes(db: Engine, tmp_path: Path) -> None:
+    """GDAL writes UTF-8 field names cut at 10 bytes, 地块编号 (12 bytes) mid-character; the .cpg says UTF-8."""
+    path = tmp_path / "utf8.shp"
+    with pytest.warns(RuntimeWarning):  # GDAL says it laundered the names
+        gk_parcels().to_file(path, encoding="UTF-8")
+    assert path.with_suffix(".cpg").read_text().strip().upper() == "UTF-8"
+    assert "地块编".encode() + "号".encode()[:1] in path.with_suffix(".dbf").read_bytes()  # cut inside 号
+    got = read_land_file(path, kind="idle")
+    frame = got.frame.set_index("site_id")
+    assert sorted(frame.index) == ["PB-001", "PB-002", "PB-003"]
+    p1 = frame.loc["PB-001"]
+    assert (p1["name"], p1["land_use"], p1["land_status"], p1["area_mu"], p1["plot_ratio_max"], p1["readiness"]) == (
+        "夏云工业园区A区1号地块", "100102", "approved_unsupplied", 60.0, 1.5, "七通一平"
+    )
+    assert json.loads(p1["extra"]) == {}  # every cut name mapped back to its attribute
+    report = load_land_file(db, path, kind="idle", valid_from=date(2024, 1, 1))
+    assert (report["read"], report["loaded"], report["rejected"]) == (3, 3, 0)
+
+
 def test_file_without_crs_is_refused_and_crs_option_works(db: Engine, db_url_str: str, tmp_path: Path) -> None:
     path = tmp_path / "nocrs.shp"
     gk_parcels().to_file(path, encoding="GBK")

@@ -207,7 +207,9 @@ def test_retry_after_a_fix_resolves_one_letter(db: Engine, tmp_path: Path) -> No
         again = retry_dead_letters(conn)  # every open one: only "[1]" is left, and still fails
     assert (again["retried"], again["still_failing"], again["failures"][0]["id"]) == (1, 1, second["id"])
     a, b = letters(db)
-    assert (a["status"], a["resolution"], a["attempts"], a["raw"]) == ("resolved", "accepted", 1, fixed)
+    # issue 18: the fix is kept beside the original record, which is never overwritten
+    assert (a["status"], a["resolution"], a["attempts"], a["fixed_raw"]) == ("resolved", "accepted", 1, fixed)
+    assert a["raw"] == json.dumps(bad, ensure_ascii=False)
     assert (b["status"], b["attempts"]) == ("open", 1)
     assert scalar(db, "SELECT source || ' ' || source_position FROM event_log WHERE event_id = 'e9'") == "in.jsonl line 1"
     with db.begin() as conn, pytest.raises(ValueError, match="no open dead letter"):

@@ -14,6 +14,7 @@ sink can write its offsets in the same transaction as the events.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import queue
 import re
@@ -25,9 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import psycopg.errors
+import sqlalchemy.exc
 from sqlalchemy import Connection, Engine, text
 
-from events.canonical import CanonicalEvent, fast_canonical, from_event
+from events.canonical import CanonicalEvent, explained_canonical, fast_canonical, from_event
 from events.model import Event
 from events.validation import EventValidationError, parse_event
 from warehouse.collector import gc_paused
@@ -84,11 +86,21 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A rejected record. ``raw_hash`` (of the bytes as read) with ``source`` is its identity: the
+    same bad record from the same source is kept once, however often it is read."""
+
     raw: str
     reason: str
     source: str
     position: str | None
-    event_id: str | None = None
+    event_id: str | None
+    raw_hash: str
+
+    @classmethod
+    def of(cls, inc: Incoming, reason: str, event_id: str | None = None) -> DeadLetter:
+        raw = inc.raw
+        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+        return cls(inc.text, reason, inc.source, inc.position, event_id, hashlib.sha256(data).hexdigest())
 
 
 _STAGE_COLUMNS = (
@@ -209,10 +221,11 @@ def _storable(value: str | None) -> str | None:
 def _write_dead_letters(conn: Connection, letters: list[DeadLetter]) -> None:
     if not letters:
         return
+    # Kept once per (source, raw record): a re-read adds nothing (the letter, open or resolved, stays as it is).
     conn.execute(
         text(
-            "INSERT INTO dead_letter (raw, reason, event_id, source, source_position) "
-            "VALUES (:raw, :reason, :event_id, :source, :position)"
+            "INSERT INTO dead_letter (raw, reason, event_id, source, source_position, raw_hash) "
+            "VALUES (:raw, :reason, :event_id, :source, :position, :raw_hash) ON CONFLICT (source, raw_hash) DO NOTHING"
         ),
         [{k: _storable(v) for k, v in asdict(d).items()} for d in letters],
     )
@@ -230,7 +243,7 @@ def _conflict_letter(c: CanonicalEvent, inc: Incoming, stored: dict[str, Any]) -
         f"conflict: event_id {c.event_id!r} is already in the log with different content; "
         f"stored version: {stored_text}; this version: {new_text}"
     )
-    return DeadLetter(inc.text, reason, inc.source, inc.position, c.event_id)
+    return DeadLetter.of(inc, reason, c.event_id)
 
 
 def _stored_versions(conn: Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -297,6 +310,7 @@ class StagedBatch:
     repeats: list[Prepared]
     firsts: dict[str, Prepared]
     letters: list[DeadLetter]
+    arrival: datetime
 
 
 def stage(valid: list[Prepared], letters: list[DeadLetter], *, arrival: datetime | None = None) -> StagedBatch:
@@ -310,7 +324,18 @@ def stage(valid: list[Prepared], letters: list[DeadLetter], *, arrival: datetime
         else:
             firsts[eid] = item
     staged = list(firsts.values()) if repeats else valid
-    return StagedBatch(staged, _copy_rows(staged, arrival or datetime.now(UTC)), repeats, firsts if repeats else {}, letters)
+    arrival = arrival or datetime.now(UTC)
+    return StagedBatch(staged, _copy_rows(staged, arrival), repeats, firsts if repeats else {}, letters, arrival)
+
+
+# What PostgreSQL says when it refuses a value (data exceptions, program limits such as an index
+# entry's size, constraint violations): the record's fault, not the database's.
+_REFUSALS = (psycopg.errors.DataError, psycopg.errors.ProgramLimitExceeded, psycopg.errors.IntegrityError)
+
+
+def _refusal(exc: BaseException) -> psycopg.Error | None:
+    orig = exc.orig if isinstance(exc, sqlalchemy.exc.DBAPIError) else exc
+    return orig if isinstance(orig, _REFUSALS) else None
 
 
 def write_staged(conn: Connection, batch: StagedBatch, *, dead_letter_conflicts: bool = True) -> AppendResult:
@@ -318,7 +343,61 @@ def write_staged(conn: Connection, batch: StagedBatch, *, dead_letter_conflicts:
 
     Conflicts (an id already stored, or earlier in the batch, with other content) are dead-lettered
     with both versions, unless ``dead_letter_conflicts`` is False (then only counted and described).
+    Should PostgreSQL refuse a record that validation passed, the batch is rolled back to its
+    savepoint and written again in halves until that record stands alone; it is dead-lettered with
+    the database's reason and the rest is stored (a sink never stops on one message).
     """
+    conn.exec_driver_sql("SAVEPOINT event_batch")
+    try:
+        result = _write_staged(conn, batch, dead_letter_conflicts)
+    except (psycopg.Error, sqlalchemy.exc.DBAPIError) as exc:
+        if _refusal(exc) is None:
+            raise
+        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event_batch")
+        conn.exec_driver_sql("RELEASE SAVEPOINT event_batch")
+        return _write_isolating(conn, batch, dead_letter_conflicts)
+    conn.exec_driver_sql("RELEASE SAVEPOINT event_batch")
+    return result
+
+
+def _write_isolating(conn: Connection, batch: StagedBatch, dead_letter_conflicts: bool) -> AppendResult:
+    """:func:`write_staged` by bisection, each part under its own savepoint (rare: costs log2(n) writes per refused record)."""
+    result = AppendResult()
+    refused: list[DeadLetter] = []
+
+    def attempt(part: list[Prepared]) -> None:
+        conn.exec_driver_sql("SAVEPOINT event_part")
+        try:
+            res = _write_staged(conn, stage(part, [], arrival=batch.arrival), dead_letter_conflicts)
+        except (psycopg.Error, sqlalchemy.exc.DBAPIError) as exc:
+            why = _refusal(exc)
+            if why is None:
+                raise
+            conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event_part")
+            conn.exec_driver_sql("RELEASE SAVEPOINT event_part")
+            if len(part) == 1:
+                c, inc = part[0]
+                message = (why.diag.message_primary or str(why)).strip()
+                refused.append(DeadLetter.of(inc, f"refused by PostgreSQL ({why.sqlstate}): {message}", c.event_id))
+                return
+            mid = len(part) // 2
+            attempt(part[:mid])
+            attempt(part[mid:])
+            return
+        conn.exec_driver_sql("RELEASE SAVEPOINT event_part")
+        result.add(res)
+
+    # Firsts before their repeats, as in the batch: a repeat is judged against its first, now in the log.
+    attempt(batch.staged + batch.repeats)
+    letters = batch.letters + refused
+    _write_dead_letters(conn, letters)
+    result.read += len(letters)
+    result.rejected += len(letters)
+    result.reasons = ([d.reason for d in letters] + result.reasons)[:20]
+    return result
+
+
+def _write_staged(conn: Connection, batch: StagedBatch, dead_letter_conflicts: bool) -> AppendResult:
     staged, repeats, firsts = batch.staged, batch.repeats, batch.firsts
     result = AppendResult(read=len(staged) + len(repeats))
     letters: list[DeadLetter] = []
@@ -399,7 +478,7 @@ def _append_against_log(conn: Connection, batch: StagedBatch, result: AppendResu
                 result.duplicates += 1
             else:
                 reason = f"conflict: event_id {c.event_id!r} was appended concurrently with different content"
-                letters.append(DeadLetter(inc.text, reason, inc.source, inc.position, c.event_id))
+                letters.append(DeadLetter.of(inc, reason, c.event_id))
     conn.exec_driver_sql("TRUNCATE _event_stage")
     return len(inserted_ids)
 
@@ -430,10 +509,10 @@ def prepare(records: Iterable[Incoming], *, arrival: datetime | None = None) -> 
             c = fast(inc[0])
             if c is None:
                 try:
-                    # The explaining path reads the record as text, as a person would see it.
-                    c = from_event(parse_event(inc.text))
+                    # Whatever the record holds, it ends here as an event or a dead letter (poison isolation).
+                    c = explained_canonical(inc[0])
                 except EventValidationError as exc:
-                    letters.append(DeadLetter(inc.text, str(exc), inc.source, inc.position, exc.event_id))
+                    letters.append(DeadLetter.of(inc, str(exc), exc.event_id))
                     continue
             valid.append((c, inc))
         return stage(valid, letters, arrival=arrival)
@@ -569,7 +648,10 @@ def load_records(
 
 
 def list_dead_letters(conn: Connection, *, status: str | None = "open", limit: int | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT id, source, source_position, event_id, reason, raw, status, attempts, created_at, resolved_at, resolution FROM dead_letter"
+    sql = (
+        "SELECT id, source, source_position, event_id, reason, raw, fixed_raw, status, attempts, created_at, resolved_at, resolution"
+        " FROM dead_letter"
+    )
     params: dict[str, Any] = {}
     if status:
         sql += " WHERE status = :status"
@@ -584,13 +666,15 @@ def list_dead_letters(conn: Connection, *, status: str | None = "open", limit: i
 def retry_dead_letters(conn: Connection, ids: list[int] | None = None, *, replacement: str | None = None) -> dict[str, Any]:
     """Re-drive open dead letters through validation and append (after a fix in the code or the data).
 
-    ``replacement`` substitutes a corrected raw text (only with exactly one id). A letter that is
-    accepted, or found to be a duplicate now, is resolved; one that still fails keeps its row with
-    the new reason and one more attempt. The event log keeps the same counting rule.
+    ``replacement`` substitutes a corrected raw text (only with exactly one id); it is kept in
+    ``fixed_raw`` beside the original ``raw``, which is never overwritten, and later retries of
+    the letter take it. A letter that is accepted, or found to be a duplicate now, is resolved; one
+    that still fails keeps its row with the new reason and one more attempt. The event log keeps
+    the same counting rule.
     """
     if replacement is not None and (not ids or len(ids) != 1):
         raise ValueError("a replacement text needs exactly one dead-letter id")
-    sql = "SELECT id, raw, source, source_position FROM dead_letter WHERE status = 'open'"
+    sql = "SELECT id, coalesce(fixed_raw, raw) AS raw, source, source_position FROM dead_letter WHERE status = 'open'"
     params: dict[str, Any] = {}
     if ids:
         sql += " AND id = ANY(:ids)"
@@ -605,15 +689,15 @@ def retry_dead_letters(conn: Connection, ids: list[int] | None = None, *, replac
         raw = replacement if replacement is not None else row.raw
         outcome["retried"] += 1
         try:
-            ev = parse_event(raw)
+            c = explained_canonical(raw)
         except EventValidationError as exc:
-            _still_failing(conn, row.id, str(exc), raw)
+            _still_failing(conn, row.id, str(exc), replacement)
             outcome["still_failing"] += 1
             outcome["failures"].append({"id": row.id, "reason": str(exc)})
             continue
-        res = append_validated(conn, [(ev, Incoming(raw, row.source, row.source_position))], dead_letter_conflicts=False)
+        res = append_canonical(conn, [(c, Incoming(raw, row.source, row.source_position))], dead_letter_conflicts=False)
         if res.rejected:
-            _still_failing(conn, row.id, res.reasons[0], raw)
+            _still_failing(conn, row.id, res.reasons[0], replacement)
             outcome["still_failing"] += 1
             outcome["failures"].append({"id": row.id, "reason": res.reasons[0]})
             continue
@@ -622,15 +706,15 @@ def retry_dead_letters(conn: Connection, ids: list[int] | None = None, *, replac
         conn.execute(
             text(
                 "UPDATE dead_letter SET status = 'resolved', resolved_at = now(), attempts = attempts + 1,"
-                " resolution = :resolution, raw = :raw WHERE id = :id"
+                " resolution = :resolution, fixed_raw = coalesce(:fixed, fixed_raw) WHERE id = :id"
             ),
-            {"id": row.id, "raw": raw, "resolution": "accepted" if res.accepted else "duplicate"},
+            {"id": row.id, "fixed": _storable(replacement), "resolution": "accepted" if res.accepted else "duplicate"},
         )
     return outcome
 
 
-def _still_failing(conn: Connection, letter_id: int, reason: str, raw: str) -> None:
+def _still_failing(conn: Connection, letter_id: int, reason: str, replacement: str | None) -> None:
     conn.execute(
-        text("UPDATE dead_letter SET reason = :reason, raw = :raw, attempts = attempts + 1 WHERE id = :id"),
-        {"id": letter_id, "reason": reason, "raw": raw},
+        text("UPDATE dead_letter SET reason = :reason, fixed_raw = coalesce(:fixed, fixed_raw), attempts = attempts + 1 WHERE id = :id"),
+        {"id": letter_id, "reason": _storable(reason), "fixed": _storable(replacement)},
     )

@@ -74,8 +74,13 @@ dead_letter = Table(
     _stamp("created_at"),
     Column("resolved_at", DateTime(timezone=True)),
     Column("resolution", Text),
+    # Hex SHA-256 of the raw record's bytes: a record read again from the same source is kept once.
+    Column("raw_hash", Text, nullable=False),
+    # The replacement a retry was given; ``raw`` stays the record as it arrived.
+    Column("fixed_raw", Text),
     CheckConstraint("status IN ('open', 'resolved')", name="dead_letter_status_check"),
     Index("dead_letter_open", "status", "id"),
+    Index("dead_letter_once", "source", "raw_hash", unique=True),
 )
 
 stream_offset = Table(

@@ -223,7 +223,7 @@ def deadletters_retry(
         replacement = read_text_input(replace_with, "--replace-with").strip()  # a BOM is no part of the JSON
         try:
             json.loads(replacement)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; nesting too deep is not
             fail(f"--replace-with {replace_with} is not JSON: {exc}")
     engine = engine_of(database_url)
     try:

@@ -62,7 +62,7 @@ def publish(
             counts = publish_records(
                 bootstrap,
                 topic,
-                # As `events load` reads it: a line that is not UTF-8 is sent marked, and dead-lettered.
+                # As `events load` reads it: each line sent as its bytes, whatever they hold (the sink explains).
                 read_jsonl(file, file.name),
                 partitions=partitions,
                 validate=validate,
