@@ -14,8 +14,7 @@ from sqlalchemy.engine import URL
 from typer.testing import CliRunner
 
 from events.kpis import KPI_KEYS
-from tests.test_kpis import BY_UNIT_GROUPS, COHORT_2024, DISTRICT, FLOW_2024
-from tests.test_replay import LATE, NOVEMBER, PUBLISHED
+from tests.kpi_district import BY_UNIT_GROUPS, COHORT_2024, DISTRICT, FLOW_2024, LATE, NOVEMBER, PUBLISHED
 from warehouse.db import drop_database, make_engine
 from zhaoshang.cli import app
 

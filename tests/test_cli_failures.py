@@ -23,8 +23,8 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import Engine, text
 
-from tests.test_kpis import DISTRICT
-from zhaoshang.commands.match import demo_requirements
+from demo.requirements import demo_requirements
+from tests.kpi_district import DISTRICT
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_BOUND = 120  # seconds: far above the 2 s connect timeout, far below a hang
