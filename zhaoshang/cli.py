@@ -6,12 +6,15 @@ import importlib
 
 import typer
 
+from zhaoshang.common import exit_codes_text
+
 app = typer.Typer(
     name="zhaoshang",
     help="招商引资项目全周期与土地台账平台 · investment-promotion pipeline and land inventory.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="退出码 exit codes:\n\n" + exit_codes_text().replace("\n", "\n\n"),
 )
 
 # Each command group lives in its own module and registers itself.
@@ -44,7 +47,7 @@ def main() -> None:
     """
     import os
 
-    from zhaoshang.common import describe_failure, fail
+    from zhaoshang.common import ExitCode, describe_failure, fail
 
     try:
         app()
@@ -52,7 +55,7 @@ def main() -> None:
         if os.environ.get("ZHAOSHANG_DEBUG"):
             raise
         try:
-            fail(describe_failure(exc), code=1)
+            fail(describe_failure(exc), code=ExitCode.FAILED)
         except typer.Exit as done:
             raise SystemExit(done.exit_code) from None
 
