@@ -40,12 +40,13 @@ Bootstrap = Annotated[
     str,
     typer.Option("--bootstrap", envvar="ZHAOSHANG_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT].")
 ]
-Topic = Annotated[str, typer.Option("--topic", help="Kafka topic of the lifecycle events.")]
+# As in `ledger import` and the Dagster definitions: ZHAOSHANG_KAFKA_TOPIC, else zhaoshang.events.
+Topic = Annotated[str, typer.Option("--topic", envvar="ZHAOSHANG_KAFKA_TOPIC", help="Kafka topic of the lifecycle events.")]
 
 def publish(
     file: Annotated[Path, typer.Argument(help="JSON Lines file, one event per line.")],
     bootstrap: Bootstrap,
-    topic: Topic,
+    topic: Topic = "zhaoshang.events",
     # Not --partitions: that names partitions (`stream --partitions 0,2`), this is how many.
     partition_count: Annotated[
         int, typer.Option("--partition-count", min=1, help="How many partitions the topic gets when this creates it.")
@@ -135,7 +136,7 @@ class _StreamDisplay:
 
 def stream(
     bootstrap: Bootstrap,
-    topic: Topic,
+    topic: Topic = "zhaoshang.events",
     name: Annotated[str, typer.Option("--name", help="Sink name: its offsets are kept under this name.")] = "warehouse",
     partitions: Annotated[str | None, typer.Option("--partitions", help="Partitions to stream, e.g. 0,2 (default: all).")] = None,
     stop_when_idle: Annotated[
