@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
+from events.choices import member
 from events.projection import ProjectState
 
 KPI_KEYS = (
@@ -46,8 +48,21 @@ KPI_LABELS_ZH = {
 GROUP_LABEL_ZH = {"unit": "责任单位", "industry": "行业", "channel": "签约渠道"}
 UNASSIGNED = "(未填)"
 
-Mode = Literal["cohort", "flow"]
-GroupBy = Literal["unit", "industry", "channel"]
+
+
+class KpiMode(StrEnum):
+    """Which projects a report counts (the module's docstring)."""
+
+    COHORT = "cohort"
+    FLOW = "flow"
+
+
+class KpiGroup(StrEnum):
+    """The project field a ranked report groups by (:data:`GROUP_LABEL_ZH`)."""
+
+    UNIT = "unit"
+    INDUSTRY = "industry"
+    CHANNEL = "channel"
 
 
 def _in(day: date | None, lo: date, hi: date) -> bool:
@@ -76,7 +91,7 @@ def _finish(counts: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def _contribution(s: ProjectState, mode: Mode, lo: date, hi: date, as_of: date) -> dict[str, float] | None:
+def _contribution(s: ProjectState, mode: KpiMode, lo: date, hi: date, as_of: date) -> dict[str, float] | None:
     """What one project adds to the totals, or None when it is outside the report."""
     if mode == "cohort":
         if not _in(s.signed_on, lo, hi):
@@ -112,16 +127,16 @@ def compute_kpis(
     date_from: date,
     date_to: date,
     as_of: date | None = None,
-    mode: Mode = "cohort",
-    by: GroupBy | None = None,
+    mode: KpiMode | str = KpiMode.COHORT,
+    by: KpiGroup | str | None = None,
 ) -> dict[str, Any]:
     """KPIs over folded states (folded as of ``as_of``, default ``date_to``).
 
     Without ``by``: a flat dict of :data:`KPI_KEYS`. With ``by``: ``{"groups": [...], "total": {...}}``,
     groups ranked (季排名) by funds, then investment, then key.
     """
-    if mode not in ("cohort", "flow"):
-        raise ValueError(f"mode must be 'cohort' or 'flow', got {mode!r}")
+    mode = member(KpiMode, mode, "mode")
+    by = None if by is None else member(KpiGroup, by, "by")
     if date_from > date_to:
         raise ValueError(f"--from {date_from} is after --to {date_to}")
     as_of = as_of or date_to
@@ -143,7 +158,7 @@ def compute_kpis(
         return _finish(total)
     ranked = sorted(groups.items(), key=lambda kv: (-kv[1]["funds_wan"], -kv[1]["investment_wan"], kv[0]))
     return {
-        "by": by,
+        "by": by.value,
         "groups": [{"key": key, "rank": i + 1, **_finish(vals)} for i, (key, vals) in enumerate(ranked)],
         "total": _finish(total),
     }

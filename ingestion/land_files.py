@@ -30,9 +30,10 @@ import shapely
 from pyproj import CRS as ProjCRS
 from sqlalchemy import Engine
 
+from land.vocabulary import SITE_KINDS
 from warehouse.land import ATTRIBUTE_COLUMNS, CRS, M2_PER_MU, record_load, store_inventory
 
-KINDS = ("idle", "factory", "park", "poi")
+KINDS = SITE_KINDS
 ID_COLUMN = {"idle": "parcel_id", "factory": "factory_id", "park": "park", "poi": "poi_id"}
 ID_LABEL_ZH = {"idle": "地块编号", "factory": "厂房编号", "park": "园区", "poi": "名称"}
 AREA_TOLERANCE = 0.05  # declared vs geometry area: more than 5% apart is reported

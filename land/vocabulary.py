@@ -6,6 +6,8 @@ everywhere (部分占用 in ``land status``, on a map legend and in a bulletin a
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 # 工业用地 classes by nuisance and pollution (GB/T 21010: 1001, 100101/100102/100103).
 LAND_USE_LABELS: dict[str, tuple[str, str]] = {
     "100101": ("一类工业用地", "Class-1 industrial"),
@@ -30,14 +32,23 @@ SITE_STATUS_LABELS: dict[str, tuple[str, str]] = {
 }
 SITE_STATUSES: tuple[str, ...] = tuple(SITE_STATUS_LABELS)
 
-# The kinds of the land inventory.
+
+class SiteKind(StrEnum):
+    """The kinds of the land inventory (``land load --kind``; see ``events.choices``)."""
+
+    IDLE = "idle"  # 闲置土地: idle parcels
+    FACTORY = "factory"  # 标准厂房: standard factories
+    PARK = "park"  # 园区边界: park boundaries
+    POI = "poi"  # 高速出口/货运站/港口: points of interest
+
+
 SITE_KIND_LABELS: dict[str, tuple[str, str]] = {
     "idle": ("地块", "Land parcel"),
     "factory": ("标准厂房", "Standard factory"),
     "park": ("园区", "Park"),
     "poi": ("设施点", "Point of interest"),
 }
-SITE_KINDS: tuple[str, ...] = tuple(SITE_KIND_LABELS)
+SITE_KINDS: tuple[str, ...] = tuple(k.value for k in SiteKind)
 
 # Points of interest a requirement can ask to be near.
 POI_KIND_LABELS: dict[str, tuple[str, str]] = {

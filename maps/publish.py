@@ -30,13 +30,15 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from events.calendar import month_ends
+from events.choices import Lang, member
 from events.model import end_of_day
 from events.projection import fold
 from land.matching import public_match
 from maps.match_map import render_match_map
 from maps.pipeline import render_pipeline_map
 from maps.promotion import on_offer, render_promotion_map
-from maps.render import BASEMAPS, LANGS, PROFILES, t
+from maps.render import t
+from maps.vocabulary import Basemap, Profile
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +153,9 @@ def publish_maps(
     from warehouse.land import land_status, parks, pois, project_locations
     from warehouse.replay import Horizon, project_states
 
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    if basemap not in BASEMAPS:
-        raise ValueError(f"basemap must be one of {', '.join(BASEMAPS)}, got {basemap!r}")
-    if lang not in LANGS:
-        raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
+    profile = member(Profile, profile, "profile")
+    basemap = member(Basemap, basemap, "basemap")
+    lang = member(Lang, lang, "lang")
     note = say or (lambda _m: None)
     day = as_of
     horizon = Horizon(day)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import folium
 import numpy as np
@@ -26,6 +26,7 @@ from branca.element import Element, MacroElement
 from geopandas import GeoDataFrame, GeoSeries
 from jinja2 import Template
 
+from events.choices import member
 from events.model import STAGE_LABELS
 from land.vocabulary import (
     LAND_STATUS_LABELS,
@@ -36,14 +37,7 @@ from land.vocabulary import (
 )
 from maps.gcj02 import to_gcj02
 from maps.vendor import assets
-
-Lang = Literal["zh", "en", "both"]
-Basemap = Literal["none", "osm", "tianditu", "gaode"]
-Profile = Literal["public", "internal"]
-
-LANGS: tuple[str, ...] = ("zh", "en", "both")
-BASEMAPS: tuple[str, ...] = ("none", "osm", "tianditu", "gaode")
-PROFILES: tuple[str, ...] = ("public", "internal")
+from maps.vocabulary import Basemap
 
 TIANDITU_KEY_ENV = "TIANDITU_KEY"
 RUNTIME_JS = Path(__file__).resolve().parent / "runtime.js"
@@ -271,6 +265,7 @@ def script_json(data: Any) -> str:
 
 def tile_layers(basemap: str, lang: str) -> list[dict[str, Any]]:
     """Basemap tile layers (images only, never scripts). Tianditu needs ``TIANDITU_KEY`` set."""
+    basemap = member(Basemap, basemap, "basemap")
     if basemap == "none":
         return []
     if basemap == "osm":
@@ -304,7 +299,7 @@ def tile_layers(basemap: str, lang: str) -> list[dict[str, Any]]:
             {**common, "url": url % "vec_w", "name": t(lang, "天地图", "Tianditu")},
             {**common, "url": url % ("cva_w" if lang != "en" else "eva_w"), "name": "labels", "overlay": True},
         ]
-    raise ValueError(f"basemap must be one of {', '.join(BASEMAPS)}, got {basemap!r}")
+    raise AssertionError(f"basemap {basemap!r} has no tiles")  # every Basemap is handled above
 
 
 _PAGE_CSS = """

@@ -9,7 +9,7 @@ import dagster as dg
 from sqlalchemy import Engine, text
 
 from assets.run import materialize_all
-from tests.test_assets_land import load_district
+from tests.land_district import load_district
 
 
 def test_materialize_all(db: Engine, tmp_path: Path) -> None:

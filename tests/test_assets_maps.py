@@ -13,7 +13,7 @@ from assets.maps import pipeline_map, promotion_map
 from assets.partitions import monthly_partitions
 from assets.pipeline import build_pipeline_assets
 from assets.resources import OutputResource, WarehouseResource
-from tests.test_assets_land import load_district
+from tests.land_district import load_district
 from warehouse.event_store import Incoming, append_raw
 
 

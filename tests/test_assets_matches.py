@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from assets.land import LAND_ASSETS
 from assets.matches import investor_matches, requirement_files_sensor
 from assets.resources import OutputResource, WarehouseResource
-from tests.test_assets_land import load_district
+from tests.land_district import load_district
 
 
 def test_sensor_adds_partitions_and_asset_ranks_sites(db: Engine, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from openpyxl import Workbook
 from sqlalchemy import Engine, text
 
 from demo.requirements import demo_requirements
-from tests.test_kpis import DISTRICT
+from tests.kpi_district import DISTRICT
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_BOUND = 120  # seconds: far above the 2 s connect timeout, far below a hang
@@ -302,21 +302,22 @@ class TestLandFileThatWouldEmptyTheInventory:
             return conn.execute(text("SELECT site_id FROM land_inventory WHERE kind = 'idle' AND valid_to IS NULL ORDER BY 1")).scalars().all()  # type: ignore[return-value]
 
     @pytest.mark.parametrize(
-        "content",
+        ("content", "code"),
         [
-            '{"type": "FeatureCollection", "features": []}',
-            '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"地块编号": "X"}, "geometry": null}]}',
+            ('{"type": "FeatureCollection", "features": []}', 0),
+            # Allowed, it still rejected a feature: exit 1 (README, exit codes).
+            ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"地块编号": "X"}, "geometry": null}]}', 1),
         ],
         ids=["no features", "every feature rejected"],
     )
-    def test_an_empty_file_is_refused(self, content: str, db: Engine, db_url_str: str, inputs: Inputs) -> None:
+    def test_an_empty_file_is_refused(self, content: str, code: int, db: Engine, db_url_str: str, inputs: Inputs) -> None:
         assert zhaoshang("land", "load", inputs.land, "--kind", "idle", "--valid-from", "2024-01-01", "--database-url", db_url_str).returncode == 0
         empty = inputs.tmp / "空.geojson"
         empty.write_text(content, encoding="utf-8")
         assert_one_line(self.load(db_url_str, empty), "空.geojson")
         assert self.open_ids(db) == ["L1", "L2"]
         allowed = self.load(db_url_str, empty, "--allow-empty")
-        assert allowed.returncode == 0, allowed.stderr
+        assert allowed.returncode == code, allowed.stderr
         assert json.loads(allowed.stdout)["closed"] == 2
         assert self.open_ids(db) == []
 

@@ -235,7 +235,8 @@ def test_every_command_prints_hostile_data_as_text(command: str, db: Engine, db_
     if command == "events load":
         args = ["events", "load", str(_broken_records(tmp_path)), "--source", "[/]src", *url]
     elif command == "deadletters list":
-        assert runner.invoke(app, ["events", "load", str(_broken_records(tmp_path)), "--source", "[/]src", *url]).exit_code == 0
+        # Exit 1: every broken record is rejected (README, exit codes).
+        assert runner.invoke(app, ["events", "load", str(_broken_records(tmp_path)), "--source", "[/]src", *url]).exit_code == 1
         args = ["deadletters", "list", *url]
         expect_stdout = ["[/]src"]
     elif command == "replay":
@@ -259,7 +260,7 @@ def test_every_command_prints_hostile_data_as_text(command: str, db: Engine, db_
         args = ["ledger", "import", str(_ledger_csv(tmp_path)), "--as-of", AS_OF, *url]
     result = runner.invoke(app, args)
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert result.exit_code in (0, 1), result.stderr  # 1: ledger rows rejected, as designed
+    assert result.exit_code in (0, 1), result.stderr  # 1: records or ledger rows rejected, as designed
     _assert_shown_as_text(result.stdout + result.stderr)
     flat = re.sub(r"[ │┃]+\n[ │┃]*", "", result.stdout)  # a long cell may fold onto the next line
     for h in expect_stdout:
@@ -291,7 +292,7 @@ def test_stream_summary_prints_hostile_reasons_as_text(db: Engine, db_url_str: s
     topic = f"hostile-{uuid.uuid4().hex[:8]}"
     runner = CliRunner()
     broken = _broken_records(tmp_path)
-    sent = runner.invoke(app, ["events", "publish", str(broken), "--bootstrap", kafka_bootstrap, "--topic", topic, "--partitions", "1"])
+    sent = runner.invoke(app, ["events", "publish", str(broken), "--bootstrap", kafka_bootstrap, "--topic", topic, "--partition-count", "1"])
     assert sent.exit_code == 0, sent.stderr
     result = runner.invoke(
         app, ["stream", "--bootstrap", kafka_bootstrap, "--topic", topic, "--stop-when-idle", "1", "--database-url", db_url_str]

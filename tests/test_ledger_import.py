@@ -97,7 +97,7 @@ def test_cli_human_report_names_rejected_rows_and_dry_run_writes_nothing(db_url_
     )
     runner = CliRunner()
     res = runner.invoke(app, ["ledger", "import", str(path), "--as-of", "2018-03-31", "--dry-run", "--database-url", db_url_str])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # a row rejected (README, exit codes), even in a dry run
     assert "row 2" in res.output and "2018.13.1" in res.output
     assert "rows read 3" in res.output
     assert _count(db) == 0

@@ -11,7 +11,16 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from tests.dbutil import truncate
-from tests.test_kpis import BY_UNIT_GROUPS, COHORT_2024, DISTRICT, FLOW_2024
+from tests.kpi_district import (
+    BY_UNIT_GROUPS,
+    COHORT_2024,
+    CORRECTED,
+    DISTRICT,
+    FLOW_2024,
+    LATE,
+    NOVEMBER,
+    PUBLISHED,
+)
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.replay import Horizon, kpi_report, load_events, parse_known_at, replay_rows
 
@@ -89,31 +98,6 @@ def test_anomalies_are_kept_in_the_log_and_reported(db: Engine, tmp_path: Path) 
     assert rows["Y"]["anomalies"] == ["landed_after_cancelled: landed on 2024-03-01 after cancellation on 2024-02-01 (event y-l)"]
     assert rows["Z"]["anomalies"] == ["skipped_stage: started on 2024-02-01 without landed (event z-t)"]
     assert (rows["X"]["stage"], rows["Y"]["stage"], rows["Z"]["stage"]) == ("produced", "cancelled", "started")
-
-
-# A monthly bulletin (月通报) for November 2024, published at the end of the month, and what
-# arrived after it: a late signing, a late funds arrival, and a retraction of a landing.
-NOVEMBER: list[dict[str, Any]] = [
-    {"event_id": "q1-s", "project_id": "Q1", "type": "signed", "occurred_at": "2024-11-05T10:00:00+08:00",
-     "recorded_at": "2024-11-05T10:00:00+08:00", "payload": {"name": "Q1", "investment_wan": 1000, "unit": "白云镇"}},
-    {"event_id": "q2-s", "project_id": "Q2", "type": "signed", "occurred_at": "2024-11-10",
-     "recorded_at": "2024-11-10T09:00:00+08:00", "payload": {"name": "Q2", "investment_wan": 2000, "unit": "安平街道"}},
-    {"event_id": "q2-l", "project_id": "Q2", "type": "landed", "occurred_at": "2024-11-20", "recorded_at": "2024-11-21T09:00:00+08:00"},
-    {"event_id": "q2-f", "project_id": "Q2", "type": "funds_arrived", "occurred_at": "2024-11-25",
-     "recorded_at": "2024-11-30T23:59:59+08:00", "payload": {"amount_wan": 300}},
-]
-LATE: list[dict[str, Any]] = [
-    {"event_id": "q4-s", "project_id": "Q4", "type": "signed", "occurred_at": "2024-11-28", "recorded_at": "2024-12-03T09:00:00+08:00",
-     "payload": {"name": "Q4", "investment_wan": 4000, "unit": "白云镇"}},
-    {"event_id": "q1-f", "project_id": "Q1", "type": "funds_arrived", "occurred_at": "2024-11-29", "recorded_at": "2024-12-01T00:00:01+08:00",
-     "payload": {"amount_wan": 100}},
-    {"event_id": "q2-r", "project_id": "Q2", "type": "retracted", "occurred_at": "2024-12-04", "recorded_at": "2024-12-04T09:00:00+08:00",
-     "payload": {"event_id": "q2-l", "reason": "落地时间填报有误"}},
-]
-PUBLISHED = {"signed": 2, "landed": 1, "started": 0, "produced": 0, "cancelled": 0, "landing_rate": 0.5, "start_rate": 0.0,
-             "production_rate": 0.0, "investment_wan": 3000.0, "funds_wan": 300.0, "stalled": 0}
-CORRECTED = {"signed": 3, "landed": 0, "started": 0, "produced": 0, "cancelled": 0, "landing_rate": 0.0, "start_rate": 0.0,
-             "production_rate": 0.0, "investment_wan": 7000.0, "funds_wan": 400.0, "stalled": 0}
 
 
 def test_known_at_reproduces_the_published_bulletin_and_differs_as_corrected(db: Engine, tmp_path: Path) -> None:

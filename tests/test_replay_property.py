@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from events.model import Event
 from events.projection import fold
 from tests.dbutil import truncate
-from tests.test_events_property import histories
+from tests.strategies import histories
 from warehouse.event_store import Incoming, load_records
 from warehouse.replay import Horizon, project_states
 

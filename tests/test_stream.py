@@ -212,7 +212,7 @@ def test_cli_publish_stream_and_deadletters(db: Engine, db_url_str: str, kafka_b
     lines = [json.dumps(e, ensure_ascii=False) for e in history] + ["", "[1, 2]"]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    out = runner.invoke(app, ["events", "publish", str(path), "--bootstrap", kafka_bootstrap, "--topic", topic, "--partitions", "2", "--json"])
+    out = runner.invoke(app, ["events", "publish", str(path), "--bootstrap", kafka_bootstrap, "--topic", topic, "--partition-count", "2", "--json"])
     assert out.exit_code == 0, out.output
     published = json.loads(out.stdout)
     assert (published["read"], published["sent"], published["partitions"]) == (len(history) + 1, len(history) + 1, 2)
@@ -481,7 +481,7 @@ def test_cli_publish_validate_reports_lines_that_are_not_events(kafka_bootstrap:
         + "\n".join(json.dumps(e, ensure_ascii=False) for e in history[1:]).encode() + b"\n"
     )
     out = runner.invoke(app, ["events", "publish", str(path), "--bootstrap", kafka_bootstrap, "--topic", _topic(), "--validate", "--json"])
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # one line kept out (README, exit codes)
     counts = json.loads(out.stdout)
     assert (counts["read"], counts["sent"], counts["invalid"]) == (len(history) + 1, len(history), 1)
     assert counts["invalid_reasons"][0].startswith("line 2: broken JSON")

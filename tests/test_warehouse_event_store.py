@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import Engine, text
 
-from tests.test_kpis import DISTRICT
+from tests.kpi_district import DISTRICT
 from warehouse.event_store import (
     Incoming,
     append_raw,

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from events.kpis import GroupBy, Mode, compute_kpis
+from events.choices import member
+from events.kpis import KpiGroup, KpiMode, compute_kpis
 from events.model import Event, EventType, end_of_day
 from events.projection import ProjectState, fold
 from warehouse.collector import gc_paused
@@ -86,8 +87,8 @@ def kpi_report(
     date_to: date,
     as_of: date | None = None,
     known_at: datetime | None = None,
-    mode: Mode = "cohort",
-    by: GroupBy | None = None,
+    mode: KpiMode | str = KpiMode.COHORT,
+    by: KpiGroup | str | None = None,
 ) -> dict[str, Any]:
     """KPIs with the horizon they were computed at, so a bulletin says what it is."""
     horizon = Horizon(as_of or date_to, known_at)
@@ -98,7 +99,7 @@ def kpi_report(
         "to": date_to.isoformat(),
         "as_of": horizon.as_of.isoformat(),
         "known_at": known_at.isoformat() if known_at else None,
-        "mode": mode,
+        "mode": member(KpiMode, mode, "mode").value,  # a plain string in the JSON and the workbooks
     }
     return {**meta, **report}
 

@@ -6,12 +6,15 @@ import importlib
 
 import typer
 
+from zhaoshang.common import exit_codes_text
+
 app = typer.Typer(
     name="zhaoshang",
     help="招商引资项目全周期与土地台账平台 · investment-promotion pipeline and land inventory.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog="退出码 exit codes:\n\n" + exit_codes_text().replace("\n", "\n\n"),
 )
 
 # Each command group lives in its own module and registers itself.
@@ -43,11 +46,9 @@ def main() -> None:
     the ones that come from below: a connection killed mid-load, a file that turned unreadable.
     ``ZHAOSHANG_DEBUG=1`` lets the traceback through.
     """
-    import os
-
     from pydantic import ValidationError
 
-    from zhaoshang.common import describe_failure, fail
+    from zhaoshang.common import ExitCode, describe_failure, fail
     from zhaoshang.logs import configure_logging
     from zhaoshang.settings import describe_invalid, load_settings
 
@@ -62,10 +63,10 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        if os.environ.get("ZHAOSHANG_DEBUG"):
+        if settings.debug:
             raise
         try:
-            fail(describe_failure(exc), code=1)
+            fail(describe_failure(exc), code=ExitCode.FAILED)
         except typer.Exit as done:
             raise SystemExit(done.exit_code) from None
 

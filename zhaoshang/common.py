@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from datetime import date, datetime
+from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -74,6 +75,39 @@ DatabaseUrl = Annotated[
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 
+class ExitCode(IntEnum):
+    """Every command's exit status: the one table (README, ``zhaoshang --help``) a script relies on."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    FENCED = 3
+
+
+# What each code means, as README's Commands section and ``zhaoshang --help`` print it.
+EXIT_CODES: dict[ExitCode, str] = {
+    ExitCode.OK: (
+        "done: a load stored every record (a duplicate of a stored one counts as stored); "
+        "the stream sink stopped cleanly (what it dead-lettered is in its summary)"
+    ),
+    ExitCode.FAILED: (
+        "ran, but something was rejected or failed: records dead-lettered (events load, deadletters retry), sites (land load), "
+        "lines kept out (events publish --validate), ledger rows or events refused (ledger import), "
+        "a requirement file (match --batch), a Dagster run (demo), or a failure mid-run (a connection lost)"
+    ),
+    ExitCode.USAGE: (
+        "nothing done: bad usage or input (an unknown option or value, a missing or invalid file, an output that "
+        "cannot be written) or a database or Kafka broker that cannot be used (unreachable, not set up)"
+    ),
+    ExitCode.FENCED: "stream: another sink holds these partitions (--wait to take over when it stops)",
+}
+
+
+def exit_codes_text() -> str:
+    """The table as plain lines, for ``--help``."""
+    return "\n".join(f"{int(code)}  {meaning}" for code, meaning in EXIT_CODES.items())
+
+
 # The database the running command uses, for the one-line report of a failure deep inside it.
 _database: list[str] = []
 
@@ -84,10 +118,17 @@ def one_line(text: str, limit: int = 600) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
     """One line on stderr, never wrapped (a script greps it) nor read as rich markup, then exit ``code``."""
     console.print(styled(("错误 error:", "bold red"), " ", one_line(message)), soft_wrap=True)
     raise typer.Exit(code)
+
+
+def finish(rejected: int) -> None:
+    """The end of a command that ran: :attr:`ExitCode.FAILED` when ``rejected`` of its records (rows,
+    files) were refused, so a script tells a partial run from a complete one; else it returns (exit 0)."""
+    if rejected:
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def reason_of(exc: BaseException) -> str:

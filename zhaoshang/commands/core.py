@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH
+from events.choices import Lang
+from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH, KpiGroup, KpiMode
 from events.model import STAGE_LABEL_ZH
 from reports.kpi import format_kpi, write_kpi_xlsx
 from warehouse.event_store import (
@@ -27,6 +28,7 @@ from zhaoshang.common import (
     emit_json,
     engine_of,
     fail,
+    finish,
     out,
     output_file,
     parse_date,
@@ -38,8 +40,6 @@ from zhaoshang.common import (
     url_of,
 )
 from zhaoshang.groups import deadletters_app, events_app, report_app
-
-Lang = Annotated[str, typer.Option("--lang", help="zh, en or both: the language of table headers.")]
 
 
 def setup(database_url: DatabaseUrl = None) -> None:
@@ -86,6 +86,7 @@ def load_events_file(
             console.print(styled("  ", ("rejected:", "yellow"), " ", reason[:300]))
         if result.rejected:
             console.print("  see them with `zhaoshang deadletters list`")
+    finish(result.rejected)
 
 
 def replay(
@@ -123,7 +124,7 @@ def replay(
     out.print(table)
 
 
-def _header(key: str, lang: str) -> str:
+def _header(key: str, lang: Lang | str) -> str:
     if lang == "en":
         return key
     if lang == "both":
@@ -131,7 +132,7 @@ def _header(key: str, lang: str) -> str:
     return KPI_LABELS_ZH[key]
 
 
-def render_kpi_table(report: dict[str, Any], lang: str = "zh") -> Table:
+def render_kpi_table(report: dict[str, Any], lang: Lang | str = Lang.ZH) -> Table:
     title = f"招商引资项目推进情况 KPI · {report['from']} ~ {report['to']} · 截至 {report['as_of']}"
     if report.get("known_at"):
         title += f" · 认知时点 {report['known_at']}"
@@ -157,27 +158,23 @@ def report_kpis(
     date_to: Annotated[str, typer.Option("--to", help="Last day of the period.")],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Business date of the state (default: --to).")] = None,
     known_at: Annotated[str | None, typer.Option("--known-at", help="As known at this instant (reproduces a published bulletin).")] = None,
-    mode: Annotated[str, typer.Option("--mode", help="cohort: projects signed in the period; flow: stage entries in the period.")] = "cohort",
-    by: Annotated[str | None, typer.Option("--by", help="unit, industry or channel: a ranked table per group.")] = None,
+    mode: Annotated[KpiMode, typer.Option("--mode", help="cohort: projects signed in the period; flow: stage entries in the period.")] = KpiMode.COHORT,
+    by: Annotated[KpiGroup | None, typer.Option("--by", help="A ranked table per responsible unit, industry or signing channel.")] = None,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Also write the table to this Excel file.")] = None,
-    lang: Lang = "zh",
+    lang: Annotated[Lang, typer.Option("--lang", help="The language of the table headers.")] = Lang.ZH,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
     """KPI 报表 · signed, landed, started, produced, rates, investment and funds (月通报/季排名)."""
     lo, hi, day = parse_date(date_from, "--from"), parse_date(date_to, "--to"), parse_date(as_of, "--as-of")
     assert lo is not None and hi is not None
-    if mode not in ("cohort", "flow"):
-        fail(f"--mode must be cohort or flow, got {mode!r}")
-    if by is not None and by not in ("unit", "industry", "channel"):
-        fail(f"--by must be unit, industry or channel, got {by!r}")
     if lo > hi:
         fail(f"--from {lo} is after --to {hi}")
     if xlsx is not None:
         output_file(xlsx, "--xlsx")
     engine = engine_of(database_url)
     with engine.connect() as conn:
-        report = kpi_report(conn, date_from=lo, date_to=hi, as_of=day, known_at=parse_known_at_option(known_at), mode=mode, by=by)  # type: ignore[arg-type]
+        report = kpi_report(conn, date_from=lo, date_to=hi, as_of=day, known_at=parse_known_at_option(known_at), mode=mode, by=by)
     if xlsx is not None:
         try:
             write_kpi_xlsx(report, xlsx)
@@ -192,14 +189,14 @@ def report_kpis(
 
 def deadletters_list(
     all_: Annotated[bool, typer.Option("--all", help="Also the resolved ones.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Dead letters listed, oldest first (0: all).")] = 0,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
     """死信列表 · rejected records with the reason, source and position."""
     engine = engine_of(database_url)
     with engine.connect() as conn:
-        rows = list_dead_letters(conn, status=None if all_ else "open", limit=limit)
+        rows = list_dead_letters(conn, status=None if all_ else "open", limit=limit or None)
     if json_out:
         emit_json(rows)
         return
@@ -240,6 +237,7 @@ def deadletters_retry(
         )
         for f in outcome["failures"][:20]:
             console.print(styled("  ", (f"#{f['id']}", "yellow"), " ", f["reason"][:240]))
+    finish(outcome["still_failing"])
 
 
 def register(app: typer.Typer) -> None:

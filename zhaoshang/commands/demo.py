@@ -30,6 +30,7 @@ from zhaoshang import clock
 from zhaoshang.commands.core import render_kpi_table, setup
 from zhaoshang.common import (
     DatabaseUrl,
+    ExitCode,
     console,
     engine_of,
     fail,
@@ -168,7 +169,7 @@ def demo(
             broker.stop()
     failed_runs = [r for r in summary["runs"] if not r.get("success")]
     if failed_runs:
-        fail(f"Dagster runs failed: {failed_runs}")
+        fail(f"Dagster runs failed: {failed_runs}", code=ExitCode.FAILED)
     for c in summary["checks"]:
         mark = ("✓", "green") if c["passed"] else (("!", "yellow") if c["severity"] == "WARN" else ("✗", "red"))
         console.print(styled("  ", mark, f" check {c['asset']}.{c['check']}"))

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from land.vocabulary import LAND_STATUS_LABELS, SITE_KIND_LABELS, SITE_STATUS_LABELS, zh, zh_en
+from land.vocabulary import LAND_STATUS_LABELS, SITE_KIND_LABELS, SITE_STATUS_LABELS, SiteKind, zh, zh_en
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -16,6 +16,7 @@ from zhaoshang.common import (
     emit_json,
     engine_of,
     fail,
+    finish,
     out,
     parse_date_or_today,
     parse_known_at_option,
@@ -32,7 +33,7 @@ def _kind(kind: str) -> str:
 
 def land_load(
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or Shapefile (.shp with its .dbf/.shx/.prj/.cpg).")],
-    kind: Annotated[str, typer.Option("--kind", help="idle (闲置土地), factory (标准厂房), park (园区边界) or poi (高速出口/货运站/港口).")],
+    kind: Annotated[SiteKind, typer.Option("--kind", help="闲置土地 idle parcels, 标准厂房 factories, 园区边界 park boundaries or 高速出口/货运站/港口 points of interest.")],
     crs: Annotated[str | None, typer.Option("--crs", help="CRS of a file that declares none, e.g. EPSG:4490 or EPSG:4544.")] = None,
     valid_from: Annotated[str | None, typer.Option("--valid-from", help="First day this version of the inventory holds (default: today, Asia/Shanghai or ZHAOSHANG_TODAY).")] = None,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Attribute encoding when a Shapefile has no .cpg (default: sniffed, UTF-8 or GBK).")] = None,
@@ -46,11 +47,9 @@ def land_load(
     json_out: JsonFlag = False,
 ) -> None:
     """载入土地台账 · load an inventory file as a new version (changed and vanished sites are closed, not overwritten)."""
-    from ingestion.land_files import KINDS, LandFileError, load_land_file
+    from ingestion.land_files import LandFileError, load_land_file
     from warehouse.land import InventoryError
 
-    if kind not in KINDS:
-        fail(f"--kind 必须是 must be one of {', '.join(KINDS)}, got {kind!r}")
     if not file.exists():
         fail(f"文件不存在 no such file: {file}")
     day = parse_date_or_today(valid_from, "--valid-from")
@@ -71,7 +70,12 @@ def land_load(
         fail(str(exc))
     if json_out:
         emit_json(report)
-        return
+    else:
+        _print_load(report, kind, file)
+    finish(report["rejected"])
+
+
+def _print_load(report: dict[str, Any], kind: str, file: Path) -> None:
     console.print(
         styled(("✓", "green")),
         f"{_kind(kind)} {file.name} ({report['source_crs']}) 自 {report['valid_from']} 起 · "
@@ -179,7 +183,7 @@ def land_status_cmd(
 
 def land_history(
     site_id: Annotated[str, typer.Argument(help="Parcel or factory id (地块编号 / 厂房编号).")],
-    kind: Annotated[str | None, typer.Option("--kind", help="idle, factory, park or poi, when an id is used by several kinds.")] = None,
+    kind: Annotated[SiteKind | None, typer.Option("--kind", help="Only this kind, when an id is used by several.")] = None,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:

@@ -18,6 +18,7 @@ from zhaoshang.common import (
     emit_json,
     engine_of,
     fail,
+    finish,
     parse_date,
     styled,
     today,
@@ -98,8 +99,7 @@ def ledger_import(
         emit_json(result.as_dict())
     else:
         print_report(result)
-    if result.append is not None and result.append.rejected:
-        raise typer.Exit(1)
+    finish(len(result.table.rejected) + (result.append.rejected if result.append is not None else 0))
 
 
 def print_report(result: LedgerImport) -> None:

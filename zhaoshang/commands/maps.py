@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from events.choices import Lang
+from maps.vocabulary import Basemap, Profile
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -25,10 +27,10 @@ from zhaoshang.groups import maps_app
 
 def maps_publish(
     out: Annotated[Path, typer.Option("--out", help="Directory for the pages, PNGs and index.html.")],
-    profile: Annotated[str, typer.Option("--profile", help="public (sites on offer, public fields only) or internal (all, plus the pipeline map).")] = "public",
+    profile: Annotated[Profile, typer.Option("--profile", help="public: sites on offer, public fields only; internal: all, plus the pipeline map.")] = Profile.PUBLIC,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Date of the land and pipeline state (default: today, Asia/Shanghai).")] = None,
-    basemap: Annotated[str, typer.Option("--basemap", help="none (works offline), osm, tianditu (key in TIANDITU_KEY) or gaode (overlay shifted to GCJ-02).")] = "none",
-    lang: Annotated[str, typer.Option("--lang", help="zh, en or both: labels, popups and legend.")] = "zh",
+    basemap: Annotated[Basemap, typer.Option("--basemap", help="none works offline; tianditu needs TIANDITU_KEY; gaode shifts the overlay to GCJ-02.")] = Basemap.NONE,
+    lang: Annotated[Lang, typer.Option("--lang", help="The language of labels, popups and legend.")] = Lang.ZH,
     png: Annotated[bool, typer.Option("--png", help="Also a print-ready PNG of each map (headless Chromium).")] = False,
     requirement: Annotated[list[Path] | None, typer.Option("--requirement", help="Investor requirement JSON (repeatable): adds a match map each.")] = None,
     database_url: DatabaseUrl = None,
@@ -36,12 +38,8 @@ def maps_publish(
 ) -> None:
     """发布地图 · write the maps for a promotion event (self-contained HTML, optional PNG) and an index page."""
     from maps.publish import publish_maps
-    from maps.render import BASEMAPS, LANGS, PROFILES
     from maps.vendor import VendorError
 
-    for name, value, allowed in (("--profile", profile, PROFILES), ("--basemap", basemap, BASEMAPS), ("--lang", lang, LANGS)):
-        if value not in allowed:
-            fail(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     day = parse_date_or_today(as_of, "--as-of")
     requirements = []
     for path in requirement or []:

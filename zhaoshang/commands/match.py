@@ -13,8 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from events.choices import Lang
 from land.matching import match
 from land.vocabulary import CRITERION_LABELS, SITE_KIND_LABELS, zh
+from maps.vocabulary import Basemap
 from reports.matches import (
     RESULT_SUFFIX,
     MatchFileError,
@@ -31,6 +33,7 @@ from zhaoshang.common import (
     emit_json,
     engine_of,
     fail,
+    finish,
     out,
     output_dir,
     output_file,
@@ -89,18 +92,14 @@ def match_cmd(
     known_at: Annotated[str | None, typer.Option("--known-at", help="Only facts recorded by this instant (a date means its end).")] = None,
     map_file: Annotated[Path | None, typer.Option("--map", help="Also write the match map to this HTML file (one requirement).")] = None,
     maps: Annotated[bool, typer.Option("--maps", help="With --batch: also write NAME.match.html beside each result.")] = False,
-    lang: Annotated[str, typer.Option("--lang", help="zh, en or both: the language of reasons and maps.")] = "zh",
-    basemap: Annotated[str, typer.Option("--basemap", help="Map background: none (offline), osm, tianditu (key in TIANDITU_KEY) or gaode (shifted to GCJ-02).")] = "none",
+    lang: Annotated[Lang, typer.Option("--lang", help="The language of reasons and maps.")] = Lang.ZH,
+    basemap: Annotated[Basemap, typer.Option("--basemap", help="Map background: none works offline; tianditu needs TIANDITU_KEY; gaode shifts to GCJ-02.")] = Basemap.NONE,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
     """选址匹配 · the best idle parcels or standard factories for an investor's requirement, with reasons."""
     if (requirement is None) == (batch is None):
         fail("给出一个需求文件或 --batch 文件夹 give either a REQUIREMENT.json or --batch DIR")
-    if lang not in ("zh", "en", "both"):
-        fail(f"--lang must be zh, en or both, got {lang!r}")
-    if basemap not in ("none", "osm", "tianditu", "gaode"):
-        fail(f"--basemap must be none, osm, tianditu or gaode, got {basemap!r}")
     if batch is not None and map_file is not None:
         fail("--map 只用于单个需求；批量请用 --maps  (--map is for one requirement; use --maps with --batch)")
     if requirement is not None and (out_dir is not None or maps):
@@ -164,8 +163,7 @@ def match_cmd(
                 table.add_row(Path(s["file"]).name, s["investor"], str(s["matched"]), s["top_site"] or "—", s["output"])
         out.print(table)
         console.print(f"已匹配 matched {len(summaries) - len(errors)} · 出错 failed {len(errors)}")
-    if errors:
-        raise typer.Exit(1)
+    finish(len(errors))
 
 
 def register(app: typer.Typer) -> None:

@@ -23,11 +23,13 @@ from ingestion.kafka_stream import (
 from warehouse.event_store import read_jsonl
 from zhaoshang.common import (
     DatabaseUrl,
+    ExitCode,
     JsonFlag,
     console,
     emit_json,
     engine_of,
     fail,
+    finish,
     progress,
     styled,
     url_of,
@@ -38,17 +40,17 @@ Bootstrap = Annotated[
     str,
     typer.Option("--bootstrap", envvar="ZHAOSHANG_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT].")
 ]
-Topic = Annotated[str, typer.Option("--topic", help="Kafka topic of the lifecycle events.")]
-
-# Exit code of a sink refused because another sink holds its partitions.
-EXIT_FENCED = 3
-
+# As in `ledger import` and the Dagster definitions: ZHAOSHANG_KAFKA_TOPIC, else zhaoshang.events.
+Topic = Annotated[str, typer.Option("--topic", envvar="ZHAOSHANG_KAFKA_TOPIC", help="Kafka topic of the lifecycle events.")]
 
 def publish(
     file: Annotated[Path, typer.Argument(help="JSON Lines file, one event per line.")],
     bootstrap: Bootstrap,
-    topic: Topic,
-    partitions: Annotated[int, typer.Option("--partitions", min=1, help="Partitions of the topic when it is created.")] = DEFAULT_PARTITIONS,
+    topic: Topic = "zhaoshang.events",
+    # Not --partitions: that names partitions (`stream --partitions 0,2`), this is how many.
+    partition_count: Annotated[
+        int, typer.Option("--partition-count", min=1, help="How many partitions the topic gets when this creates it.")
+    ] = DEFAULT_PARTITIONS,
     validate: Annotated[bool, typer.Option("--validate", help="Check every line first; invalid lines are reported, not sent.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
@@ -64,7 +66,7 @@ def publish(
                 topic,
                 # As `events load` reads it: each line sent as its bytes, whatever they hold (the sink explains).
                 read_jsonl(file, file.name),
-                partitions=partitions,
+                partitions=partition_count,
                 validate=validate,
                 on_progress=lambda n: bar.update(task, completed=n),
             )
@@ -72,13 +74,14 @@ def publish(
             fail(str(exc))
     if json_out:
         emit_json(counts)
-        return
-    console.print(
-        f"读取 read {counts['read']} · 发送 sent {counts['sent']} · 无效 invalid {counts['invalid']}"
-        f" → {topic} ({counts['partitions']} partitions)"
-    )
-    for reason in counts["invalid_reasons"][:20]:
-        console.print(styled("  ", ("invalid:", "yellow"), " ", reason[:300]))
+    else:
+        console.print(
+            f"读取 read {counts['read']} · 发送 sent {counts['sent']} · 无效 invalid {counts['invalid']}"
+            f" → {topic} ({counts['partitions']} partitions)"
+        )
+        for reason in counts["invalid_reasons"][:20]:
+            console.print(styled("  ", ("invalid:", "yellow"), " ", reason[:300]))
+    finish(counts["invalid"])  # with --validate: lines kept out
 
 
 def _parse_partitions(value: str | None) -> list[int] | None:
@@ -133,7 +136,7 @@ class _StreamDisplay:
 
 def stream(
     bootstrap: Bootstrap,
-    topic: Topic,
+    topic: Topic = "zhaoshang.events",
     name: Annotated[str, typer.Option("--name", help="Sink name: its offsets are kept under this name.")] = "warehouse",
     partitions: Annotated[str | None, typer.Option("--partitions", help="Partitions to stream, e.g. 0,2 (default: all).")] = None,
     stop_when_idle: Annotated[
@@ -170,12 +173,12 @@ def stream(
             else:
                 result = run_sink(engine, bootstrap, topic, handle_signals=False, **options)
     except SinkFenced as exc:
-        fail(str(exc), code=EXIT_FENCED)
+        fail(str(exc), code=ExitCode.FENCED)
     except StreamError as exc:
         fail(str(exc))
     except DBAPIError as exc:
         # The batch in flight was rolled back with its offsets: restarting the sink is safe.
-        fail(f"数据库错误 database error, the sink stopped (restart it: no event is lost or doubled): {exc.orig or exc}")
+        fail(f"数据库错误 database error, the sink stopped (restart it: no event is lost or doubled): {exc.orig or exc}", code=ExitCode.FAILED)
     finally:
         engine.dispose()
         for sig, handler in previous.items():
@@ -211,7 +214,7 @@ def broker(
             while not stop.wait(0.5):
                 proc = local.process
                 if proc is not None and proc.poll() is not None:
-                    fail(f"the broker exited with code {proc.returncode}: {local.log_tail()}")
+                    fail(f"the broker exited with code {proc.returncode}: {local.log_tail()}", code=ExitCode.FAILED)
     except BrokerError as exc:
         fail(str(exc))
     finally:
