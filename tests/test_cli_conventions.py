@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import typer
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from events.choices import Lang, member
@@ -144,7 +145,7 @@ def test_the_exit_codes_are_one_table_in_help_and_readme() -> None:
         assert f"{int(code)} {flat(text)}" in readme
 
 
-def test_bad_usage_exits_2_and_a_rejected_record_exits_1(db_url_str: str, tmp_path: Path) -> None:
+def test_bad_usage_exits_2_and_a_rejected_record_exits_1(db: Engine, db_url_str: str, tmp_path: Path) -> None:
     """Three rows of the table, through real commands: 2 before any work, 1 when a record was refused, 0 else."""
     assert runner.invoke(app, ["replay", "--no-such-option"]).exit_code == ExitCode.USAGE
     assert runner.invoke(app, ["replay", "--as-of", "2024-13-01", "--database-url", db_url_str]).exit_code == ExitCode.USAGE
