@@ -1,6 +1,6 @@
 """The log store's contract, in domain terms: what the append-only event log promises, whatever holds it.
 
-Two implementations keep it: ``warehouse.log_store.PostgisLogStore`` (the product's, PostgreSQL)
+Two implementations keep it: ``ingestion.log_store.PostgisLogStore`` (the product's, PostgreSQL)
 and :class:`events.memory_store.MemoryLogStore` (pure, for semantic tests without services);
 ``tests/store_contract.py`` holds both to the same cases. The promises:
 

@@ -14,7 +14,7 @@ from tests.store_contract import CASES, StoreFactory
 def make_store(request: pytest.FixtureRequest) -> StoreFactory:
     if request.param == "memory":
         return MemoryLogStore
-    from warehouse.log_store import PostgisLogStore
+    from ingestion.log_store import PostgisLogStore
 
     engine = request.getfixturevalue("db")  # only this store needs the database (emptied per test)
     return lambda: PostgisLogStore(engine)

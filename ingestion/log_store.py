@@ -4,7 +4,9 @@ Nothing here decides anything: appends are ``warehouse.event_store.append_raw`` 
 path included), reads ``warehouse.replay.load_events``, offsets and fencing
 ``ingestion.kafka_stream.prepare_offsets`` / ``write_batch`` (whose :class:`SinkFenced` is a
 :class:`events.store.Fenced`). It exists so one contract (``tests/store_contract.py``) holds this
-store and the in-memory one to the same semantics.
+store and the in-memory one to the same semantics. It lives in ``ingestion`` rather than
+``warehouse`` because the offsets' transaction (``write_batch``) is the Kafka sink's, and
+``warehouse`` imports nothing of ``ingestion`` (README, Layout).
 """
 
 from __future__ import annotations
