@@ -172,13 +172,13 @@ def profile_split(engine: Any, bootstrap: str, topic: str, n_events: int) -> dic
 
     from kafka import KafkaConsumer, TopicPartition
 
-    from ingestion.kafka_stream import Incoming, PartitionBatch, _prepare_offsets, _raw, write_batch
+    from ingestion.kafka_stream import Incoming, PartitionBatch, _raw, prepare_offsets, write_batch
 
     with engine.begin() as conn:
         empty_tables(conn, "event_log", "dead_letter", "stream_offset")
     conn = engine.connect()
     parts = sorted(KafkaConsumer(bootstrap_servers=bootstrap).partitions_for_topic(topic))
-    position = _prepare_offsets(conn, "profile", topic, parts, reset=False)
+    position = prepare_offsets(conn, "profile", topic, parts, reset=False)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="none",
                              fetch_max_bytes=64 * 1024 * 1024, max_partition_fetch_bytes=16 * 1024 * 1024)
     consumer.assign([TopicPartition(topic, p) for p in parts])

@@ -41,6 +41,7 @@ import orjson
 from sqlalchemy import Connection, Engine, text
 
 from events.canonical import canonicalize
+from events.store import Fenced
 from events.validation import EventValidationError
 from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
 
@@ -55,7 +56,7 @@ class StreamError(RuntimeError):
     """The stream cannot go on (topic missing, broker unreachable, offsets inconsistent)."""
 
 
-class SinkFenced(StreamError):
+class SinkFenced(StreamError, Fenced):
     """Another sink holds, or has moved, the offsets of partitions this sink was asked to write."""
 
 
@@ -288,7 +289,7 @@ def _unlock_partitions(conn: Connection, key: str, partitions: list[int]) -> Non
     conn.commit()
 
 
-def _prepare_offsets(conn: Connection, sink: str, topic: str, partitions: list[int], *, reset: bool) -> dict[int, int]:
+def prepare_offsets(conn: Connection, sink: str, topic: str, partitions: list[int], *, reset: bool) -> dict[int, int]:
     """Create missing offset rows (start of the topic) and return the committed ``next_offset`` per partition."""
     with conn.begin():
         conn.execute(
@@ -323,7 +324,7 @@ class PartitionBatch:
     """
 
     partition: int
-    records: list[Incoming]
+    records: Iterable[Incoming]  # read once, inside the batch's transaction
     next_offset: int
     prepared: StagedBatch | None = None
 
@@ -598,7 +599,7 @@ def run_sink(
                 return {"read": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "partitions": {}, "batches": 0,
                         "elapsed_s": 0.0, "events_per_s": 0.0, "stopped_by": (stopped_by or ["stop"])[0], "reasons": []}
 
-        position = _prepare_offsets(conn, name, topic, wanted, reset=reset)
+        position = prepare_offsets(conn, name, topic, wanted, reset=reset)
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,

@@ -14,16 +14,14 @@ sink can write its offsets in the same transaction as the events.
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import queue
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import psycopg.errors
 import sqlalchemy.exc
@@ -31,76 +29,15 @@ from sqlalchemy import Connection, Engine, text
 
 from events.canonical import CanonicalEvent, explained_canonical, fast_canonical, from_event
 from events.model import Event
-from events.validation import EventValidationError, parse_event
+
+# Incoming, AppendResult and DeadLetter are the log store's domain types (events.store); importers here keep working.
+from events.store import AppendResult, DeadLetter, Incoming
+from events.store import conflict_letter as _conflict_letter
+from events.store import wire_of as _wire_of
+from events.validation import EventValidationError
 from warehouse.collector import gc_paused
 
 DEFAULT_BATCH = 20_000
-
-
-class Incoming(NamedTuple):
-    """One raw record as read: its bytes or text, where it came from (file or topic) and its position there.
-
-    Readers hand over bytes as they come (decoding is part of parsing); :attr:`text` is the record
-    as text for people and the dead letters.
-    """
-
-    raw: str | bytes
-    source: str
-    position: str | None = None
-
-    @property
-    def text(self) -> str:
-        return raw_text(self.raw)
-
-
-def raw_text(raw: str | bytes) -> str:
-    """A record as text; bytes that are not UTF-8 keep their readable part and say so."""
-    if isinstance(raw, str):
-        return raw
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", errors="replace") + "\ufffd(not UTF-8)"
-
-
-@dataclass(slots=True)
-class AppendResult:
-    read: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    reasons: list[str] = field(default_factory=list)  # first few rejection reasons, for the user
-
-    def add(self, other: AppendResult) -> None:
-        self.read += other.read
-        self.accepted += other.accepted
-        self.duplicates += other.duplicates
-        self.rejected += other.rejected
-        self.reasons.extend(other.reasons[: max(0, 20 - len(self.reasons))])
-
-    def as_dict(self) -> dict[str, int]:
-        d = asdict(self)
-        d.pop("reasons")
-        return d
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A rejected record. ``raw_hash`` (of the bytes as read) with ``source`` is its identity: the
-    same bad record from the same source is kept once, however often it is read."""
-
-    raw: str
-    reason: str
-    source: str
-    position: str | None
-    event_id: str | None
-    raw_hash: str
-
-    @classmethod
-    def of(cls, inc: Incoming, reason: str, event_id: str | None = None) -> DeadLetter:
-        raw = inc.raw
-        data = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
-        return cls(inc.text, reason, inc.source, inc.position, event_id, hashlib.sha256(data).hexdigest())
 
 
 _STAGE_COLUMNS = (
@@ -229,21 +166,6 @@ def _write_dead_letters(conn: Connection, letters: list[DeadLetter]) -> None:
         ),
         [{k: _storable(v) for k, v in asdict(d).items()} for d in letters],
     )
-
-
-def _wire_of(inc: Incoming) -> dict[str, Any]:
-    """The wire form of a record already known to be valid (for a conflict's reason; rare)."""
-    return parse_event(inc.text).to_wire()
-
-
-def _conflict_letter(c: CanonicalEvent, inc: Incoming, stored: dict[str, Any]) -> DeadLetter:
-    stored_text = json.dumps(stored, ensure_ascii=False, sort_keys=True, default=str)
-    new_text = json.dumps(_wire_of(inc), ensure_ascii=False, sort_keys=True, default=str)
-    reason = (
-        f"conflict: event_id {c.event_id!r} is already in the log with different content; "
-        f"stored version: {stored_text}; this version: {new_text}"
-    )
-    return DeadLetter.of(inc, reason, c.event_id)
 
 
 def _stored_versions(conn: Connection, event_ids: list[str]) -> dict[str, dict[str, Any]]:

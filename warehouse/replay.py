@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -18,23 +17,8 @@ from events.choices import member
 from events.kpis import KpiGroup, KpiMode, compute_kpis
 from events.model import Event, EventType, end_of_day
 from events.projection import ProjectState, fold
+from events.store import Horizon  # the horizon is domain (events.store); _EVENT_SQL is its Horizon.sees
 from warehouse.collector import gc_paused
-
-
-@dataclass(frozen=True, slots=True)
-class Horizon:
-    """What a replay may see: business time up to ``as_of`` (inclusive day), knowledge up to ``known_at``."""
-
-    as_of: date
-    known_at: datetime | None = None
-
-    @property
-    def occurred_before(self) -> datetime:
-        return end_of_day(self.as_of)
-
-    def describe(self) -> str:
-        known = f", known at {self.known_at.isoformat()}" if self.known_at else ""
-        return f"as of {self.as_of.isoformat()}{known}"
 
 
 def parse_known_at(value: str) -> datetime:
