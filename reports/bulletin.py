@@ -7,16 +7,12 @@ from typing import Any
 
 from events.escape import markdown_cell
 from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH
+from reports.kpi import format_kpi
 
 
 def bulletin_markdown(published: dict[str, Any], corrected: dict[str, Any], month: date) -> str:
     """The bulletin as Markdown: the ranking as published, with each unit's funds corrected since."""
     keys = ("signed", "landed", "started", "produced", "landing_rate", "investment_wan", "funds_wan", "stalled")
-
-    def cell(k: str, v: Any) -> str:
-        if v is None:
-            return "—"
-        return f"{v:.1%}" if k.endswith("_rate") else (f"{v:,.0f}" if k.endswith("_wan") else str(v))
 
     head = ["排名", GROUP_LABEL_ZH["unit"], *(KPI_LABELS_ZH[k] for k in keys), "更正(到位资金)"]
     lines = [
@@ -32,10 +28,10 @@ def bulletin_markdown(published: dict[str, Any], corrected: dict[str, Any], mont
         delta = (c.get("funds_wan") or 0) - (g["funds_wan"] or 0)
         # The unit is data: escaped for a Markdown cell (a "|" would shift the table, HTML would run).
         lines.append(
-            "| " + " | ".join([str(g["rank"]), markdown_cell(g["key"]), *(cell(k, g[k]) for k in keys), f"{delta:+,.0f}"]) + " |"
+            "| " + " | ".join([str(g["rank"]), markdown_cell(g["key"]), *(format_kpi(k, g[k]) for k in keys), f"{delta:+,.0f}"]) + " |"
         )
     t = published["total"]
-    lines.append("| | 合计 | " + " | ".join(cell(k, t[k]) for k in keys) + " | |")
+    lines.append("| | 合计 | " + " | ".join(format_kpi(k, t[k]) for k in keys) + " | |")
     return "\n".join(lines)
 
 
