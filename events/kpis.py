@@ -121,6 +121,67 @@ def _contribution(s: ProjectState, mode: KpiMode, lo: date, hi: date, as_of: dat
     return contrib if any(contrib.values()) else None
 
 
+KpiSums = dict[str, float]
+"""The additive part of a KPI report: counts and 万元 sums (``_finish`` derives the rates)."""
+
+_SUM_KEYS = ("signed", "landed", "started", "produced", "cancelled", "investment_wan", "funds_wan", "stalled")
+
+
+def zero_sums() -> KpiSums:
+    return dict.fromkeys(_SUM_KEYS, 0.0)
+
+
+def add_sums(into: KpiSums, more: dict[str, float]) -> None:
+    for k, v in more.items():
+        into[k] += float(v)
+
+
+def accumulate_kpis(
+    states: Iterable[ProjectState],
+    *,
+    date_from: date,
+    date_to: date,
+    as_of: date,
+    mode: KpiMode,
+    by: KpiGroup | None,
+) -> tuple[KpiSums, dict[str, KpiSums]]:
+    """The totals and the per-group sums of the projects in the report (before rates and ranking).
+
+    Sums add: a read model adds these for the projects it re-folds to its own sums of the others.
+    """
+    total = zero_sums()
+    groups: dict[str, KpiSums] = defaultdict(zero_sums)
+    for s in states:
+        c = _contribution(s, mode, date_from, date_to, as_of)
+        if c is None:
+            continue
+        add_sums(total, c)
+        if by is not None:
+            add_sums(groups[getattr(s, by) or UNASSIGNED], c)
+    return total, dict(groups)
+
+
+def finish_kpis(total: KpiSums, groups: dict[str, KpiSums], by: KpiGroup | None) -> dict[str, Any]:
+    """Rates, rounding and the ranking (季排名: by funds, then investment, then key)."""
+    if by is None:
+        return _finish(total)
+    ranked = sorted(groups.items(), key=lambda kv: (-kv[1]["funds_wan"], -kv[1]["investment_wan"], kv[0]))
+    return {
+        "by": by.value,
+        "groups": [{"key": key, "rank": i + 1, **_finish(vals)} for i, (key, vals) in enumerate(ranked)],
+        "total": _finish(total),
+    }
+
+
+def kpi_arguments(
+    date_from: date, date_to: date, as_of: date | None, mode: KpiMode | str, by: KpiGroup | str | None
+) -> tuple[date, KpiMode, KpiGroup | None]:
+    """The checked form of a report's arguments: (as_of, mode, by)."""
+    if date_from > date_to:
+        raise ValueError(f"--from {date_from} is after --to {date_to}")
+    return as_of or date_to, member(KpiMode, mode, "mode"), None if by is None else member(KpiGroup, by, "by")
+
+
 def compute_kpis(
     states: Iterable[ProjectState],
     *,
@@ -135,30 +196,6 @@ def compute_kpis(
     Without ``by``: a flat dict of :data:`KPI_KEYS`. With ``by``: ``{"groups": [...], "total": {...}}``,
     groups ranked (季排名) by funds, then investment, then key.
     """
-    mode = member(KpiMode, mode, "mode")
-    by = None if by is None else member(KpiGroup, by, "by")
-    if date_from > date_to:
-        raise ValueError(f"--from {date_from} is after --to {date_to}")
-    as_of = as_of or date_to
-    zero = dict.fromkeys(("signed", "landed", "started", "produced", "cancelled", "investment_wan", "funds_wan", "stalled"), 0.0)
-    total = dict(zero)
-    groups: dict[str, dict[str, float]] = defaultdict(lambda: dict(zero))
-    for s in states:
-        c = _contribution(s, mode, date_from, date_to, as_of)
-        if c is None:
-            continue
-        for k, v in c.items():
-            total[k] += float(v)
-        if by is not None:
-            key = getattr(s, by) or UNASSIGNED
-            g = groups[key]
-            for k, v in c.items():
-                g[k] += float(v)
-    if by is None:
-        return _finish(total)
-    ranked = sorted(groups.items(), key=lambda kv: (-kv[1]["funds_wan"], -kv[1]["investment_wan"], kv[0]))
-    return {
-        "by": by.value,
-        "groups": [{"key": key, "rank": i + 1, **_finish(vals)} for i, (key, vals) in enumerate(ranked)],
-        "total": _finish(total),
-    }
+    day, kpi_mode, group = kpi_arguments(date_from, date_to, as_of, mode, by)
+    total, groups = accumulate_kpis(states, date_from=date_from, date_to=date_to, as_of=day, mode=kpi_mode, by=group)
+    return finish_kpis(total, groups, group)

@@ -276,3 +276,113 @@ def fold(events: Iterable[Event]) -> dict[str, ProjectState]:
             withdrawn[ev.project_id].append(ev)
     # A project whose every event was withdrawn has no state, whatever its secret.
     return {pid: fold_project(pid, evs, retracted_signed=withdrawn.get(pid, ())) for pid, evs in sorted(by_project.items())}
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def state_record(state: ProjectState) -> dict[str, Any]:
+    """Everything a :class:`ProjectState` holds, JSON-ready (dates as ISO strings): what a read model
+    stores, so :func:`state_from_record` gives back an equal state without the events."""
+    return {
+        "project_id": state.project_id,
+        "name": state.name,
+        "investor": state.investor,
+        "industry": state.industry,
+        "unit": state.unit,
+        "channel": state.channel,
+        "investment_wan": state.investment_wan,
+        "foreign": state.foreign,
+        "foreign_usd_wan": state.foreign_usd_wan,
+        "confidential": state.confidential,
+        "location": list(state.location) if state.location else None,
+        "intended_parcel_id": state.intended_parcel_id,
+        "reached": state.reached,
+        **{k: _iso(v) for k, v in state.stage_dates().items()},
+        "cancel_reason": state.cancel_reason,
+        "last_change_on": _iso(state.last_change_on),
+        "funds": [[f.arrived_on.isoformat(), f.amount_wan, f.currency] for f in state.funds],
+        "sites": [
+            [s.event_id, s.landed_on.isoformat(), s.parcel_id, s.factory_id, s.land_area_mu, s.floor_area_m2, list(s.location) if s.location else None]
+            for s in state.sites
+        ],
+        "anomalies": [[a.code, a.event_id, a.detail] for a in state.anomalies],
+        "signed_seen": state._signed_seen,
+    }
+
+
+def state_from_record(record: dict[str, Any]) -> ProjectState:
+    """The inverse of :func:`state_record`."""
+    loc = record["location"]
+    state = ProjectState(
+        project_id=record["project_id"],
+        name=record["name"],
+        investor=record["investor"],
+        industry=record["industry"],
+        unit=record["unit"],
+        channel=record["channel"],
+        investment_wan=record["investment_wan"],
+        foreign=record["foreign"],
+        foreign_usd_wan=record["foreign_usd_wan"],
+        confidential=record["confidential"],
+        location=(loc[0], loc[1]) if loc else None,
+        intended_parcel_id=record["intended_parcel_id"],
+        reached=record["reached"],
+        signed_on=_day(record["signed_on"]),
+        landed_on=_day(record["landed_on"]),
+        started_on=_day(record["started_on"]),
+        produced_on=_day(record["produced_on"]),
+        cancelled_on=_day(record["cancelled_on"]),
+        cancel_reason=record["cancel_reason"],
+        last_change_on=_day(record["last_change_on"]),
+        funds=[Funds(date.fromisoformat(d), amount, currency) for d, amount, currency in record["funds"]],
+        sites=[
+            SiteTake(eid, date.fromisoformat(on), parcel, factory, land, floor, (site_loc[0], site_loc[1]) if site_loc else None)
+            for eid, on, parcel, factory, land, floor, site_loc in record["sites"]
+        ],
+        anomalies=[Anomaly(code, eid, detail) for code, eid, detail in record["anomalies"]],
+    )
+    state._signed_seen = record["signed_seen"]
+    return state
+
+
+def row_from_record(record: dict[str, Any], as_of: date) -> dict[str, Any]:
+    """``state_from_record(record).to_row(as_of)``, without building the state (a replay of every project)."""
+    cancelled = record["cancelled_on"]
+    reached = record["reached"]
+    stage = Stage.CANCELLED if cancelled else (FUNNEL[reached - 1] if reached else Stage.NONE)
+    cny = usd = 0.0
+    for _, amount, currency in record["funds"]:
+        if currency == "CNY":
+            cny += amount
+        elif currency == "USD":
+            usd += amount
+    last = record["last_change_on"]
+    stalled = (
+        cancelled is None and reached not in (0, 4) and last is not None and date.fromisoformat(last) <= months_before(as_of, STALLED_AFTER_MONTHS)
+    )
+    return {
+        "project_id": record["project_id"],
+        "name": record["name"],
+        "stage": stage.value,
+        "signed_on": record["signed_on"],
+        "landed_on": record["landed_on"],
+        "started_on": record["started_on"],
+        "produced_on": record["produced_on"],
+        "cancelled_on": cancelled,
+        "investment_wan": round(record["investment_wan"], 4),
+        "funds_wan": round(cny, 4),
+        "funds_usd_wan": round(usd, 4),
+        "unit": record["unit"],
+        "industry": record["industry"],
+        "channel": record["channel"],
+        "investor": record["investor"],
+        "confidential": record["confidential"],
+        "stalled": stalled,
+        "anomalies": [f"{code}: {detail} (event {eid})" for code, eid, detail in record["anomalies"]],
+    }

@@ -38,6 +38,8 @@ from events.validation import EventValidationError
 from warehouse.collector import gc_paused
 
 DEFAULT_BATCH = 20_000
+# Advisory lock key shared by appenders (shared) and read-model projectors (exclusive, briefly).
+LOG_APPEND_LOCK = 0x7A5_0001
 
 
 _STAGE_COLUMNS = (
@@ -269,6 +271,9 @@ def write_staged(conn: Connection, batch: StagedBatch, *, dead_letter_conflicts:
     savepoint and written again in halves until that record stands alone; it is dead-lettered with
     the database's reason and the rest is stored (a sink never stops on one message).
     """
+    # Held to the commit: a read model's projector waits for appends in flight before it takes the
+    # log's high-water mark, so no lower seq can commit after it (warehouse.read_models.settled_seq).
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({LOG_APPEND_LOCK})")
     conn.exec_driver_sql("SAVEPOINT event_batch")
     try:
         result = _write_staged(conn, batch, dead_letter_conflicts)

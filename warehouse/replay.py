@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from events.choices import member
-from events.kpis import KpiGroup, KpiMode, compute_kpis
+from events.kpis import KpiGroup, KpiMode
 from events.model import Event, EventType, end_of_day
 from events.projection import ProjectState, fold
 from events.store import Horizon  # the horizon is domain (events.store); _EVENT_SQL is its Horizon.sees
+from warehouse import read_models
 from warehouse.collector import gc_paused
 
 
@@ -54,14 +55,20 @@ def load_events(conn: Connection, horizon: Horizon) -> list[Event]:
     return out
 
 
-def project_states(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
+def fold_states(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
+    """The reference: every project's state at the horizon by folding the whole log."""
     with gc_paused():
         return fold(load_events(conn, horizon))
 
 
+def project_states(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
+    """Every project's state at the horizon, from the read models (equal to :func:`fold_states`)."""
+    return read_models.states_at(conn, horizon)
+
+
 def replay_rows(conn: Connection, horizon: Horizon) -> list[dict[str, Any]]:
-    """One row per project (the ``replay`` command's JSON)."""
-    return [s.to_row(horizon.as_of) for s in project_states(conn, horizon).values()]
+    """One row per project (the ``replay`` command's JSON), from the read models."""
+    return read_models.rows_at(conn, horizon)
 
 
 def kpi_report(
@@ -74,10 +81,9 @@ def kpi_report(
     mode: KpiMode | str = KpiMode.COHORT,
     by: KpiGroup | str | None = None,
 ) -> dict[str, Any]:
-    """KPIs with the horizon they were computed at, so a bulletin says what it is."""
+    """KPIs with the horizon they were computed at, so a bulletin says what it is (from the read models)."""
     horizon = Horizon(as_of or date_to, known_at)
-    states = project_states(conn, horizon)
-    report = compute_kpis(states.values(), date_from=date_from, date_to=date_to, as_of=horizon.as_of, mode=mode, by=by)
+    report = read_models.kpis_at(conn, date_from=date_from, date_to=date_to, as_of=horizon.as_of, known_at=known_at, mode=mode, by=by)
     meta = {
         "from": date_from.isoformat(),
         "to": date_to.isoformat(),

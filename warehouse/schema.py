@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -57,6 +58,11 @@ event_log = Table(
     Column("source_position", Text),
     _stamp("appended_at"),
     UniqueConstraint("event_id", name="event_log_event_id_key"),
+    # What the read models (warehouse/read_models.py) look up: a project's events, what was recorded
+    # after an instant, the retractions of an event.
+    Index("event_log_project", "project_id"),
+    Index("event_log_recorded", "recorded_at", postgresql_include=["occurred_at", "type", "project_id"]),
+    Index("event_log_retraction_target", text("(payload->>'event_id')"), postgresql_where=text("type = 'retracted'")),
     comment="Append-only log of project lifecycle events (wire format v1)",
 )
 
@@ -215,4 +221,49 @@ mart_land_status = Table(
     Column("project_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     _stamp("built_at"),
     PrimaryKeyConstraint("month_end", "kind", "site_id", name="mart_land_status_pkey"),
+)
+
+rm_position = Table(
+    "rm_position",
+    metadata,
+    Column("projection", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False, server_default=text("0")),
+    _stamp("updated_at"),
+    comment="The log position (event_log.seq) each read model reflects",
+)
+
+rm_project_version = Table(
+    "rm_project_version",
+    metadata,
+    Column("project_id", Text, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_to", Date, nullable=False, server_default=text("'9999-12-31'::date")),
+    Column("unit", Text),
+    Column("industry", Text),
+    Column("channel", Text),
+    Column("reached", SmallInteger, nullable=False),
+    Column("signed_on", Date),
+    Column("landed_on", Date),
+    Column("started_on", Date),
+    Column("produced_on", Date),
+    Column("cancelled_on", Date),
+    Column("last_change_on", Date),
+    Column("investment_wan", Double, nullable=False),
+    Column("funds_wan", Double, nullable=False),
+    Column("funds_on", ARRAY(Date), nullable=False, server_default=text("'{}'")),
+    Column("funds_cny_wan", ARRAY(Double), nullable=False, server_default=text("'{}'")),
+    Column("confidential", Boolean, nullable=False),
+    PrimaryKeyConstraint("project_id", "valid_from", name="rm_project_version_pkey"),
+    Index("rm_project_version_valid", "valid_to", "valid_from"),
+    comment="Valid-time versions of each project's state (as of a day, known at rm_position.seq): what KPIs sum",
+)
+
+rm_project_record = Table(
+    "rm_project_record",
+    metadata,
+    Column("project_id", Text, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("record", JSONB, nullable=False),
+    PrimaryKeyConstraint("project_id", "valid_from", name="rm_project_record_pkey"),
+    comment="The whole state of each version (events.projection.state_record)",
 )

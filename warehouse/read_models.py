@@ -1,0 +1,507 @@
+"""Read models kept from the log: answers "as of D, as known at T" without replaying the log.
+
+The log stays the only source of truth. ``rm_project_version`` holds, for every project, the
+valid-time versions of its state (``events.versions``) as known at one log position
+(``rm_position.seq``). An answer at a horizon (D, T):
+
+1. takes each project's version valid on D, except the *touched* projects: those with an event
+   the projection and the horizon see differently — appended after the position, or recorded
+   after T (a late record, a retraction not yet known at T);
+2. re-folds the touched projects from their events (``events.projection.fold``) at the horizon.
+
+So an answer is exact whatever the projection's lag: lag and old knowledge instants cost time,
+never correctness. The full fold (``warehouse.replay.*_full``) stays the reference; a property test
+holds the two equal.
+
+The projector (:func:`update`) advances the position in one transaction with the versions it
+rewrites (a SIGKILL leaves the old position and the old versions). Readers hold the position row
+``FOR SHARE`` for their transaction, so a projector cannot commit between their statements: a
+reader never sees versions that disagree with the position it read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from events.kpis import (
+    UNASSIGNED,
+    KpiGroup,
+    KpiMode,
+    accumulate_kpis,
+    add_sums,
+    finish_kpis,
+    kpi_arguments,
+    zero_sums,
+)
+from events.model import Event, EventType
+from events.projection import (
+    STALLED_AFTER_MONTHS,
+    ProjectState,
+    fold,
+    months_before,
+    row_from_record,
+    state_from_record,
+)
+from events.store import Horizon
+from events.versions import Version, group_by_subject, versions
+from warehouse.collector import gc_paused
+from warehouse.event_store import LOG_APPEND_LOCK
+
+log = logging.getLogger(__name__)
+
+PROJECTION = "project_versions"
+OPEN_END = date(9999, 12, 31)  # valid_to of a version still in force
+_CHUNK_PROJECTS = 20_000  # projects re-versioned per step of a large update: bounds memory
+
+_EVENT_COLUMNS = "seq, event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text"
+_TYPES = {t.value: t for t in EventType}
+
+
+# --- the log, as the read models read it -------------------------------------------------------
+
+
+def settled_seq(conn: Connection) -> int:
+    """The log's high-water mark below which no append is still in flight.
+
+    Appends hold a shared advisory lock to their commit; taking it exclusively waits for them, so
+    every seq up to the returned one is committed or never will be. Run in its own short
+    transaction (the lock is released at its end).
+    """
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOG_APPEND_LOCK})")
+    return int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM event_log").scalar_one())
+
+
+def _events(rows: Iterable[Any]) -> list[Event]:
+    rows = list(rows)
+    payloads = json.loads("[" + ",".join(r[7] for r in rows) + "]") if rows else []
+    return [
+        Event(r[1], r[2], _TYPES[r[3]], r[4], r[5], r[6], payload) for r, payload in zip(rows, payloads, strict=True)
+    ]
+
+
+_PROJECT_EVENTS_SQL = f"""
+WITH RECURSIVE base AS (
+    SELECT {_EVENT_COLUMNS} FROM event_log WHERE project_id = ANY(:pids) AND seq <= :upto
+), withdrawing AS (
+    SELECT {_EVENT_COLUMNS} FROM event_log
+    WHERE type = 'retracted' AND payload->>'event_id' IN (SELECT event_id FROM base) AND seq <= :upto
+    UNION
+    SELECT {", ".join("e." + c.strip() for c in _EVENT_COLUMNS.split(","))} FROM event_log e
+    JOIN withdrawing w ON e.type = 'retracted' AND e.payload->>'event_id' = w.event_id AND e.seq <= :upto
+)
+SELECT * FROM base UNION SELECT * FROM withdrawing
+"""
+
+
+def project_events(conn: Connection, project_ids: list[str], upto: int | None = None) -> list[Event]:
+    """Every event that can change these projects' states: their own, and the retractions (of
+    retractions…) of those, up to log position ``upto`` (None: all)."""
+    if not project_ids:
+        return []
+    upto_seq = upto if upto is not None else 2**62
+    rows = conn.execute(text(_PROJECT_EVENTS_SQL), {"pids": project_ids, "upto": upto_seq}).all()
+    return _events(rows)
+
+
+_SUBJECTS_SQL = """
+WITH RECURSIVE walk(event_id, project_id, type, target, depth) AS (
+    SELECT event_id, project_id, type, payload->>'event_id', 0 FROM event_log WHERE seq = ANY(:seqs)
+    UNION
+    SELECT e.event_id, e.project_id, e.type, e.payload->>'event_id', w.depth + 1
+    FROM walk w JOIN event_log e ON w.type = 'retracted' AND e.event_id = w.target
+    WHERE w.depth < 64
+)
+SELECT DISTINCT project_id FROM walk
+"""
+
+
+def _projects_of(conn: Connection, event_filter: str, params: dict[str, Any]) -> set[str]:
+    """The projects the selected events can change: their own, and for retractions those of the
+    events they withdraw (chains followed; a superset is safe, it only costs a re-fold)."""
+    rows = conn.execute(text(f"SELECT seq, project_id, type FROM event_log WHERE {event_filter}"), params).all()
+    projects = {r.project_id for r in rows}
+    retraction_seqs = [r.seq for r in rows if r.type == "retracted"]
+    if retraction_seqs:
+        projects |= set(conn.execute(text(_SUBJECTS_SQL), {"seqs": retraction_seqs}).scalars())
+    return projects
+
+
+# --- the projector -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What an update did: from and to which log position, how many projects and versions it rewrote."""
+
+    from_seq: int
+    to_seq: int
+    projects: int
+    versions: int
+
+
+def position(conn: Connection, *, lock: str = "") -> int:
+    """The log position the project versions reflect (``lock``: '', 'FOR SHARE' or 'FOR UPDATE')."""
+    query = text(f"SELECT seq FROM rm_position WHERE projection = :p {lock}")
+    seq = conn.execute(query, {"p": PROJECTION}).scalar()
+    if seq is None:  # an emptied warehouse: the projection starts from the beginning of the log
+        conn.execute(text("INSERT INTO rm_position (projection, seq) VALUES (:p, 0) ON CONFLICT DO NOTHING"), {"p": PROJECTION})
+        seq = conn.execute(query, {"p": PROJECTION}).scalar_one()
+    return int(seq)
+
+
+def _version_rows(version: Version) -> tuple[dict[str, Any], dict[str, Any]]:
+    r = version.record
+    cny = [(f[0], f[1]) for f in r["funds"] if f[2] == "CNY"]
+    narrow = {
+        "project_id": version.project_id,
+        "valid_from": version.valid_from,
+        "valid_to": version.valid_to or OPEN_END,
+        "unit": r["unit"],
+        "industry": r["industry"],
+        "channel": r["channel"],
+        "reached": r["reached"],
+        "signed_on": r["signed_on"],
+        "landed_on": r["landed_on"],
+        "started_on": r["started_on"],
+        "produced_on": r["produced_on"],
+        "cancelled_on": r["cancelled_on"],
+        "last_change_on": r["last_change_on"],
+        "investment_wan": r["investment_wan"],
+        "funds_wan": sum(a for _, a in cny),
+        "funds_on": [d for d, _ in cny],
+        "funds_cny_wan": [a for _, a in cny],
+        "confidential": r["confidential"],
+    }
+    doc = {"project_id": version.project_id, "valid_from": version.valid_from, "record": json.dumps(r, ensure_ascii=False)}
+    return narrow, doc
+
+
+_INSERT_VERSION = text(
+    "INSERT INTO rm_project_version (project_id, valid_from, valid_to, unit, industry, channel, reached, signed_on,"
+    " landed_on, started_on, produced_on, cancelled_on, last_change_on, investment_wan, funds_wan, funds_on,"
+    " funds_cny_wan, confidential) VALUES (:project_id, :valid_from, :valid_to,"
+    " :unit, :industry, :channel, :reached, CAST(:signed_on AS date), CAST(:landed_on AS date), CAST(:started_on AS date),"
+    " CAST(:produced_on AS date), CAST(:cancelled_on AS date), CAST(:last_change_on AS date), :investment_wan, :funds_wan,"
+    " CAST(:funds_on AS date[]), :funds_cny_wan, :confidential)"
+)
+_INSERT_RECORD = text("INSERT INTO rm_project_record (project_id, valid_from, record) VALUES (:project_id, :valid_from, CAST(:record AS jsonb))")
+
+
+def project_versions(conn: Connection, project_ids: list[str], upto: int | None) -> list[Version]:
+    """The versions of these projects computed from the log up to ``upto`` (the reference the store is checked against)."""
+    grouped = group_by_subject(project_events(conn, project_ids, upto))
+    out: list[Version] = []
+    for pid in sorted(project_ids):
+        out.extend(versions(pid, grouped.get(pid, [])))
+    return out
+
+
+def _rewrite(conn: Connection, project_ids: list[str], upto: int) -> int:
+    """Replace the stored versions of these projects with those of the log up to ``upto``."""
+    written = 0
+    for i in range(0, len(project_ids), _CHUNK_PROJECTS):
+        chunk = project_ids[i : i + _CHUNK_PROJECTS]
+        with gc_paused():
+            new = project_versions(conn, chunk, upto)
+        conn.execute(text("DELETE FROM rm_project_version WHERE project_id = ANY(:p)"), {"p": chunk})
+        conn.execute(text("DELETE FROM rm_project_record WHERE project_id = ANY(:p)"), {"p": chunk})
+        if new:
+            rows = [_version_rows(v) for v in new]
+            conn.execute(_INSERT_VERSION, [n for n, _ in rows])
+            conn.execute(_INSERT_RECORD, [d for _, d in rows])
+        written += len(new)
+    return written
+
+
+def update(conn: Connection, *, upto: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> Progress:
+    """Bring the project versions up to the log (or to ``upto``), in the caller's transaction.
+
+    Re-versions only the projects touched by events appended since the stored position. The caller
+    should take ``upto`` from :func:`settled_seq` in an earlier transaction (``refresh`` does).
+    """
+    start = position(conn, lock="FOR UPDATE")
+    target = upto if upto is not None else int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM event_log").scalar_one())
+    if target <= start:
+        return Progress(start, start, 0, 0)
+    touched = sorted(_projects_of(conn, "seq > :lo AND seq <= :hi", {"lo": start, "hi": target}))
+    written = 0
+    for i in range(0, len(touched), _CHUNK_PROJECTS):
+        written += _rewrite(conn, touched[i : i + _CHUNK_PROJECTS], target)
+        if on_progress:
+            on_progress(min(i + _CHUNK_PROJECTS, len(touched)), len(touched))
+    conn.execute(
+        text("UPDATE rm_position SET seq = :s, updated_at = now() WHERE projection = :p"), {"s": target, "p": PROJECTION}
+    )
+    log.info("project versions %d → %d: %d projects, %d versions", start, target, len(touched), written)
+    return Progress(start, target, len(touched), written)
+
+
+def refresh(engine: Any, on_progress: Callable[[int, int], None] | None = None) -> Progress:
+    """Settle the log's high-water mark, then :func:`update` to it: what commands run after appending."""
+    with engine.begin() as conn:
+        upto = settled_seq(conn)
+    with engine.begin() as conn:
+        return update(conn, upto=upto, on_progress=on_progress)
+
+
+def rebuild(conn: Connection, on_progress: Callable[[int, int], None] | None = None) -> Progress:
+    """Rebuild the versions from the log alone (in the caller's transaction)."""
+    start = position(conn, lock="FOR UPDATE")
+    target = int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM event_log").scalar_one())
+    conn.exec_driver_sql("DELETE FROM rm_project_version")
+    conn.exec_driver_sql("DELETE FROM rm_project_record")
+    projects = list(conn.execute(text("SELECT DISTINCT project_id FROM event_log WHERE seq <= :t ORDER BY 1"), {"t": target}).scalars())
+    written = 0
+    for i in range(0, len(projects), _CHUNK_PROJECTS):
+        written += _rewrite(conn, projects[i : i + _CHUNK_PROJECTS], target)
+        if on_progress:
+            on_progress(min(i + _CHUNK_PROJECTS, len(projects)), len(projects))
+    conn.execute(text("UPDATE rm_position SET seq = :s, updated_at = now() WHERE projection = :p"), {"s": target, "p": PROJECTION})
+    return Progress(start, target, len(projects), written)
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """A stored version that the log does not give (``stored``), or one it gives that is not stored (``expected``)."""
+
+    project_id: str
+    valid_from: date
+    what: str  # 'missing', 'unexpected' or 'different'
+    detail: str
+
+
+def check(conn: Connection, on_progress: Callable[[int, int], None] | None = None) -> tuple[int, list[Difference]]:
+    """Compare the stored versions with those the log gives up to the stored position; (position, differences)."""
+    at = position(conn, lock="FOR SHARE")
+    projects = sorted(
+        set(conn.execute(text("SELECT DISTINCT project_id FROM event_log WHERE seq <= :t"), {"t": at}).scalars())
+        | set(conn.exec_driver_sql("SELECT DISTINCT project_id FROM rm_project_version").scalars())
+    )
+    differences: list[Difference] = []
+    for i in range(0, len(projects), _CHUNK_PROJECTS):
+        chunk = projects[i : i + _CHUNK_PROJECTS]
+        with gc_paused():
+            expected = {(v.project_id, v.valid_from): v for v in project_versions(conn, chunk, at)}
+        stored = _stored_versions(conn, chunk)
+        for key in sorted(expected.keys() | stored.keys()):
+            differences.extend(_compare(key, expected.get(key), stored.get(key)))
+        if on_progress:
+            on_progress(min(i + _CHUNK_PROJECTS, len(projects)), len(projects))
+    return at, differences
+
+
+def _stored_versions(conn: Connection, project_ids: list[str]) -> dict[tuple[str, date], dict[str, Any]]:
+    rows = conn.execute(
+        text(
+            "SELECT v.*, r.record::text AS record_text FROM rm_project_version v"
+            " LEFT JOIN rm_project_record r USING (project_id, valid_from) WHERE v.project_id = ANY(:p)"
+        ),
+        {"p": project_ids},
+    ).mappings()
+    return {(r["project_id"], r["valid_from"]): dict(r) for r in rows}
+
+
+def _compare(key: tuple[str, date], expected: Version | None, stored: dict[str, Any] | None) -> list[Difference]:
+    pid, valid_from = key
+    if stored is None:
+        return [Difference(pid, valid_from, "missing", "the log gives this version; it is not stored")]
+    if expected is None:
+        return [Difference(pid, valid_from, "unexpected", "stored, but the log gives no such version")]
+    narrow, _ = _version_rows(expected)
+    diffs = []
+    for column, want in narrow.items():
+        have = stored[column]
+        if column.endswith("_on") and isinstance(want, str):
+            want = date.fromisoformat(want)
+        elif column == "funds_on":
+            want = [date.fromisoformat(d) for d in want]
+        if have != want:
+            diffs.append(f"{column}: stored {have!r}, log {want!r}")
+    record = json.loads(stored["record_text"]) if stored["record_text"] else None
+    if record != expected.record:
+        diffs.append("record differs" if record is not None else "record missing")
+    return [Difference(pid, valid_from, "different", "; ".join(diffs))] if diffs else []
+
+
+def status(conn: Connection) -> dict[str, Any]:
+    """The projection's position, the log's, the lag in events, and the size of the store."""
+    row = conn.execute(
+        text(
+            "SELECT p.seq, p.updated_at, (SELECT coalesce(max(seq), 0) FROM event_log) AS log_seq,"
+            " (SELECT count(*) FROM rm_project_version) AS versions,"
+            " (SELECT count(DISTINCT project_id) FROM rm_project_version WHERE valid_to = DATE '9999-12-31') AS projects"
+            " FROM rm_position p WHERE p.projection = :p"
+        ),
+        {"p": PROJECTION},
+    ).one()
+    lag = int(conn.execute(text("SELECT count(*) FROM event_log WHERE seq > :s"), {"s": row.seq}).scalar_one())
+    return {
+        "projection": PROJECTION,
+        "seq": int(row.seq),
+        "log_seq": int(row.log_seq),
+        "lag_events": lag,
+        "updated_at": row.updated_at.isoformat(),
+        "versions": int(row.versions),
+        "open_projects": int(row.projects),
+    }
+
+
+# --- readers -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What a reader at a horizon re-folds itself, and the position the rest is read at."""
+
+    at: int
+    touched: list[str]
+    states: dict[str, ProjectState]
+
+
+def _read(conn: Connection, horizon: Horizon) -> _Reading:
+    at = position(conn, lock="FOR SHARE")
+    params: dict[str, Any] = {"at": at, "before": horizon.occurred_before, "known_at": horizon.known_at}
+    seen = "(occurred_at < :before OR type = 'retracted')"
+    # Appended after the position and visible at the horizon.
+    filters = [f"seq > :at AND {seen}" + (" AND recorded_at <= :known_at" if horizon.known_at else "")]
+    if horizon.known_at is not None:
+        # In the projection (known now) but not yet known at the horizon's instant.
+        filters.append(f"recorded_at > :known_at AND seq <= :at AND {seen}")
+    touched: set[str] = set()
+    for event_filter in filters:
+        touched |= _projects_of(conn, event_filter, params)
+    ordered = sorted(touched)
+    evs = [e for e in project_events(conn, ordered) if horizon.sees(e)]
+    wanted = set(ordered)
+    with gc_paused():
+        states = {pid: s for pid, s in fold(evs).items() if pid in wanted}
+    return _Reading(at, ordered, states)
+
+
+_VALID_ON = "v.valid_from <= :d AND v.valid_to > :d"
+_UNTOUCHED = "LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"
+
+
+def states_at(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
+    """Every project's state at the horizon, by project id (ordered), from the read model."""
+    reading = _read(conn, horizon)
+    rows = conn.execute(
+        text(
+            f"SELECT r.record::text FROM rm_project_version v {_UNTOUCHED}"
+            " JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from"
+            f" WHERE t.pid IS NULL AND {_VALID_ON}"
+        ),
+        {"d": horizon.as_of, "touched": reading.touched},
+    ).scalars()
+    out: dict[str, ProjectState] = dict(reading.states)
+    with gc_paused():
+        for record in _records(rows):
+            out[record["project_id"]] = state_from_record(record)
+    return dict(sorted(out.items()))
+
+
+def _records(texts: Iterable[str]) -> Iterator[dict[str, Any]]:
+    batch: list[str] = []
+    for t in texts:
+        batch.append(t)
+        if len(batch) == 50_000:
+            yield from json.loads("[" + ",".join(batch) + "]")
+            batch = []
+    if batch:
+        yield from json.loads("[" + ",".join(batch) + "]")
+
+
+def rows_at(conn: Connection, horizon: Horizon) -> list[dict[str, Any]]:
+    """The replay rows (``ProjectState.to_row``) of every project at the horizon, ordered by project id."""
+    reading = _read(conn, horizon)
+    texts = conn.execute(
+        text(
+            f"SELECT r.record::text FROM rm_project_version v {_UNTOUCHED}"
+            " JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from"
+            f" WHERE t.pid IS NULL AND {_VALID_ON}"
+        ),
+        {"d": horizon.as_of, "touched": reading.touched},
+    ).scalars()
+    rows = [s.to_row(horizon.as_of) for s in reading.states.values()]
+    with gc_paused():
+        rows.extend(row_from_record(r, horizon.as_of) for r in _records(texts))
+    rows.sort(key=lambda r: r["project_id"])
+    return rows
+
+
+_STALLED = "(v.reached BETWEEN 1 AND 3 AND v.cancelled_on IS NULL AND v.last_change_on <= :stalled_by)"
+
+
+def _in(column: str) -> str:
+    return f"(v.{column} BETWEEN :lo AND :hi)"
+
+
+_FLOW_FUNDS = "coalesce((SELECT sum(a) FROM unnest(v.funds_on, v.funds_cny_wan) AS f(d, a) WHERE d BETWEEN :lo AND :hi), 0)"
+
+
+def _kpi_sql(mode: KpiMode, by: KpiGroup | None) -> str:
+    key = f"coalesce(nullif(v.{by.value}, ''), :unassigned)" if by is not None else "''"
+    if mode is KpiMode.COHORT:
+        sums = (
+            "count(*) AS signed, count(*) FILTER (WHERE v.reached >= 2) AS landed,"
+            " count(*) FILTER (WHERE v.reached >= 3) AS started, count(*) FILTER (WHERE v.reached >= 4) AS produced,"
+            " count(*) FILTER (WHERE v.cancelled_on IS NOT NULL) AS cancelled,"
+            " coalesce(sum(v.investment_wan), 0) AS investment_wan, coalesce(sum(v.funds_wan), 0) AS funds_wan,"
+            f" count(*) FILTER (WHERE {_STALLED}) AS stalled"
+        )
+        source = f"rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_in('signed_on')}"
+        return f"SELECT {key} AS key, {sums} FROM {source} GROUP BY 1"
+    # flow: each stage entry within [lo, hi]; a project counts where it contributes anything
+    per_row = (
+        f"SELECT {key} AS key, {_in('signed_on')} AS s, {_in('landed_on')} AS l, {_in('started_on')} AS st,"
+        f" {_in('produced_on')} AS p, {_in('cancelled_on')} AS c, v.investment_wan AS inv, {_FLOW_FUNDS} AS f,"
+        f" {_STALLED} AS stall FROM rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON}"
+    )
+    return (
+        "SELECT key, count(*) FILTER (WHERE s) AS signed, count(*) FILTER (WHERE l) AS landed,"
+        " count(*) FILTER (WHERE st) AS started, count(*) FILTER (WHERE p) AS produced,"
+        " count(*) FILTER (WHERE c) AS cancelled, coalesce(sum(inv) FILTER (WHERE s), 0) AS investment_wan,"
+        " coalesce(sum(f), 0) AS funds_wan, count(*) FILTER (WHERE stall) AS stalled"
+        f" FROM ({per_row}) x WHERE s OR l OR st OR p OR c OR f <> 0 OR stall GROUP BY 1"
+    )
+
+
+def kpis_at(
+    conn: Connection,
+    *,
+    date_from: date,
+    date_to: date,
+    as_of: date | None = None,
+    known_at: datetime | None = None,
+    mode: KpiMode | str = KpiMode.COHORT,
+    by: KpiGroup | str | None = None,
+) -> dict[str, Any]:
+    """``events.kpis.compute_kpis`` over the states at (as_of, known_at), summed in the warehouse."""
+    day, kpi_mode, group = kpi_arguments(date_from, date_to, as_of, mode, by)
+    horizon = Horizon(day, known_at)
+    reading = _read(conn, horizon)
+    total, groups = accumulate_kpis(reading.states.values(), date_from=date_from, date_to=date_to, as_of=day, mode=kpi_mode, by=group)
+    rows = conn.execute(
+        text(_kpi_sql(kpi_mode, group)),
+        {
+            "d": day,
+            "lo": date_from,
+            "hi": date_to,
+            "stalled_by": months_before(day, STALLED_AFTER_MONTHS),
+            "touched": reading.touched,
+            "unassigned": UNASSIGNED,
+        },
+    ).mappings()
+    for row in rows:
+        sums = {k: float(v) for k, v in row.items() if k != "key"}
+        add_sums(total, sums)
+        if group is not None:
+            add_sums(groups.setdefault(row["key"], zero_sums()), sums)
+    return finish_kpis(total, groups, group)
