@@ -41,9 +41,9 @@ import orjson
 from sqlalchemy import Connection, Engine, text
 
 from events.canonical import canonicalize
-from events.store import Fenced
+from events.store import AppendResult, Fenced, Incoming
 from events.validation import EventValidationError
-from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
+from warehouse.event_store import StagedBatch, append_raw, prepare, write_staged
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_SINK_BATCH = 20_000

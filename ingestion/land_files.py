@@ -30,8 +30,9 @@ import shapely
 from pyproj import CRS as ProjCRS
 from sqlalchemy import Engine
 
+from land.status import CRS
 from land.vocabulary import SITE_KINDS
-from warehouse.land import ATTRIBUTE_COLUMNS, CRS, M2_PER_MU, record_load, store_inventory
+from warehouse.land import ATTRIBUTE_COLUMNS, M2_PER_MU, record_load, store_inventory
 
 KINDS = SITE_KINDS
 ID_COLUMN = {"idle": "parcel_id", "factory": "factory_id", "park": "park", "poi": "poi_id"}
@@ -406,7 +407,8 @@ def area_mu(geoms: gpd.GeoSeries) -> np.ndarray:
         return np.zeros(0)
     geo = geoms.to_crs(CRS) if geoms.crs is not None and geoms.crs.to_epsg() != 4490 else geoms
     projected = geo.to_crs(equal_area_crs(tuple(geo.total_bounds)))
-    return projected.area.to_numpy() / M2_PER_MU
+    areas_mu: np.ndarray = projected.area.to_numpy() / M2_PER_MU
+    return areas_mu
 
 
 def _numbers(df: pd.DataFrame, ids: pd.Series, out: LandRead) -> None:
@@ -537,7 +539,8 @@ def _ids_usable(ids: pd.Series, kind: str, keep: np.ndarray, out: LandRead) -> n
     dup = ids.duplicated(keep="first").to_numpy() & keep & usable
     for pos in np.flatnonzero(dup):
         out.rejections.append({"id": str(ids.iloc[pos]), "reason": f"{ID_LABEL_ZH[kind]} {ids.iloc[pos]!r} 重复 appears again (row {pos + 1}); the first one is kept"})
-    return usable & ~dup
+    first_with_id: np.ndarray = usable & ~dup
+    return first_with_id
 
 
 def _extra_json(frame: gpd.GeoDataFrame, keep: np.ndarray, extra_cols: list[str]) -> list[str] | str:
