@@ -1,5 +1,7 @@
 """The stream: drain the Kafka topic into the warehouse's event log (exactly once, offsets in the warehouse)."""
 
+from typing import Any
+
 import dagster as dg
 
 from assets.resources import KafkaResource, WarehouseResource
@@ -12,7 +14,7 @@ KAFKA_INGEST = dg.AssetKey("kafka_ingest")
     group_name="ingestion",
     description="Kafka → 事件日志 · stream the project events topic into the warehouse until idle; offsets commit with the rows.",
 )
-def kafka_ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource) -> dg.MaterializeResult:
+def kafka_ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, kafka: KafkaResource) -> dg.MaterializeResult[Any]:
     from ingestion.kafka_stream import run_sink
 
     if not kafka.bootstrap:

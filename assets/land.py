@@ -11,9 +11,10 @@ import pandas as pd
 from assets.partitions import month_end, partition_keys_of
 from assets.pipeline import PROJECT_STATES
 from assets.resources import WarehouseResource
-from warehouse.land import inventory, land_status, land_totals
+from events.store import Horizon
+from land.status import land_totals
+from warehouse.land import inventory, land_status
 from warehouse.marts import invalid_geometries, overlapping_parcels, replace_land_status
-from warehouse.replay import Horizon
 
 IDLE_PARCELS = dg.AssetKey("idle_parcels")
 FACTORIES = dg.AssetKey("standard_factories")
@@ -31,7 +32,7 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 @dg.asset(key=IDLE_PARCELS, group_name="land", description="闲置土地 · current idle parcels (批而未供, 供而未用, 闲置, 低效), EPSG:4490, 亩.")
-def idle_parcels(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def idle_parcels(warehouse: WarehouseResource) -> dg.MaterializeResult[Any]:
     with warehouse.engine().connect() as conn:
         parcels = inventory(conn, ["idle"])
     by_park = (
@@ -71,7 +72,7 @@ def no_overlapping_parcels(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 
 @dg.asset(key=FACTORIES, group_name="land", description="标准厂房 · current standard factory buildings: floor space and vacancy in m².")
-def standard_factories(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def standard_factories(warehouse: WarehouseResource) -> dg.MaterializeResult[Any]:
     with warehouse.engine().connect() as conn:
         factories = inventory(conn, ["factory"])
     return dg.MaterializeResult(
@@ -93,7 +94,7 @@ def build_land_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
         group_name="land",
         description="土地状态(月末) · per parcel and factory at each month end: available, partly taken, taken, in production.",
     )
-    def land_status_monthly(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def land_status_monthly(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult[Any]:
         engine = warehouse.engine()
         totals = pd.DataFrame()
         anomalies: list[Any] = []

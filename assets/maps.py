@@ -1,6 +1,7 @@
 """The published maps: the public promotion map (推介会) and the internal pipeline map."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -25,7 +26,7 @@ def _publish(warehouse: WarehouseResource, out_dir: Path, profile: str) -> dict[
     group_name="maps",
     description="招商推介地图(公开版) · self-contained, offline, allow-listed fields only: the land and factories on offer today.",
 )
-def promotion_map(warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult:
+def promotion_map(warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult[Any]:
     out_dir = output.path("maps", "public", "index.html").parent
     written = _publish(warehouse, out_dir, "public")
     page = Path(written["promotion"])
@@ -44,7 +45,7 @@ def promotion_map(warehouse: WarehouseResource, output: OutputResource) -> dg.Ma
     group_name="maps",
     description="项目推进地图(内部) · projects by stage with a month-by-month replay slider; internal only.",
 )
-def pipeline_map(warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult:
+def pipeline_map(warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult[Any]:
     out_dir = output.path("maps", "internal", "index.html").parent
     written = _publish(warehouse, out_dir, "internal")
     page = Path(written["pipeline"])

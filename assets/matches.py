@@ -8,7 +8,7 @@ import dagster as dg
 
 from assets.land import FACTORIES, IDLE_PARCELS
 from assets.resources import OutputResource, WarehouseResource
-from warehouse.replay import Horizon
+from events.store import Horizon
 from zhaoshang import clock
 
 REQUIREMENT_FILES = dg.DynamicPartitionsDefinition(name="requirement_files")
@@ -22,7 +22,7 @@ INVESTOR_MATCHES = dg.AssetKey("investor_matches")
     group_name="matching",
     description="投资方选址匹配 · ranked, explained parcels and factories for one requirement file (land as of today).",
 )
-def investor_matches(context: dg.AssetExecutionContext, warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult:
+def investor_matches(context: dg.AssetExecutionContext, warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult[Any]:
     from land.matching import RequirementError, match
     from warehouse.land import land_status
 

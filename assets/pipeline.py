@@ -18,9 +18,10 @@ from assets.partitions import month_end, partition_keys_of
 from assets.resources import OutputResource, WarehouseResource
 from events.escape import markdown_cell
 from events.model import STAGE_LABEL_ZH, end_of_day
+from events.store import Horizon
 from reports.bulletin import bulletin_difference, bulletin_markdown
 from warehouse.marts import open_dead_letters, replace_bulletin, replace_project_states, snapshot_dead_letters
-from warehouse.replay import Horizon, kpi_report, log_high_water, replay_rows
+from warehouse.replay import kpi_report, log_high_water, replay_rows
 
 EVENT_LOG = dg.AssetKey("project_event_log")
 PROJECT_STATES = dg.AssetKey("project_states")
@@ -59,7 +60,7 @@ def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
         group_name="pipeline",
         description="项目状态(月末) · every project as it stood at each month end (replay of the log, known now).",
     )
-    def project_states(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def project_states(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult[Any]:
         engine = warehouse.engine()
         summary: dict[str, Any] = {}
         total_rows = 0
@@ -153,7 +154,7 @@ def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
         group_name="pipeline",
         description="月通报 · year-to-date KPIs by responsible unit, ranked, as known at month end and as corrected since.",
     )
-    def monthly_bulletin(context: dg.AssetExecutionContext, warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult:
+    def monthly_bulletin(context: dg.AssetExecutionContext, warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult[Any]:
         engine = warehouse.engine()
         md = ""
         paths = []

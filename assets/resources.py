@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from sqlalchemy import Engine
 
 from warehouse.db import make_engine, resolve_url
 
+if TYPE_CHECKING:
+    # Each resource below is its own run-time value (none overrides create_resource).
+    _Resource = dg.ConfigurableResource[Any]
+else:
+    # Not subscripted at run time: ConfigurableResource is a pydantic generic model, and
+    # ConfigurableResource[X] would put a parametrized model class into every resource's MRO.
+    _Resource = dg.ConfigurableResource
 
 @cache
 def _engine_for(url: str) -> Engine:
     return make_engine(url)
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(_Resource):
     """The PostGIS warehouse. ``database_url`` None means ``ZHAOSHANG_DATABASE_URL`` or the local default."""
 
     database_url: str | None = None
@@ -28,7 +36,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return _engine_for(self.url_string())
 
 
-class KafkaResource(dg.ConfigurableResource):
+class KafkaResource(_Resource):
     """A Kafka-protocol broker the project events arrive on (None: no stream configured)."""
 
     bootstrap: str | None = None
@@ -37,7 +45,7 @@ class KafkaResource(dg.ConfigurableResource):
     idle_seconds: float = 5.0
 
 
-class OutputResource(dg.ConfigurableResource):
+class OutputResource(_Resource):
     """Where maps, bulletins and match results are written."""
 
     root: str = "out"

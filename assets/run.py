@@ -68,7 +68,7 @@ def _materialize_all(
             meta = mat.materialization.metadata
             for key in ("path", "index", "map"):
                 if key in meta:
-                    summary["paths"][f"{mat.asset_key.to_user_string()}.{key}"] = str(meta[key].value)  # type: ignore[attr-defined,union-attr]
+                    summary["paths"][f"{mat.materialization.asset_key.to_user_string()}.{key}"] = str(meta[key].value)
         return result
 
     first = ["idle_parcels", "standard_factories"] + (["kafka_ingest"] if kafka is not None and kafka.bootstrap else [])
@@ -100,5 +100,5 @@ def _materialize_all(
                 meta = mat.materialization.metadata
                 for key in ("path", "map"):
                     if key in meta:
-                        summary["paths"][f"investor_matches[{name}].{key}"] = str(meta[key].value)  # type: ignore[attr-defined]
+                        summary["paths"][f"investor_matches[{name}].{key}"] = str(meta[key].value)
     return summary

@@ -143,7 +143,8 @@ def _to_world(geoms: np.ndarray, plan: ParkPlan) -> np.ndarray:
         x, y = xy[:, 0], xy[:, 1]
         return np.column_stack((cx + x * cos - y * sin, cy + x * sin + y * cos))
 
-    return shapely.transform(geoms, move)
+    moved: np.ndarray = shapely.transform(geoms, move)
+    return moved
 
 
 def _outline(rng: random.Random, plan: ParkPlan) -> shapely.Polygon:
@@ -157,7 +158,10 @@ def _outline(rng: random.Random, plan: ParkPlan) -> shapely.Polygon:
 
 def _jitter(rng: random.Random, x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
     """A block as surveyed: corners a few metres off the grid (less than half a road's width)."""
-    j = lambda: rng.uniform(-4.0, 4.0)  # noqa: E731
+
+    def j() -> float:
+        return rng.uniform(-4.0, 4.0)
+
     pts = [(x0 + j(), y0 + j()), (x1 + j(), y0 + j()), (x1 + j(), y1 + j()), (x0 + j(), y1 + j())]
     if rng.random() < 0.2:  # a corner cut by a stream or an older lot
         k = rng.uniform(0.15, 0.35)

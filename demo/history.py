@@ -9,7 +9,7 @@ contradict their history (as real ledgers do) so anomalies show up.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -199,33 +199,14 @@ def _project_history(
             emit("cancelled", signed_day + timedelta(days=rng.randint(60, 400)), {"reason": rng.choice(("投资方资金链断裂", "未能取得环评批复", "企业战略调整"))})
         return drawn  # signed and nothing more yet (some will look stalled)
     landed_day = signed_day + timedelta(days=rng.randint(20, 240))
-    land_payload: dict[str, Any] = {}
-    site = _pick_site(rng, free_sites, land_use, investment)
-    if site is not None:
-        if site.kind == "factory":
-            taken_m2 = float(round(min(vacant_m2[site.site_id], rng.uniform(1500, 9000)), 0))
-            vacant_m2[site.site_id] -= taken_m2
-            if vacant_m2[site.site_id] < 1500:
-                del free_sites[site.site_id]
-            land_payload = {"factory_id": site.site_id, "floor_area_m2": taken_m2}
-        else:
-            take = site.area_mu if rng.random() < 0.6 else round((site.area_mu or 0) * rng.uniform(0.3, 0.8), 1)
-            land_payload = {"parcel_id": site.site_id, "land_area_mu": take}
+    land_payload = _land_payload(rng, free_sites, vacant_m2, land_use, investment)
     landed_id = emit("landed", landed_day, land_payload)
     if rng.random() < 0.03:
         # A landing reported on the wrong day, corrected later: retraction plus the right event.
         fix_day = landed_day + timedelta(days=rng.randint(15, 40))
         emit("retracted", fix_day, {"event_id": landed_id, "reason": "落地时间填报有误"}, late_days=0)
         emit("landed", landed_day + timedelta(days=rng.randint(5, 20)), land_payload, late_days=0)
-    funds_total = 0.0
-    day = landed_day
-    for _ in range(rng.randint(1, 5)):
-        day = day + timedelta(days=rng.randint(20, 200))
-        amount = round(investment * rng.uniform(0.05, 0.3), 0)
-        if funds_total + amount > investment:
-            break
-        funds_total += amount
-        emit("funds_arrived", day, {"amount_wan": amount, "currency": "CNY"})
+    _draw_funds(rng, emit, landed_day, investment)
     if cancel_at_stage and rng.random() < 0.6:
         # The cancellation releases the site in the land status; the generator does not hand it
         # out again, since projects overlap in time.
@@ -241,6 +222,36 @@ def _project_history(
     if rng.random() <= 0.7:
         emit("produced", started_day + timedelta(days=rng.randint(120, 540)))
     return drawn
+
+
+def _land_payload(
+    rng: random.Random, free_sites: dict[str, Site], vacant_m2: dict[str, float], land_use: str | None, investment_wan: float
+) -> dict[str, Any]:
+    """The payload of a landing: part of a factory's vacant floor (m²) or of a parcel (mu); empty without a free site."""
+    site = _pick_site(rng, free_sites, land_use, investment_wan)
+    if site is None:
+        return {}
+    if site.kind == "factory":
+        taken_m2 = float(round(min(vacant_m2[site.site_id], rng.uniform(1500, 9000)), 0))
+        vacant_m2[site.site_id] -= taken_m2
+        if vacant_m2[site.site_id] < 1500:
+            del free_sites[site.site_id]
+        return {"factory_id": site.site_id, "floor_area_m2": taken_m2}
+    take = site.area_mu if rng.random() < 0.6 else round((site.area_mu or 0) * rng.uniform(0.3, 0.8), 1)
+    return {"parcel_id": site.site_id, "land_area_mu": take}
+
+
+def _draw_funds(rng: random.Random, emit: Callable[[str, date, dict[str, Any]], str], landed_day: date, investment_wan: float) -> None:
+    """Up to five arrivals of capital (万元 CNY) after the landing, never more than the investment in all."""
+    funds_total = 0.0
+    day = landed_day
+    for _ in range(rng.randint(1, 5)):
+        day = day + timedelta(days=rng.randint(20, 200))
+        amount = round(investment_wan * rng.uniform(0.05, 0.3), 0)
+        if funds_total + amount > investment_wan:
+            break
+        funds_total += amount
+        emit("funds_arrived", day, {"amount_wan": amount, "currency": "CNY"})
 
 
 def _pick_site(rng: random.Random, free: dict[str, Site], land_use: str | None, investment_wan: float) -> Site | None:

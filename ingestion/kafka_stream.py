@@ -41,9 +41,9 @@ import orjson
 from sqlalchemy import Connection, Engine, text
 
 from events.canonical import canonicalize
-from events.store import Fenced
+from events.store import AppendResult, Fenced, Incoming
 from events.validation import EventValidationError
-from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
+from warehouse.event_store import StagedBatch, append_raw, prepare, write_staged
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_SINK_BATCH = 20_000
@@ -515,6 +515,236 @@ def _app_name(sink_name: str) -> str:
     return f"zhaoshang stream {sink_name} pid {os.getpid()}@{socket.gethostname()}"[:63]
 
 
+def _wanted_partitions(bootstrap: str, topic: str, partitions: Iterable[int] | None) -> list[int]:
+    """``partitions`` (default: all of the topic's), sorted; the topic and each partition must exist."""
+    available = topic_partitions(bootstrap, topic)
+    if not available:
+        raise StreamError(f"topic {topic!r} does not exist at {bootstrap} (publish to it first: `zhaoshang events publish`)")
+    wanted = sorted(set(partitions)) if partitions is not None else available
+    unknown = sorted(set(wanted) - set(available))
+    if unknown:
+        raise StreamError(f"topic {topic!r} has partitions {available}; no partition {unknown}")
+    return wanted
+
+
+def _stop_on_signals(stop: threading.Event, stopped_by: list[str]) -> dict[signal.Signals, Any]:
+    """SIGTERM and SIGINT set ``stop`` (their name noted in ``stopped_by``); returns the handlers they replaced."""
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        stop.set()
+
+    return {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore_signals(previous: dict[signal.Signals, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def _lock_partitions(
+    conn: Connection,
+    key: str,
+    name: str,
+    topic: str,
+    wanted: list[int],
+    *,
+    wait_for_lock: bool,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+    stop: threading.Event,
+) -> bool:
+    """Take the advisory locks of ``wanted``; with ``wait_for_lock`` wait for their holder to stop, else
+    raise :class:`SinkFenced`. False when ``stop`` is set while waiting (no lock is held then)."""
+    while True:
+        busy = _try_lock_partitions(conn, key, wanted)
+        if not busy:
+            return True
+        holders = _lock_holders(conn, key, busy)
+        conn.commit()
+        if not wait_for_lock:
+            raise SinkFenced(
+                f"另一个 sink 正在写入 another sink named {name!r} is already streaming partition(s)"
+                f" {', '.join(map(str, busy))} of {topic!r}: {'; '.join(holders) or 'holder unknown'}."
+                " Stop it first, choose other --partitions, or pass --wait to take over when it stops."
+            )
+        if on_progress:
+            on_progress({"waiting_for": holders, "partitions_busy": busy})
+        if stop.wait(1.0):
+            return False
+
+
+def _not_started(stopped_by: list[str]) -> dict[str, Any]:
+    """The counts of a sink stopped while it waited for the partitions' locks."""
+    return {"read": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "partitions": {}, "batches": 0,
+            "elapsed_s": 0.0, "events_per_s": 0.0, "stopped_by": (stopped_by or ["stop"])[0], "reasons": []}  # fmt: skip
+
+
+def _open_consumer(bootstrap: str, name: str, batch_size: int) -> Any:
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            client_id=f"zhaoshang-sink-{name}",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="none",  # an offset past the end is an error, never a silent restart
+            max_poll_records=batch_size,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=200,
+            receive_buffer_bytes=4 * 1024 * 1024,
+        )
+    except KafkaError as exc:
+        raise StreamError(f"cannot talk to the Kafka broker at {bootstrap}: {exc}") from None
+
+
+def _seek_committed(consumer: Any, topic: str, wanted: list[int], position: dict[int, int]) -> list[str]:
+    """Assign ``wanted`` to ``consumer`` at the committed offsets; warns about offsets retention deleted unread."""
+    from kafka import TopicPartition
+
+    tps = [TopicPartition(topic, p) for p in wanted]
+    consumer.assign(tps)
+    # Not end_offsets(): Tansu answers "latest" with the base offset of the last record batch.
+    # The high watermarks of the fetch responses are right, and give the lag.
+    begins = consumer.beginning_offsets(tps)
+    warnings: list[str] = []
+    for tp in tps:
+        if begins[tp] > position[tp.partition]:
+            warnings.append(
+                f"partition {tp.partition}: offsets {position[tp.partition]}–{begins[tp] - 1} were deleted by the"
+                " topic's retention before this sink read them (raise retention, or reload those events from files)"
+            )
+        consumer.seek(tp, max(position[tp.partition], begins[tp]))
+    return warnings
+
+
+@dataclass(slots=True)
+class _SinkLoop:
+    """The writer side of a running sink: takes the fetcher's batches, checks them against the committed
+    offsets, writes each in one transaction with its offsets, reports progress and notices idleness."""
+
+    conn: Connection
+    name: str
+    topic: str
+    bootstrap: str
+    wanted: list[int]
+    position: dict[int, int]  # committed next_offset per partition
+    inbox: queue.Queue[_Fetched | _FetchFailed]
+    # Written by the fetch thread: when messages last arrived, and whether it holds some not yet handed over.
+    last_message: list[float]
+    state: _SinkState
+    collector: _CollectorByHand
+    on_progress: Callable[[dict[str, Any]], None] | None
+    highwater: dict[int, int | None] = field(default_factory=dict)
+    last_report: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.highwater = {p: None for p in self.wanted}
+        for p in self.wanted:
+            self.state.per_partition[p] = AppendResult()
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        elapsed = ((self.state.last_commit or now) - self.state.started) or 1e-9
+        lag = {p: (max(0, hw - self.position[p]) if hw is not None else None) for p, hw in self.highwater.items()}
+        return {
+            **self.state.total.as_dict(),
+            "batches": self.state.batches,
+            "events_per_s": self.state.total.read / elapsed,
+            "lag": lag,
+            "idle_s": now - self.last_message[0],
+        }
+
+    def poll(self) -> _Fetched | None:
+        """The next batch of the fetch thread (None after a short wait); its failure is raised here."""
+        from kafka.errors import OffsetOutOfRangeError
+
+        try:
+            item = self.inbox.get(timeout=0.25)
+        except queue.Empty:
+            return None
+        if isinstance(item, _FetchFailed):
+            if isinstance(item.error, OffsetOutOfRangeError):
+                raise StreamError(_recreated(self.topic, self.name, str(item.error))) from item.error
+            raise StreamError(f"reading {self.topic!r} from {self.bootstrap} failed: {item.error}") from item.error
+        return item
+
+    def check_watermarks(self, item: _Fetched) -> None:
+        """A topic whose high watermark is below a committed offset was recreated or trimmed: stop."""
+        self.highwater.update({p: hw for p, hw in item.highwater.items() if hw is not None})
+        behind = {p: hw for p, hw in self.highwater.items() if hw is not None and hw < self.position[p]}
+        if behind:
+            raise StreamError(_recreated(self.topic, self.name, f"high watermarks {behind}, committed offsets {self.position}"))
+
+    def write(self, item: _Fetched) -> None:
+        """Append the batch and move its offsets in one transaction, then count it."""
+        results = write_batch(self.conn, self.name, self.topic, item.batches, self.position)
+        self.advance_offsets(item.batches, results)
+
+    def advance_offsets(self, batches: list[PartitionBatch], results: dict[int, AppendResult]) -> None:
+        """What the warehouse committed: the new offsets and the counts per partition and in all."""
+        for b in batches:
+            self.position[b.partition] = b.next_offset
+            self.state.per_partition[b.partition].add(results[b.partition])
+            self.state.total.add(results[b.partition])
+        self.state.batches += 1
+        self.state.last_commit = time.monotonic()
+
+    def report(self, now: float) -> None:
+        if self.on_progress and now - self.last_report >= 0.5:
+            self.on_progress(self.status())
+            self.last_report = now
+
+    def idle_for(self, now: float, stop_when_idle: float | None) -> bool:
+        """No message for ``stop_when_idle`` seconds, none held by the fetcher and none queued."""
+        return (
+            stop_when_idle is not None
+            and now - self.last_message[0] >= stop_when_idle
+            and not self.last_message[1]
+            and self.inbox.empty()
+        )
+
+    def run(self, stop: threading.Event, stop_when_idle: float | None, stopped_by: list[str]) -> None:
+        while not stop.is_set():
+            item = self.poll()
+            wrote = False
+            if item is not None:
+                self.check_watermarks(item)
+                if item.n_records:
+                    self.write(item)
+                    wrote = True
+            self.collector.tick(wrote=wrote)
+            now = time.monotonic()
+            self.report(now)
+            if self.idle_for(now, stop_when_idle):
+                stopped_by.append("idle")
+                break
+
+    def result(self, stopped_by: list[str], warnings: list[str]) -> dict[str, Any]:
+        """The counts of this run (see :func:`run_sink`); the final status goes to ``on_progress`` too."""
+        final = self.status()
+        if self.on_progress:
+            self.on_progress({**final, "final": True})
+        state = self.state
+        return {
+            **state.total.as_dict(),
+            "sink": self.name,
+            "topic": self.topic,
+            "partitions": {
+                p: {"next_offset": self.position[p], "lag": final["lag"].get(p), **state.per_partition[p].as_dict()}
+                for p in self.wanted
+            },
+            "batches": state.batches,
+            "elapsed_s": round(((state.last_commit or time.monotonic()) - state.started), 3),
+            "events_per_s": round(final["events_per_s"], 1),
+            "stopped_by": (stopped_by or ["stop"])[0],
+            "reasons": state.total.reasons,
+            "warnings": warnings,
+        }
+
+
 def run_sink(
     engine: Engine,
     bootstrap: str,
@@ -543,32 +773,17 @@ def run_sink(
     ``next_offset``, ``lag`` and the counts of this run), ``batches``, ``elapsed_s`` (start to last
     commit), ``events_per_s``, ``stopped_by`` and ``reasons`` (the first rejection reasons).
     """
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError, OffsetOutOfRangeError
-
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     stop = stop_event or threading.Event()
-    available = topic_partitions(bootstrap, topic)
-    if not available:
-        raise StreamError(f"topic {topic!r} does not exist at {bootstrap} (publish to it first: `zhaoshang events publish`)")
-    wanted = sorted(set(partitions)) if partitions is not None else available
-    unknown = sorted(set(wanted) - set(available))
-    if unknown:
-        raise StreamError(f"topic {topic!r} has partitions {available}; no partition {unknown}")
+    wanted = _wanted_partitions(bootstrap, topic, partitions)
     if not wanted:
         raise StreamError("no partitions to stream")
 
-    previous_handlers: dict[signal.Signals, Any] = {}
     stopped_by: list[str] = []
+    previous_handlers: dict[signal.Signals, Any] = {}
     if handle_signals and threading.current_thread() is threading.main_thread():
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            stopped_by.append(signal.Signals(signum).name)
-            stop.set()
-
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous_handlers[sig] = signal.signal(sig, on_signal)
+        previous_handlers = _stop_on_signals(stop, stopped_by)
 
     key = _lock_key(name, topic)
     conn = engine.connect()
@@ -580,128 +795,25 @@ def run_sink(
     try:
         conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": _app_name(name)})
         conn.commit()
-        while True:
-            busy = _try_lock_partitions(conn, key, wanted)
-            if not busy:
-                locked = True
-                break
-            holders = _lock_holders(conn, key, busy)
-            conn.commit()
-            if not wait_for_lock:
-                raise SinkFenced(
-                    f"另一个 sink 正在写入 another sink named {name!r} is already streaming partition(s)"
-                    f" {', '.join(map(str, busy))} of {topic!r}: {'; '.join(holders) or 'holder unknown'}."
-                    " Stop it first, choose other --partitions, or pass --wait to take over when it stops."
-                )
-            if on_progress:
-                on_progress({"waiting_for": holders, "partitions_busy": busy})
-            if stop.wait(1.0):
-                return {"read": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "partitions": {}, "batches": 0,
-                        "elapsed_s": 0.0, "events_per_s": 0.0, "stopped_by": (stopped_by or ["stop"])[0], "reasons": []}
+        locked = _lock_partitions(conn, key, name, topic, wanted, wait_for_lock=wait_for_lock, on_progress=on_progress, stop=stop)
+        if not locked:
+            return _not_started(stopped_by)
 
         position = prepare_offsets(conn, name, topic, wanted, reset=reset)
-        try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=bootstrap,
-                client_id=f"zhaoshang-sink-{name}",
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="none",  # an offset past the end is an error, never a silent restart
-                max_poll_records=batch_size,
-                fetch_max_bytes=64 * 1024 * 1024,
-                max_partition_fetch_bytes=16 * 1024 * 1024,
-                fetch_max_wait_ms=200,
-                receive_buffer_bytes=4 * 1024 * 1024,
-            )
-        except KafkaError as exc:
-            raise StreamError(f"cannot talk to the Kafka broker at {bootstrap}: {exc}") from None
-        tps = [TopicPartition(topic, p) for p in wanted]
-        consumer.assign(tps)
-        # Not end_offsets(): Tansu answers "latest" with the base offset of the last record batch.
-        # The high watermarks of the fetch responses are right, and give the lag.
-        begins = consumer.beginning_offsets(tps)
-        warnings: list[str] = []
-        for tp in tps:
-            if begins[tp] > position[tp.partition]:
-                warnings.append(
-                    f"partition {tp.partition}: offsets {position[tp.partition]}–{begins[tp] - 1} were deleted by the"
-                    " topic's retention before this sink read them (raise retention, or reload those events from files)"
-                )
-            consumer.seek(tp, max(position[tp.partition], begins[tp]))
-        highwater: dict[int, int | None] = {p: None for p in wanted}
+        consumer = _open_consumer(bootstrap, name, batch_size)
+        warnings = _seek_committed(consumer, topic, wanted, position)
 
         state = _SinkState()
         collector = _CollectorByHand()
-        for p in wanted:
-            state.per_partition[p] = AppendResult()
         inbox: queue.Queue[_Fetched | _FetchFailed] = queue.Queue(maxsize=2)
-        # Written by the fetch thread: when messages last arrived, and whether it holds some not yet handed over.
         last_message = [time.monotonic(), 0.0]
+        loop = _SinkLoop(conn, name, topic, bootstrap, wanted, position, inbox, last_message, state, collector, on_progress)
         fetcher = threading.Thread(
             target=_fetch_loop, args=(consumer, topic, wanted, inbox, fetch_stop, batch_size, last_message), name=f"kafka-fetch-{name}", daemon=True
         )
         fetcher.start()
-        last_report = 0.0
-
-        def status() -> dict[str, Any]:
-            now = time.monotonic()
-            elapsed = ((state.last_commit or now) - state.started) or 1e-9
-            lag = {p: (max(0, hw - position[p]) if hw is not None else None) for p, hw in highwater.items()}
-            return {
-                **state.total.as_dict(),
-                "batches": state.batches,
-                "events_per_s": state.total.read / elapsed,
-                "lag": lag,
-                "idle_s": now - last_message[0],
-            }
-
-        while not stop.is_set():
-            try:
-                item = inbox.get(timeout=0.25)
-            except queue.Empty:
-                item = None
-            if isinstance(item, _FetchFailed):
-                if isinstance(item.error, OffsetOutOfRangeError):
-                    raise StreamError(_recreated(topic, name, str(item.error))) from item.error
-                raise StreamError(f"reading {topic!r} from {bootstrap} failed: {item.error}") from item.error
-            if item is not None:
-                highwater.update({p: hw for p, hw in item.highwater.items() if hw is not None})
-                behind = {p: hw for p, hw in highwater.items() if hw is not None and hw < position[p]}
-                if behind:
-                    raise StreamError(_recreated(topic, name, f"high watermarks {behind}, committed offsets {position}"))
-            if item is not None and item.n_records:
-                results = write_batch(conn, name, topic, item.batches, position)
-                for b in item.batches:
-                    position[b.partition] = b.next_offset
-                    state.per_partition[b.partition].add(results[b.partition])
-                    state.total.add(results[b.partition])
-                state.batches += 1
-                state.last_commit = time.monotonic()
-            collector.tick(wrote=item is not None and bool(item.n_records))
-            now = time.monotonic()
-            if on_progress and now - last_report >= 0.5:
-                on_progress(status())
-                last_report = now
-            if stop_when_idle is not None and now - last_message[0] >= stop_when_idle and not last_message[1] and inbox.empty():
-                stopped_by.append("idle")
-                break
-        final = status()
-        if on_progress:
-            on_progress({**final, "final": True})
-        return {
-            **state.total.as_dict(),
-            "sink": name,
-            "topic": topic,
-            "partitions": {
-                p: {"next_offset": position[p], "lag": final["lag"].get(p), **state.per_partition[p].as_dict()} for p in wanted
-            },
-            "batches": state.batches,
-            "elapsed_s": round(((state.last_commit or time.monotonic()) - state.started), 3),
-            "events_per_s": round(final["events_per_s"], 1),
-            "stopped_by": (stopped_by or ["stop"])[0],
-            "reasons": state.total.reasons,
-            "warnings": warnings,
-        }
+        loop.run(stop, stop_when_idle, stopped_by)
+        return loop.result(stopped_by, warnings)
     finally:
         if collector is not None:
             collector.stop()
@@ -715,8 +827,7 @@ def run_sink(
             with contextlib.suppress(Exception):
                 _unlock_partitions(conn, key, wanted)
         conn.close()
-        for sig, handler in previous_handlers.items():
-            signal.signal(sig, handler)
+        _restore_signals(previous_handlers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,6 +885,79 @@ def _merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def _terminate_live(procs: list[Any]) -> None:
+    """SIGTERM to every worker still running: each stops cleanly, committing what it holds."""
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, signal.SIGTERM)
+
+
+def _dead_worker(procs: list[Any], results: dict[int, dict[str, Any]], reports: Any) -> tuple[str, str] | None:
+    """A worker that died without reporting (killed, crashed interpreter), once its reports are all read."""
+    dead = [p for i, p in enumerate(procs) if not p.is_alive() and i not in results and p.exitcode not in (0, None)]
+    if dead and reports.empty():
+        return ("error", f"sink process {dead[0].name} died with exit code {dead[0].exitcode}")
+    return None
+
+
+def _combined_progress(latest: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The workers' latest progress reports as one: counts and rates summed, lags side by side."""
+    sts = list(latest.values())
+    return {
+        **{k: sum(s.get(k, 0) for s in sts) for k in ("read", "accepted", "duplicates", "rejected", "batches")},
+        "events_per_s": sum(s.get("events_per_s", 0.0) for s in sts),
+        "lag": {p: v for s in sts for p, v in s.get("lag", {}).items()},
+    }
+
+
+def _watch_workers(
+    procs: list[Any],
+    reports: Any,
+    stop: threading.Event,
+    on_progress: Callable[[dict[str, Any]], None] | None,
+    results: dict[int, dict[str, Any]],
+    failures: list[tuple[str, str]],
+) -> None:
+    """Read the workers' reports into ``results`` and ``failures`` until each has finished or one failed.
+
+    ``stop`` sends every worker SIGTERM (once); a failure sets ``stop``, so the others stop too.
+    """
+    latest: dict[int, dict[str, Any]] = {}
+    signalled = False
+    while len(results) + len(failures) < len(procs):
+        if stop.is_set() and not signalled:
+            _terminate_live(procs)
+            signalled = True
+        try:
+            index, kind, payload = reports.get(timeout=0.25)
+        except queue.Empty:
+            died = _dead_worker(procs, results, reports)
+            if died is not None:
+                failures.append(died)
+                break
+            continue
+        if kind == "progress":
+            latest[index] = payload
+            if on_progress and "lag" in payload:
+                on_progress(_combined_progress(latest))
+        elif kind == "done":
+            results[index] = payload
+        else:
+            failures.append((kind, payload))
+            stop.set()
+
+
+def _stop_workers(procs: list[Any], failures: list[tuple[str, str]], stop: threading.Event) -> None:
+    """After a failure or a stop, SIGTERM to the workers still running; then wait (killing after 30 s)."""
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None and (failures or stop.is_set()):
+            os.kill(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+
+
 def run_sink_workers(
     database_url: str,
     bootstrap: str,
@@ -798,13 +982,7 @@ def run_sink_workers(
     """
     import multiprocessing as mp
 
-    available = topic_partitions(bootstrap, topic)
-    if not available:
-        raise StreamError(f"topic {topic!r} does not exist at {bootstrap} (publish to it first: `zhaoshang events publish`)")
-    wanted = sorted(set(partitions)) if partitions is not None else available
-    unknown = sorted(set(wanted) - set(available))
-    if unknown:
-        raise StreamError(f"topic {topic!r} has partitions {available}; no partition {unknown}")
+    wanted = _wanted_partitions(bootstrap, topic, partitions)
     shares = [wanted[i :: max(1, workers)] for i in range(max(1, workers))]
     shares = [s for s in shares if s]
     # spawn, not fork: the parent holds threads and connection pools that must not be copied.
@@ -820,54 +998,16 @@ def run_sink_workers(
         ctx.Process(target=_sink_worker, args=(i, database_url, bootstrap, topic, {**options, "partitions": share}, reports),
                     name=f"zhaoshang-sink-{name}-{i}")
         for i, share in enumerate(shares)
-    ]
+    ]  # fmt: skip
     results: dict[int, dict[str, Any]] = {}
     failures: list[tuple[str, str]] = []
-    latest: dict[int, dict[str, Any]] = {}
-    signalled = False
     try:
         for proc in procs:
             proc.start()
-        while len(results) + len(failures) < len(procs):
-            if stop.is_set() and not signalled:
-                for proc in procs:
-                    if proc.is_alive() and proc.pid is not None:
-                        os.kill(proc.pid, signal.SIGTERM)
-                signalled = True
-            try:
-                index, kind, payload = reports.get(timeout=0.25)
-            except queue.Empty:
-                dead = [p for i, p in enumerate(procs) if not p.is_alive() and i not in results and p.exitcode not in (0, None)]
-                if dead and reports.empty():
-                    failures.append(("error", f"sink process {dead[0].name} died with exit code {dead[0].exitcode}"))
-                    break
-                continue
-            if kind == "progress":
-                latest[index] = payload
-                if on_progress and "lag" in payload:
-                    sts = list(latest.values())
-                    on_progress(
-                        {
-                            **{k: sum(s.get(k, 0) for s in sts) for k in ("read", "accepted", "duplicates", "rejected", "batches")},
-                            "events_per_s": sum(s.get("events_per_s", 0.0) for s in sts),
-                            "lag": {p: v for s in sts for p, v in s.get("lag", {}).items()},
-                        }
-                    )
-            elif kind == "done":
-                results[index] = payload
-            else:
-                failures.append((kind, payload))
-                stop.set()
+        _watch_workers(procs, reports, stop, on_progress, results, failures)
     finally:
-        for proc in procs:
-            if proc.is_alive() and proc.pid is not None and (failures or stop.is_set()):
-                os.kill(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _stop_workers(procs, failures, stop)
+        _restore_signals(previous)
     if failures:
         kind, message = failures[0]
         raise (SinkFenced if kind == "fenced" else StreamError)(message)

@@ -30,8 +30,9 @@ import shapely
 from pyproj import CRS as ProjCRS
 from sqlalchemy import Engine
 
+from land.status import CRS
 from land.vocabulary import SITE_KINDS
-from warehouse.land import ATTRIBUTE_COLUMNS, CRS, M2_PER_MU, record_load, store_inventory
+from warehouse.land import ATTRIBUTE_COLUMNS, M2_PER_MU, record_load, store_inventory
 
 KINDS = SITE_KINDS
 ID_COLUMN = {"idle": "parcel_id", "factory": "factory_id", "park": "park", "poi": "poi_id"}
@@ -406,7 +407,8 @@ def area_mu(geoms: gpd.GeoSeries) -> np.ndarray:
         return np.zeros(0)
     geo = geoms.to_crs(CRS) if geoms.crs is not None and geoms.crs.to_epsg() != 4490 else geoms
     projected = geo.to_crs(equal_area_crs(tuple(geo.total_bounds)))
-    return projected.area.to_numpy() / M2_PER_MU
+    areas_mu: np.ndarray = projected.area.to_numpy() / M2_PER_MU
+    return areas_mu
 
 
 def _numbers(df: pd.DataFrame, ids: pd.Series, out: LandRead) -> None:
@@ -500,6 +502,56 @@ def _overlaps(geoms_ea: np.ndarray, ids: np.ndarray, out: LandRead) -> None:
         out.warn(f"重叠 overlap: {len(out.overlaps) - MAX_LISTED} more pairs not listed")
 
 
+def _empty_version(out: LandRead, declared: Any) -> LandRead:
+    """A file without features: an empty frame in EPSG:4490 with every column, the declared CRS noted."""
+    columns: dict[str, Any] = {"site_id": pd.Series([], dtype=object)}
+    columns.update({c: pd.Series([], dtype=object) for c in ATTRIBUTE_COLUMNS})
+    out.frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
+    out.source_crs = declared.to_string() if declared is not None else ""
+    return out
+
+
+def _with_source_crs(frame: gpd.GeoDataFrame, crs: str | None, path: Path, out: LandRead) -> gpd.GeoDataFrame:
+    """``frame`` in its source CRS: ``crs`` when given (it wins over a declared one, with a warning), else the declared one."""
+    declared = frame.crs
+    if crs is not None:
+        try:
+            given = ProjCRS.from_user_input(crs)
+        except Exception as exc:
+            raise LandFileError(f"--crs {crs!r} is not a coordinate reference system: {exc}") from exc
+        if declared is not None and not ProjCRS.from_user_input(declared).equals(given):
+            out.warn(f"坐标系 the file declares {declared.to_string()} but --crs {crs} was given: --crs wins")
+        return frame.set_crs(given, allow_override=True)
+    if declared is None:
+        raise LandFileError(
+            f"{path.name}: 文件未声明坐标系，请用 --crs 指定（如 EPSG:4490 或高斯-克吕格 EPSG:4544）· the file declares no"
+            " coordinate system and none was given: pass --crs (e.g. EPSG:4490, or a Gauss-Kruger zone such as EPSG:4544)"
+        )
+    return frame
+
+
+def _ids_usable(ids: pd.Series, kind: str, keep: np.ndarray, out: LandRead) -> np.ndarray:
+    """Rejects the kept rows without an id, then the later rows of a repeated id; True for the others."""
+    no_id = (ids.isna() | (ids == "")).to_numpy()
+    for pos in np.flatnonzero(no_id & keep):
+        out.rejections.append({"id": f"row {pos + 1}", "reason": f"缺少{ID_LABEL_ZH[kind]} no {ID_COLUMN[kind]}"})
+    usable = ~no_id
+    dup = ids.duplicated(keep="first").to_numpy() & keep & usable
+    for pos in np.flatnonzero(dup):
+        out.rejections.append({"id": str(ids.iloc[pos]), "reason": f"{ID_LABEL_ZH[kind]} {ids.iloc[pos]!r} 重复 appears again (row {pos + 1}); the first one is kept"})
+    first_with_id: np.ndarray = usable & ~dup
+    return first_with_id
+
+
+def _extra_json(frame: gpd.GeoDataFrame, keep: np.ndarray, extra_cols: list[str]) -> list[str] | str:
+    """The kept rows' columns the schema has no place for, as one JSON object per row (``{}`` without any)."""
+    cols = [c for c in extra_cols if c in frame.columns]
+    if not cols:
+        return "{}"
+    ex = frame.loc[keep, cols].astype(object).where(frame.loc[keep, cols].notna(), None)
+    return [json.dumps(r, ensure_ascii=False, default=str) for r in ex.to_dict(orient="records")]
+
+
 def read_land_file(
     path: str | Path,
     *,
@@ -521,41 +573,17 @@ def read_land_file(
     step = on_step or (lambda _: None)
     step("读取文件 reading the file")
     frame, enc = _read_raw(path, layer, encoding)
-    declared = frame.crs
     out = LandRead(gpd.GeoDataFrame(), kind, path.name, len(frame), "", enc)
     if frame.empty:  # no features, so no columns to map nor CRS to check: an empty version
-        columns: dict[str, Any] = {"site_id": pd.Series([], dtype=object)}
-        columns.update({c: pd.Series([], dtype=object) for c in ATTRIBUTE_COLUMNS})
-        out.frame = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=CRS), crs=CRS)
-        out.source_crs = declared.to_string() if declared is not None else ""
-        return out
-    if crs is not None:
-        try:
-            given = ProjCRS.from_user_input(crs)
-        except Exception as exc:
-            raise LandFileError(f"--crs {crs!r} is not a coordinate reference system: {exc}") from exc
-        if declared is not None and not ProjCRS.from_user_input(declared).equals(given):
-            out.warn(f"坐标系 the file declares {declared.to_string()} but --crs {crs} was given: --crs wins")
-        frame = frame.set_crs(given, allow_override=True)
-    elif declared is None:
-        raise LandFileError(
-            f"{path.name}: 文件未声明坐标系，请用 --crs 指定（如 EPSG:4490 或高斯-克吕格 EPSG:4544）· the file declares no"
-            " coordinate system and none was given: pass --crs (e.g. EPSG:4490, or a Gauss-Kruger zone such as EPSG:4544)"
-        )
+        return _empty_version(out, frame.crs)
+    frame = _with_source_crs(frame, crs, path, out)
     out.source_crs = frame.crs.to_string()
     frame = frame.reset_index(drop=True)
     step("检查属性与几何 checking attributes and geometries")
     df, meta = _map_columns(frame, kind, out)
     ids = _ids(df, kind, frame, out)
-    no_id = ids.isna() | (ids == "")
     geoms, keep = _clean_geometry(frame, kind, ids, out)
-    for pos in np.flatnonzero(no_id.to_numpy() & keep):
-        out.rejections.append({"id": f"row {pos + 1}", "reason": f"缺少{ID_LABEL_ZH[kind]} no {ID_COLUMN[kind]}"})
-    keep &= ~no_id.to_numpy()
-    dup = ids.duplicated(keep="first").to_numpy() & keep
-    for pos in np.flatnonzero(dup):
-        out.rejections.append({"id": str(ids.iloc[pos]), "reason": f"{ID_LABEL_ZH[kind]} {ids.iloc[pos]!r} 重复 appears again (row {pos + 1}); the first one is kept"})
-    keep &= ~dup
+    keep &= _ids_usable(ids, kind, keep, out)
     step("转换坐标、计算面积 reprojecting to EPSG:4490, computing areas")
     gs = gpd.GeoSeries(geoms, crs=frame.crs)
     with np.errstate(all="ignore"):
@@ -593,12 +621,7 @@ def read_land_file(
     for pos in np.flatnonzero(off.fillna(False).to_numpy())[:MAX_LISTED]:
         d, g = declared_mu.iloc[pos], result["geom_area_mu"].iloc[pos]
         out.warn(f"{result['site_id'].iloc[pos]}: 面积不符 declared area {d:.2f} mu, geometry {g:.2f} mu ({(d - g) / g:+.1%})")
-    extra_cols = [c for c in meta["extra_cols"] if c in frame.columns]
-    if extra_cols:
-        ex = frame.loc[keep, extra_cols].astype(object).where(frame.loc[keep, extra_cols].notna(), None)
-        result["extra"] = [json.dumps(r, ensure_ascii=False, default=str) for r in ex.to_dict(orient="records")]
-    else:
-        result["extra"] = "{}"
+    result["extra"] = _extra_json(frame, keep, meta["extra_cols"])
     result = result.reset_index(drop=True)
     out.frame = gpd.GeoDataFrame(result, geometry=geo.reset_index(drop=True).to_numpy(), crs=CRS)
     if kind == "idle" and len(out.frame) > 1:

@@ -448,43 +448,57 @@ def _classify(cells: Sequence[Any], columns: list[Column], header_fields: set[st
     return None
 
 
+def _cell_value(col: Column, raw: Any, warns: list[str]) -> Any:
+    """One cell read as its column's field: a date, an amount in 万元 (万美元 for USD), or text (None when empty).
+
+    A date read with a caveat appends it to ``warns``; a cell that cannot be read raises :class:`CellError`.
+    """
+    if col.field in DATE_FIELDS:
+        day, warn = parse_ledger_date(raw)
+        if warn:
+            warns.append(f"{col.header}: {warn}")
+        return day
+    if col.field in CNY_AMOUNT_FIELDS or col.field in USD_AMOUNT_FIELDS:
+        return parse_amount(raw, col.factor)
+    text = normalize_text(raw)
+    if isinstance(raw, float) and raw.is_integer():
+        text = str(int(raw))  # 项目编号 typed as a number
+    return None if _is_empty(text) else text
+
+
+def _date_order_warnings(values: dict[str, Any]) -> list[str]:
+    """Stage dates before the previous stage's, or given without a signing date."""
+    signed_on = values.get("signed_on")
+    later = [f for f in ("landed_on", "started_on", "produced_on") if values.get(f)]
+    if signed_on is None:
+        if not later:
+            return []
+        return [f"{', '.join(FIELD_LABELS_ZH[f] for f in later)} given without 签约时间: the project has no signed event"]
+    order = [("signed_on", signed_on)] + [(f, values[f]) for f in later]
+    return [
+        f"{FIELD_LABELS_ZH[fb]} {db} is before {FIELD_LABELS_ZH[fa]} {da}"
+        for (fa, da), (fb, db) in zip(order, order[1:], strict=False)
+        if db < da
+    ]
+
+
 def _row_to_project(row_no: int, cells: Sequence[Any], columns: list[Column], table: LedgerTable) -> LedgerProject | None:
     reasons: list[str] = []
     warns: list[str] = []
     values: dict[str, Any] = {}
     for col in columns:
         raw = cells[col.index] if col.index < len(cells) else None
-        label = col.header
         try:
-            if col.field in DATE_FIELDS:
-                day, warn = parse_ledger_date(raw)
-                values[col.field] = day
-                if warn:
-                    warns.append(f"{label}: {warn}")
-            elif col.field in CNY_AMOUNT_FIELDS or col.field in USD_AMOUNT_FIELDS:
-                values[col.field] = parse_amount(raw, col.factor)
-            else:
-                text = normalize_text(raw)
-                if isinstance(raw, float) and raw.is_integer():
-                    text = str(int(raw))  # 项目编号 typed as a number
-                values[col.field] = None if _is_empty(text) else text
+            values[col.field] = _cell_value(col, raw, warns)
         except CellError as exc:
-            reasons.append(f"{label}: {exc}")
+            reasons.append(f"{col.header}: {exc}")
     name = values.get("name")
     pid = values.get("project_id")
     if not name:
         reasons.append("项目名称 is empty · no project name")
-    signed_on = values.get("signed_on")
-    if signed_on is not None and values.get("investment_wan") is None:
+    if values.get("signed_on") is not None and values.get("investment_wan") is None:
         reasons.append("总投资 is empty but 签约时间 is set · a signed project needs its investment")
-    later = [f for f in ("landed_on", "started_on", "produced_on") if values.get(f)]
-    if signed_on is not None:
-        order = [("signed_on", signed_on)] + [(f, values[f]) for f in later]
-        for (fa, da), (fb, db) in zip(order, order[1:], strict=False):
-            if db < da:
-                warns.append(f"{FIELD_LABELS_ZH[fb]} {db} is before {FIELD_LABELS_ZH[fa]} {da}")
-    elif later:
-        warns.append(f"{', '.join(FIELD_LABELS_ZH[f] for f in later)} given without 签约时间: the project has no signed event")
+    warns.extend(_date_order_warnings(values))
     if reasons:
         table.rejected.append(RowNote(row_no, "; ".join(reasons)))
         return None

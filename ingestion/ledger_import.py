@@ -14,9 +14,10 @@ from sqlalchemy import Engine
 
 from events.model import Event, EventType, end_of_day
 from events.projection import fold
+from events.store import AppendResult, Incoming
 from ingestion.ledger import LedgerProject, LedgerTable, Mapping, ledger_totals, read_ledger, series_name
 from ingestion.ledger_events import LedgerPlan, plan_ledger
-from warehouse.event_store import AppendResult, Incoming, append_validated
+from warehouse.event_store import append_validated
 from warehouse.ledger_log import load_ledger_scope, lock_ledger_imports
 
 log = logging.getLogger(__name__)

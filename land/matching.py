@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -553,7 +553,8 @@ def _outside(values: np.ndarray, rng: Range) -> np.ndarray:
 
 def _unit(x: np.ndarray) -> np.ndarray:
     """Clip to [0, 1] with NaN → 0 (fmax/fmin drop NaN), in two passes."""
-    return np.fmin(np.fmax(x, 0.0), 1.0)
+    clipped: np.ndarray = np.fmin(np.fmax(x, 0.0), 1.0)
+    return clipped
 
 
 def _area_fit(v: np.ndarray, rng: Range) -> np.ndarray:
@@ -692,7 +693,8 @@ class _Evaluation:
     def best(self, failed: int, k: int) -> np.ndarray:
         """Site rows failing exactly ``failed`` constraints, best ``k`` by score then site_id."""
         pick = self.fails[self.candidates] == failed
-        rows, scores = self.candidates[pick], self.scores[pick]
+        rows: np.ndarray = self.candidates[pick]
+        scores: np.ndarray = self.scores[pick]
         if k <= 0 or not len(rows):
             return rows[:0]
         if len(rows) > k:  # partial selection, keeping every row tied with the k-th
@@ -700,7 +702,8 @@ class _Evaluation:
             keep = scores >= kth
             rows, scores = rows[keep], scores[keep]
         order = np.lexsort((self.arr.tie[rows], -scores))[:k]
-        return rows[order]
+        best_rows: np.ndarray = rows[order]
+        return best_rows
 
     def score_of(self, row: int) -> float:
         pos = np.searchsorted(self.candidates, row)
@@ -855,7 +858,8 @@ class _Reasons:
         if c.key == "near":
             return self.near(i, c.arg)
         if c.key in ("status", "area", "land_use", "price"):
-            return getattr(self, c.key)(i)
+            reason: Callable[[int], tuple[Any, str, str]] = getattr(self, c.key)
+            return reason(i)
         assert self.req.factory is not None
         return self.attr(i, c.key, dict(self.req.factory.attrs)[c.arg])
 

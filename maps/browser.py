@@ -108,7 +108,8 @@ class PageReport:
 
     @property
     def layers(self) -> dict[str, int]:
-        return json.loads(self.dataset.get("layers", "{}"))
+        layers: dict[str, int] = json.loads(self.dataset.get("layers", "{}"))
+        return layers
 
     @property
     def errors(self) -> list[str]:
@@ -140,7 +141,8 @@ class _Cdp:
             if msg.get("id") == my_id:
                 if "error" in msg:
                     raise BrowserError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
+                result: dict[str, Any] = msg.get("result", {})
+                return result
             if "method" in msg:
                 self.events.append(msg)
 

@@ -52,8 +52,9 @@ def pipeline_frames(conn: Any, as_of: date, *, first: date | None = None) -> gpd
     the same events a replay at that month end would see, since retractions apply whatever
     their date and the rest are cut by business time.
     """
+    from events.store import Horizon
     from warehouse.land import project_locations
-    from warehouse.replay import Horizon, load_events
+    from warehouse.replay import load_events
 
     events = load_events(conn, Horizon(as_of))
     dated = [e for e in events if e.type.value != "retracted"]
@@ -150,8 +151,9 @@ def publish_maps(
     ``basemap="none"``). ``match_results``: ``land.matching.match`` outputs to map, one page each;
     ``requirements``: investor requirements (DOMAIN.md) matched here against the same sites.
     """
+    from events.store import Horizon
     from warehouse.land import land_status, parks, pois, project_locations
-    from warehouse.replay import Horizon, project_states
+    from warehouse.replay import project_states
 
     profile = member(Profile, profile, "profile")
     basemap = member(Basemap, basemap, "basemap")

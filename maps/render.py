@@ -16,13 +16,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import folium
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from geopandas import GeoDataFrame, GeoSeries
 from jinja2 import Template
 
@@ -376,7 +376,7 @@ class _DrawScript(MacroElement):
     )
 
     def __init__(self, spec_json: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # branca's MacroElement.__init__ is unannotated
         self._name = "ZsDraw"
         self.spec_json = spec_json
 
@@ -405,15 +405,15 @@ def build_page(spec: dict[str, Any], *, basemap: str, lang: str, page_title: str
     # Instance attributes shadow folium's CDN defaults (jQuery, Bootstrap, Font Awesome, …): none is needed.
     m.default_js = []
     m.default_css = []
-    root = m.get_root()
+    root = cast(Figure, m.get_root())  # a Map's root is its branca Figure; get_root() is typed as Element
     vendored = assets()
     head = [f"<title>{html.escape(page_title)}</title>"]
     head += [f"<style>{css}</style>" for css in vendored.css]
     head.append(f"<style>{_PAGE_CSS}</style>")
     head += [f"<script>{js}</script>" for js in vendored.js]
     head.append(f"<script>{RUNTIME_JS.read_text(encoding='utf-8')}</script>")
-    root.header.add_child(Element("\n".join(head)), name="zs_assets")  # type: ignore[attr-defined]
-    root.html.add_child(Element(f'<meta name="generator" content="zhaoshang maps; lang={html.escape(lang)}">'))  # type: ignore[attr-defined]
+    root.header.add_child(Element("\n".join(head)), name="zs_assets")
+    root.html.add_child(Element(f'<meta name="generator" content="zhaoshang maps; lang={html.escape(lang)}">'))
     m.add_child(_DrawScript(script_json(spec)))
     page = root.render()
     page = page.replace("<html>", f'<html lang="{"en" if lang == "en" else "zh-CN"}">', 1)

@@ -23,7 +23,7 @@ class MatchFileError(ValueError):
 def read_requirement(path: Path) -> dict[str, Any]:
     """The JSON object in ``path`` (UTF-8, a BOM allowed), checked with ``parse_requirement``."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig"))  # parse_requirement checks it is an object
     except OSError as exc:
         raise MatchFileError(f"{path}: 无法读取 cannot read: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -39,8 +39,8 @@ def read_requirement(path: Path) -> dict[str, Any]:
 
 def load_sites(engine: Engine, as_of: date, known_at: datetime | None = None) -> tuple[Any, SiteIndex]:
     """The land status frame (EPSG:4490) as of ``as_of`` (known at ``known_at``) and its prepared arrays."""
+    from events.store import Horizon
     from warehouse.land import land_status
-    from warehouse.replay import Horizon
 
     with engine.connect() as conn:
         sites = land_status(conn, Horizon(as_of, known_at))

@@ -503,6 +503,67 @@ def batched(items: Iterable[Incoming], size: int) -> Iterator[list[Incoming]]:
 _DONE = object()
 
 
+class _LogWriter:
+    """A thread that writes and commits staged batches one after another, in the order handed over.
+
+    It holds at most one batch waiting (so the caller prepares the next while it writes); results
+    are counted in ``total`` only once committed, and its error is re-raised in the caller's thread.
+    """
+
+    def __init__(self, engine: Engine, on_batch: Callable[[AppendResult], None] | None) -> None:
+        self.engine = engine
+        self.on_batch = on_batch
+        self.total = AppendResult()
+        self.todo: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self.done: queue.Queue[AppendResult | BaseException] = queue.Queue()
+        self.thread = threading.Thread(target=self._write_all, name="event-log-writer", daemon=True)
+
+    def _write_all(self) -> None:
+        while (batch := self.todo.get()) is not _DONE:
+            try:
+                with self.engine.begin() as conn:
+                    result = write_staged(conn, batch)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self.done.put(exc)
+                return
+            self.done.put(result)  # only once committed: what is counted is in the log
+
+    def collect(self, block: bool) -> None:
+        """Count the committed batches (waiting for one with ``block``); raise the writer's error."""
+        while True:
+            try:
+                res = self.done.get(block=block)
+            except queue.Empty:
+                return
+            if isinstance(res, BaseException):
+                raise res
+            self.total.add(res)
+            if self.on_batch:
+                self.on_batch(res)
+            block = False
+
+    def hand_over(self, staged: StagedBatch) -> None:
+        """Queue ``staged`` once the writer takes it, counting what it committed meanwhile."""
+        while True:
+            self.collect(block=False)
+            try:
+                self.todo.put(staged, timeout=0.5)
+                return
+            except queue.Full:
+                if not self.thread.is_alive():
+                    self.collect(block=True)
+
+    def finish(self) -> None:
+        """The writer finishes what it holds, then stops; its results (or its error) are left to collect."""
+        while self.thread.is_alive():
+            try:
+                self.todo.put(_DONE, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+
+
 def load_records(
     engine: Engine,
     records: Iterable[Incoming],
@@ -516,35 +577,8 @@ def load_records(
     batch n (waiting on the server releases the interpreter), so the two overlap on separate cores.
     Batches are written and committed one after another, in order.
     """
-    total = AppendResult()
-    todo: queue.Queue[Any] = queue.Queue(maxsize=1)
-    done: queue.Queue[AppendResult | BaseException] = queue.Queue()
-
-    def writer() -> None:
-        while (batch := todo.get()) is not _DONE:
-            try:
-                with engine.begin() as conn:
-                    result = write_staged(conn, batch)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                done.put(exc)
-                return
-            done.put(result)  # only once committed: what is counted is in the log
-
-    def collect(block: bool) -> None:
-        while True:
-            try:
-                res = done.get(block=block)
-            except queue.Empty:
-                return
-            if isinstance(res, BaseException):
-                raise res
-            total.add(res)
-            if on_batch:
-                on_batch(res)
-            block = False
-
-    thread = threading.Thread(target=writer, name="event-log-writer", daemon=True)
-    thread.start()
+    log = _LogWriter(engine, on_batch)
+    log.thread.start()
     # Paused for the whole load, not only while each batch is built: re-enabled in between, the
     # collector would walk the queued batch's objects at every pass. Nothing here makes cycles.
     with gc_paused():
@@ -552,26 +586,11 @@ def load_records(
             for n_batches, records_batch in enumerate(batched(records, batch_size), start=1):
                 if n_batches % 50 == 0:
                     gc.collect()  # by hand, rarely: whatever cycles the database layers left behind
-                staged = prepare(records_batch)
-                while True:
-                    collect(block=False)
-                    try:
-                        todo.put(staged, timeout=0.5)
-                        break
-                    except queue.Full:
-                        if not thread.is_alive():
-                            collect(block=True)
+                log.hand_over(prepare(records_batch))
         finally:
-            # The writer finishes what it holds, then stops; its results (or its error) are collected below.
-            while thread.is_alive():
-                try:
-                    todo.put(_DONE, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            thread.join()
-    collect(block=False)
-    return total
+            log.finish()
+    log.collect(block=False)
+    return log.total
 
 
 def list_dead_letters(conn: Connection, *, status: str | None = "open", limit: int | None = None) -> list[dict[str, Any]]:

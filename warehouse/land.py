@@ -32,6 +32,7 @@ from sqlalchemy import Connection, text
 from events.disclosure import is_public_project
 from events.model import Stage
 from events.projection import ProjectState
+from events.store import Horizon
 from land.status import (
     CRS,
     land_totals,
@@ -40,7 +41,7 @@ from land.status import (
     takes_of,
 )
 from land.vocabulary import SITE_KINDS
-from warehouse.replay import Horizon, project_states
+from warehouse.replay import project_states
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,15 @@ from rich.table import Table
 from events.choices import Lang
 from events.kpis import GROUP_LABEL_ZH, KPI_KEYS, KPI_LABELS_ZH, KpiGroup, KpiMode
 from events.model import STAGE_LABEL_ZH
+from events.store import AppendResult, Horizon
 from reports.kpi import format_kpi, write_kpi_xlsx
 from warehouse.event_store import (
-    AppendResult,
     list_dead_letters,
     load_records,
     read_jsonl,
     retry_dead_letters,
 )
-from warehouse.replay import Horizon, kpi_report, replay_rows
+from warehouse.replay import kpi_report, replay_rows
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,

@@ -116,8 +116,9 @@ def land_status_cmd(
     json_out: JsonFlag = False,
 ) -> None:
     """土地状态 · per parcel and factory: status, remaining area, the projects on it; totals by park and status."""
-    from warehouse.land import land_status, land_totals, status_report
-    from warehouse.replay import Horizon
+    from events.store import Horizon
+    from land.status import land_totals
+    from warehouse.land import land_status, status_report
 
     day = parse_date_or_today(as_of, "--as-of")
     known = parse_known_at_option(known_at)

@@ -7,6 +7,7 @@ land status frame from the warehouse as of a date, and writes tables, JSON and m
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,45 +99,75 @@ def match_cmd(
     json_out: JsonFlag = False,
 ) -> None:
     """选址匹配 · the best idle parcels or standard factories for an investor's requirement, with reasons."""
+    _check_options(requirement, batch, out_dir, map_file, maps)
+    day = parse_date_or_today(as_of, "--as-of")
+    known = parse_known_at_option(known_at)
+    if requirement is not None:
+        result = _match_one(requirement, map_file, database_url, day, known, top=top, lang=lang, basemap=basemap)
+        if json_out:
+            emit_json(result)
+        else:
+            _print_result(result, lang)
+        return
+    assert batch is not None
+    summaries = _match_batch(batch, out_dir, database_url, day, known, top=top, maps=maps, lang=lang, basemap=basemap)
+    errors = [s for s in summaries if s["error"]]
+    if json_out:
+        emit_json({"as_of": day.isoformat(), "files": summaries})
+    else:
+        _print_batch(summaries, batch, day)
+    finish(len(errors))
+
+
+def _check_options(requirement: Path | None, batch: Path | None, out_dir: Path | None, map_file: Path | None, maps: bool) -> None:
+    """One requirement or one --batch folder, each with its own output options."""
     if (requirement is None) == (batch is None):
         fail("给出一个需求文件或 --batch 文件夹 give either a REQUIREMENT.json or --batch DIR")
     if batch is not None and map_file is not None:
         fail("--map 只用于单个需求；批量请用 --maps  (--map is for one requirement; use --maps with --batch)")
     if requirement is not None and (out_dir is not None or maps):
         fail("--out 和 --maps 只用于 --batch  (--out and --maps go with --batch; use --map FILE.html for one requirement)")
-    day = parse_date_or_today(as_of, "--as-of")
-    known = parse_known_at_option(known_at)
 
-    if requirement is not None:
-        if not requirement.is_file():
-            fail(f"文件不存在 no such file: {requirement}")
-        try:
-            data = read_requirement(requirement)
-        except MatchFileError as exc:
-            fail(str(exc))
-        if map_file is not None:
-            output_file(map_file, "--map", create_folder=True)  # write_map makes the folder
-        engine = engine_of(database_url)
-        sites, index = load_sites(engine, day, known)
-        if index.idle.n + index.factory.n == 0:
-            console.print(styled((f"土地台账为空 the land inventory is empty as of {day}:", "yellow"), " load it with `zhaoshang land load FILE --kind idle|factory`"))
-        result = stamp(match(data, index, top=top), day, known)
-        if map_file is not None:
-            try:
-                written = write_map(result, sites, map_file, lang=lang, basemap=basemap)
-            except ValueError as exc:  # e.g. the Tianditu basemap without its key
-                fail(f"--map: {exc}")
-            if written:
-                console.print(f"地图已写出 map written: {map_file}")
-            else:
-                console.print("匹配地图渲染器不可用 the match-map renderer (maps.match_map) is not available", style="yellow")
-        if json_out:
-            emit_json(result)
-        else:
-            _print_result(result, lang)
-        return
 
-    assert batch is not None
+def _match_one(
+    requirement: Path, map_file: Path | None, database_url: str | None, day: date, known: datetime | None,
+    *, top: int, lang: Lang, basemap: Basemap,
+) -> dict[str, Any]:  # fmt: skip
+    """Match one requirement file against the land as of ``day``, writing its map when asked."""
+    if not requirement.is_file():
+        fail(f"文件不存在 no such file: {requirement}")
+    try:
+        data = read_requirement(requirement)
+    except MatchFileError as exc:
+        fail(str(exc))
+    if map_file is not None:
+        output_file(map_file, "--map", create_folder=True)  # write_map makes the folder
+    engine = engine_of(database_url)
+    sites, index = load_sites(engine, day, known)
+    if index.idle.n + index.factory.n == 0:
+        console.print(styled((f"土地台账为空 the land inventory is empty as of {day}:", "yellow"), " load it with `zhaoshang land load FILE --kind idle|factory`"))
+    result = stamp(match(data, index, top=top), day, known)
+    if map_file is not None:
+        _write_match_map(result, sites, map_file, lang=lang, basemap=basemap)
+    return result
+
+
+def _write_match_map(result: dict[str, Any], sites: Any, map_file: Path, *, lang: Lang, basemap: Basemap) -> None:
+    try:
+        written = write_map(result, sites, map_file, lang=lang, basemap=basemap)
+    except ValueError as exc:  # e.g. the Tianditu basemap without its key
+        fail(f"--map: {exc}")
+    if written:
+        console.print(f"地图已写出 map written: {map_file}")
+    else:
+        console.print("匹配地图渲染器不可用 the match-map renderer (maps.match_map) is not available", style="yellow")
+
+
+def _match_batch(
+    batch: Path, out_dir: Path | None, database_url: str | None, day: date, known: datetime | None,
+    *, top: int, maps: bool, lang: Lang, basemap: Basemap,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Match every requirement file of the ``batch`` folder; one summary per file (``error`` set when it failed)."""
     if not batch.is_dir():
         fail(f"--batch 需要一个文件夹 needs a folder: {batch}")
     files = sorted(p for p in batch.glob("*.json") if p.is_file() and not p.name.endswith(RESULT_SUFFIX))
@@ -146,24 +177,23 @@ def match_cmd(
         output_dir(out_dir, "--out")
     engine = engine_of(database_url)
     try:
-        summaries = match_files(engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap)
+        return match_files(engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap)
     except ValueError as exc:  # e.g. the Tianditu basemap without its key
         fail(f"--maps: {exc}")
-    errors = [s for s in summaries if s["error"]]
-    if json_out:
-        emit_json({"as_of": day.isoformat(), "files": summaries})
-    else:
-        table = Table(title=f"批量选址匹配 batch match · {batch} · 截至 as of {day}")
-        for col in ("需求文件\nfile", "投资方\ninvestor", "符合\nmatched", "首选\nbest site", "结果文件\noutput"):
-            table.add_column(col, overflow="fold")
-        for s in summaries:
-            if s["error"]:
-                table.add_row(Path(s["file"]).name, styled(("错误 error", "red")), "", "", s["error"])
-            else:
-                table.add_row(Path(s["file"]).name, s["investor"], str(s["matched"]), s["top_site"] or "—", s["output"])
-        out.print(table)
-        console.print(f"已匹配 matched {len(summaries) - len(errors)} · 出错 failed {len(errors)}")
-    finish(len(errors))
+
+
+def _print_batch(summaries: list[dict[str, Any]], batch: Path, day: date) -> None:
+    table = Table(title=f"批量选址匹配 batch match · {batch} · 截至 as of {day}")
+    for col in ("需求文件\nfile", "投资方\ninvestor", "符合\nmatched", "首选\nbest site", "结果文件\noutput"):
+        table.add_column(col, overflow="fold")
+    for s in summaries:
+        if s["error"]:
+            table.add_row(Path(s["file"]).name, styled(("错误 error", "red")), "", "", s["error"])
+        else:
+            table.add_row(Path(s["file"]).name, s["investor"], str(s["matched"]), s["top_site"] or "—", s["output"])
+    out.print(table)
+    n_errors = sum(1 for s in summaries if s["error"])
+    console.print(f"已匹配 matched {len(summaries) - n_errors} · 出错 failed {n_errors}")
 
 
 def register(app: typer.Typer) -> None:
