@@ -16,6 +16,7 @@ from typing import Any
 
 from events.choices import member
 from events.projection import ProjectState
+from events.store import Horizon
 
 KPI_KEYS = (
     "signed",
@@ -162,3 +163,25 @@ def compute_kpis(
         "groups": [{"key": key, "rank": i + 1, **_finish(vals)} for i, (key, vals) in enumerate(ranked)],
         "total": _finish(total),
     }
+
+
+def kpi_report_of(
+    states: Iterable[ProjectState],
+    horizon: Horizon,
+    *,
+    date_from: date,
+    date_to: date,
+    mode: KpiMode | str = KpiMode.COHORT,
+    by: KpiGroup | str | None = None,
+) -> dict[str, Any]:
+    """KPIs of states folded at ``horizon``, with that horizon, so a bulletin says what it is.
+    Whatever store the events came from (``warehouse.replay.kpi_report`` reads the warehouse's)."""
+    report = compute_kpis(states, date_from=date_from, date_to=date_to, as_of=horizon.as_of, mode=mode, by=by)
+    meta = {
+        "from": date_from.isoformat(),
+        "to": date_to.isoformat(),
+        "as_of": horizon.as_of.isoformat(),
+        "known_at": horizon.known_at.isoformat() if horizon.known_at else None,
+        "mode": member(KpiMode, mode, "mode").value,  # a plain string in the JSON and the workbooks
+    }
+    return {**meta, **report}

@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from events.choices import member
-from events.kpis import KpiGroup, KpiMode, compute_kpis
+from events.kpis import KpiGroup, KpiMode, kpi_report_of
 from events.model import Event, EventType, end_of_day
 from events.projection import ProjectState, fold
 from events.store import Horizon  # the horizon is domain (events.store); _EVENT_SQL is its Horizon.sees
@@ -76,16 +75,7 @@ def kpi_report(
 ) -> dict[str, Any]:
     """KPIs with the horizon they were computed at, so a bulletin says what it is."""
     horizon = Horizon(as_of or date_to, known_at)
-    states = project_states(conn, horizon)
-    report = compute_kpis(states.values(), date_from=date_from, date_to=date_to, as_of=horizon.as_of, mode=mode, by=by)
-    meta = {
-        "from": date_from.isoformat(),
-        "to": date_to.isoformat(),
-        "as_of": horizon.as_of.isoformat(),
-        "known_at": known_at.isoformat() if known_at else None,
-        "mode": member(KpiMode, mode, "mode").value,  # a plain string in the JSON and the workbooks
-    }
-    return {**meta, **report}
+    return kpi_report_of(project_states(conn, horizon).values(), horizon, date_from=date_from, date_to=date_to, mode=mode, by=by)
 
 
 def log_high_water(conn: Connection) -> dict[str, Any]:
