@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from events.canonical import canonicalize
 from events.memory_store import MemoryLogStore
 from events.store import Horizon
 from tests.kpi_district import CORRECTED, DISTRICT, LATE, NOVEMBER, PUBLISHED
@@ -95,6 +96,40 @@ def test_a_line_that_is_not_utf8_is_dead_lettered() -> None:
     assert load(store, [json.dumps(signed(), ensure_ascii=False).encode("gbk")]) == {"read": 1, "accepted": 0, "duplicates": 0, "rejected": 1}
     [dl] = store.dead_letters()
     assert dl.raw.endswith("\ufffd(not UTF-8)")
+
+
+def ev(eid: str, type_: str = "started", **payload: Any) -> bytes:
+    return json.dumps({"event_id": eid, "project_id": "P1", "type": type_, "occurred_at": "2024-03-01", "payload": payload}, ensure_ascii=False).encode()
+
+
+def test_dead_letters_are_kept_once_per_source_and_record() -> None:
+    store = MemoryLogStore()
+    valid = [ev("v1", "signed", name="新材料项目", investment_wan=5000), ev("v2", "landed", land_area_mu=12.5), ev("v3")]
+    bad = [b"{not json", b"[1]", ev("b1", "signed", name="x")]  # broken, not an object, investment missing
+    for _ in range(3):
+        assert load(store, [*valid, *bad, *bad], "in.jsonl", batch_size=4)["rejected"] == 6  # each bad line read is rejected ...
+    assert len(store.dead_letters()) == 3  # ... and kept once
+    # Another source with the same bad record: a letter of its own.
+    load(store, [b"{not json"], "kafka:events")
+    assert len(store.dead_letters()) == 4
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (ev("n1", "signed", name="x", investment_wan=1000), ev("n1", "signed", name="x", investment_wan=1000.0)),
+        (ev("n1", "funds_arrived", amount_wan=250.0), ev("n1", "funds_arrived", amount_wan=250)),
+        (ev("n1", "landed", land_area_mu=30, floor_area_m2=5000.0), ev("n1", "landed", land_area_mu=30.0, floor_area_m2=5e3)),
+        (ev("n1", "started", note=[1, {"k": 2.0}]), ev("n1", "started", note=[1.0, {"k": 2}])),
+        (ev("n1", "signed", name="x", investment_wan=1, location={"lon": 106, "lat": 26.5}),
+         ev("n1", "signed", name="x", investment_wan=1.0, location={"lon": 106.0, "lat": 26.5})),
+    ],
+)
+def test_numerically_equal_numbers_are_a_duplicate_not_a_conflict(first: bytes, again: bytes) -> None:
+    assert canonicalize(first).content_hash == canonicalize(again).content_hash
+    store = MemoryLogStore()
+    assert load(store, [first], "a.jsonl")["accepted"] == 1
+    assert load(store, [again], "b.jsonl") == {"read": 1, "accepted": 0, "duplicates": 1, "rejected": 0}
 
 
 # -- replay: horizon, retractions, the fold ---------------------------------------------------
