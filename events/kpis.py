@@ -16,6 +16,7 @@ from typing import Any
 
 from events.choices import member
 from events.projection import ProjectState
+from events.store import Horizon
 
 KPI_KEYS = (
     "signed",
@@ -199,3 +200,29 @@ def compute_kpis(
     day, kpi_mode, group = kpi_arguments(date_from, date_to, as_of, mode, by)
     total, groups = accumulate_kpis(states, date_from=date_from, date_to=date_to, as_of=day, mode=kpi_mode, by=group)
     return finish_kpis(total, groups, group)
+
+
+def kpi_report_of(
+    states: Iterable[ProjectState],
+    horizon: Horizon,
+    *,
+    date_from: date,
+    date_to: date,
+    mode: KpiMode | str = KpiMode.COHORT,
+    by: KpiGroup | str | None = None,
+) -> dict[str, Any]:
+    """KPIs of states folded at ``horizon``, with that horizon, so a bulletin says what it is.
+    Whatever store the events came from (``warehouse.replay.kpi_report`` reads the warehouse's)."""
+    report = compute_kpis(states, date_from=date_from, date_to=date_to, as_of=horizon.as_of, mode=mode, by=by)
+    return {**kpi_meta(horizon, date_from=date_from, date_to=date_to, mode=mode), **report}
+
+
+def kpi_meta(horizon: Horizon, *, date_from: date, date_to: date, mode: KpiMode | str) -> dict[str, Any]:
+    """What a KPI report says of itself: its period, its horizon and its mode (JSON-ready)."""
+    return {
+        "from": date_from.isoformat(),
+        "to": date_to.isoformat(),
+        "as_of": horizon.as_of.isoformat(),
+        "known_at": horizon.known_at.isoformat() if horizon.known_at else None,
+        "mode": member(KpiMode, mode, "mode").value,  # a plain string in the JSON and the workbooks
+    }

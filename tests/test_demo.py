@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from events.calendar import add_months, months_between, previous_month_end
 from events.model import SHANGHAI
+from warehouse.db import DAGSTER_SCHEMA
 from zhaoshang import clock
 
 BIN = Path(sys.executable).parent
@@ -29,6 +30,14 @@ def _run_demo(out: Path, db_url_str: str, env: dict[str, str], *extra: str) -> s
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return done
+
+
+def _dagster_runs(db: Engine) -> int:
+    """Successful Dagster runs recorded in the warehouse's PostgreSQL (0 before Dagster's first)."""
+    with db.connect() as conn:
+        if conn.execute(text(f"SELECT to_regclass('{DAGSTER_SCHEMA}.runs')")).scalar() is None:
+            return 0
+        return int(conn.execute(text(f"SELECT count(*) FROM {DAGSTER_SCHEMA}.runs WHERE status = 'SUCCESS'")).scalar_one())
 
 
 def _log(db: Engine) -> dict[str, str]:
@@ -43,7 +52,11 @@ def test_demo_end_to_end_and_again(db: Engine, db_url_str: str, tmp_path: Path) 
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "COLUMNS": "200"}
     today = clock.today()
     demo_end = previous_month_end(today)
+    runs_before = _dagster_runs(db)
     first = _run_demo(out, db_url_str, env)
+    # The asset build's runs are in PostgreSQL (dagster-postgres), not in SQLite under DAGSTER_HOME.
+    assert _dagster_runs(db) > runs_before
+    assert not (tmp_path / "dagster_home" / "history").exists()
 
     report_bytes = (out / "kpi_report.json").read_bytes()
     overall = json.loads(report_bytes)["overall"]

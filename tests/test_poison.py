@@ -123,19 +123,6 @@ def test_a_hostile_record_is_dead_lettered_alone_and_only_once(db: Engine, tmp_p
     assert scalar(db, "SELECT count(*) FROM event_log") == 5
 
 
-def test_dead_letters_are_kept_once_per_source_and_record(db: Engine, tmp_path: Path) -> None:
-    bad = [b"{not json", b"[1]", ev("b1", "signed", name="x")]  # broken, not an object, investment missing
-    lines = [*VALID, *bad, *bad]  # the same bad lines twice in the file
-    path = write_lines(tmp_path / "in.jsonl", lines)
-    for _ in range(3):
-        assert load(db, path, batch_size=4)["rejected"] == 6  # each bad line read is rejected ...
-    assert scalar(db, "SELECT count(*) FROM dead_letter") == 3  # ... and kept once
-    # Another source with the same bad record: a letter of its own.
-    with db.begin() as conn:
-        append_raw(conn, [Incoming(b"{not json", "kafka:events", "partition 0 offset 9")])
-    assert scalar(db, "SELECT count(*) FROM dead_letter") == 4
-
-
 def test_a_record_postgresql_refuses_is_isolated_by_the_writer(db: Engine, tmp_path: Path) -> None:
     """A refusal validation did not foresee (here a constraint the test adds) costs that record alone."""
     with db.begin() as conn:
@@ -155,23 +142,6 @@ def test_a_record_postgresql_refuses_is_isolated_by_the_writer(db: Engine, tmp_p
     finally:
         with db.begin() as conn:
             conn.execute(text("ALTER TABLE event_log DROP CONSTRAINT poison_test"))
-
-
-@pytest.mark.parametrize(
-    ("first", "again"),
-    [
-        (ev("n1", "signed", name="x", investment_wan=1000), ev("n1", "signed", name="x", investment_wan=1000.0)),
-        (ev("n1", "funds_arrived", amount_wan=250.0), ev("n1", "funds_arrived", amount_wan=250)),
-        (ev("n1", "landed", land_area_mu=30, floor_area_m2=5000.0), ev("n1", "landed", land_area_mu=30.0, floor_area_m2=5e3)),
-        (ev("n1", "started", note=[1, {"k": 2.0}]), ev("n1", "started", note=[1.0, {"k": 2}])),
-        (ev("n1", "signed", name="x", investment_wan=1, location={"lon": 106, "lat": 26.5}),
-         ev("n1", "signed", name="x", investment_wan=1.0, location={"lon": 106.0, "lat": 26.5})),
-    ],
-)
-def test_numerically_equal_numbers_are_a_duplicate_not_a_conflict(db: Engine, tmp_path: Path, first: bytes, again: bytes) -> None:
-    assert canonicalize(first).content_hash == canonicalize(again).content_hash
-    assert load(db, write_lines(tmp_path / "a.jsonl", [first]))["accepted"] == 1
-    assert load(db, write_lines(tmp_path / "b.jsonl", [again])) == {"read": 1, "accepted": 0, "duplicates": 1, "rejected": 0}
 
 
 def test_a_failed_retry_keeps_the_original_record_beside_the_fix(db: Engine, tmp_path: Path) -> None:

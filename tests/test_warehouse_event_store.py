@@ -1,4 +1,6 @@
-"""The append-only log on the real PostGIS: idempotence, conflicts, dead letters, retry."""
+"""The append-only log on the real PostGIS: loading files, COPY escaping, concurrent writers,
+dead letters and their retry, the SQL reading of instants. Duplicates and conflicts as semantics
+run on the in-memory store in ``test_log_semantics.py``."""
 
 from __future__ import annotations
 
@@ -66,55 +68,6 @@ def test_loading_the_same_file_twice_accepts_nothing_the_second_time(db: Engine,
     assert row == "district.jsonl line 8"
 
 
-def test_same_event_resent_with_another_recorded_at_is_a_duplicate(db: Engine, tmp_path: Path) -> None:
-    first = write_jsonl(tmp_path / "a.jsonl", [signed(recorded_at="2024-03-01T10:00:00+08:00")])
-    again = write_jsonl(tmp_path / "b.jsonl", [signed(recorded_at="2024-05-01T10:00:00+08:00", occurred_at="2024-02-29T16:00:00Z"), signed()])
-    assert load(db, first) == {"read": 1, "accepted": 1, "duplicates": 0, "rejected": 0}
-    assert load(db, again) == {"read": 2, "accepted": 0, "duplicates": 2, "rejected": 0}
-    assert scalar(db, "SELECT recorded_at FROM event_log") == datetime(2024, 3, 1, 2, 0, tzinfo=UTC)
-
-
-def test_duplicates_within_one_file(db: Engine, tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "dup.jsonl", [signed(), signed(), signed("e2")])
-    assert load(db, path) == {"read": 3, "accepted": 2, "duplicates": 1, "rejected": 0}
-
-
-def test_conflict_with_the_log_is_dead_lettered_naming_both_versions(db: Engine, tmp_path: Path) -> None:
-    load(db, write_jsonl(tmp_path / "first.jsonl", [signed(inv=5000)]))
-    res = load(db, write_jsonl(tmp_path / "second.jsonl", [signed("e0"), signed(inv=6000)]))
-    assert res == {"read": 2, "accepted": 1, "duplicates": 0, "rejected": 1}
-    [dl] = letters(db)
-    assert (dl["event_id"], dl["source"], dl["source_position"], dl["status"]) == ("e1", "second.jsonl", "line 2", "open")
-    reason = dl["reason"]
-    assert reason.startswith("conflict: event_id 'e1' is already in the log with different content; stored version: {")
-    stored, this = reason.split("; stored version: ")[1].split("; this version: ")
-    assert json.loads(stored)["payload"]["investment_wan"] == 5000
-    assert json.loads(stored)["stored_from"] == "first.jsonl@line 1"
-    assert json.loads(this)["payload"]["investment_wan"] == 6000
-    assert json.loads(dl["raw"]) == signed(inv=6000)
-    assert scalar(db, "SELECT payload->>'investment_wan' FROM event_log WHERE event_id = 'e1'") == "5000"
-
-
-def test_conflict_within_one_batch(db: Engine, tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "batch.jsonl", [signed(inv=5000), signed(inv=7000)])
-    assert load(db, path) == {"read": 2, "accepted": 1, "duplicates": 0, "rejected": 1}
-    [dl] = letters(db)
-    assert dl["source_position"] == "line 2"
-    stored, this = dl["reason"].split("; stored version: ")[1].split("; this version: ")
-    assert (json.loads(stored)["payload"]["investment_wan"], json.loads(this)["payload"]["investment_wan"]) == (5000, 7000)
-    assert "event_id 'e1'" in dl["reason"]
-
-
-@pytest.mark.parametrize("batch_size", [20_000, 1])
-def test_a_conflicting_version_does_not_turn_a_later_duplicate_into_a_conflict(db: Engine, tmp_path: Path, batch_size: int) -> None:
-    """The log holds A; a file brings A' then A again: A' is a conflict, A a duplicate, whatever the batching."""
-    load(db, write_jsonl(tmp_path / "first.jsonl", [signed(inv=5000)]))
-    path = write_jsonl(tmp_path / "mixed.jsonl", [signed(inv=9000), signed(inv=5000)])
-    assert load(db, path, batch_size=batch_size) == {"read": 2, "accepted": 0, "duplicates": 1, "rejected": 1}
-    [dl] = letters(db)
-    assert dl["source_position"] == "line 1" and "stored version" in dl["reason"]
-
-
 MALFORMED: list[tuple[str, str | None, str]] = [
     # (raw line, field named in the reason, a fragment of the reason)
     ('{"event_id": "m1", "project_id": ', None, "broken JSON"),
@@ -166,14 +119,6 @@ def test_every_malformed_kind_is_dead_lettered_with_its_reason_and_counted(db: E
     assert by_line["line 3"]["event_id"] is None  # no readable id
     assert by_line["line 6"]["event_id"] == "m5"
     assert scalar(db, "SELECT count(*) FROM event_log") == 2
-
-
-def test_a_line_that_is_not_utf8_is_dead_lettered(db: Engine, tmp_path: Path) -> None:
-    path = tmp_path / "gbk.jsonl"
-    path.write_bytes(json.dumps(signed(), ensure_ascii=False).encode("gbk") + b"\n")
-    assert load(db, path) == {"read": 1, "accepted": 0, "duplicates": 0, "rejected": 1}
-    [dl] = letters(db)
-    assert dl["raw"].endswith("\ufffd(not UTF-8)")
 
 
 def test_recorded_at_is_stamped_on_arrival_when_absent(db: Engine) -> None:

@@ -29,6 +29,10 @@ CONNECT_TIMEOUT_VAR = "ZHAOSHANG_CONNECT_TIMEOUT"
 STATEMENT_TIMEOUT_VAR = "ZHAOSHANG_STATEMENT_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_STATEMENT_TIMEOUT = 300
+# Dagster's run, event-log and schedule storage (dagster-postgres) in the warehouse's database, in a
+# schema of its own: Dagster's tables (its own ``alembic_version`` among them) never meet the
+# warehouse's in ``public``. ``zhaoshang setup`` creates it (``warehouse.provision.prepare``).
+DAGSTER_SCHEMA = "zhaoshang_dagster"
 
 
 def default_url() -> str:
@@ -82,6 +86,20 @@ def connect_args_for(url: URL) -> dict[str, Any]:
     if "statement_timeout" not in options:
         args["options"] = f"{options} -c statement_timeout={statement_ms}".strip()
     return args
+
+
+def dagster_storage_url(url: str | URL | None = None) -> str:
+    """The URL dagster-postgres connects with: the warehouse's server, database and login, with
+    ``search_path`` set to :data:`DAGSTER_SCHEMA` so Dagster creates and reads its tables there.
+    Carries the password when the warehouse URL has one. The driver is named: dagster-postgres
+    needs psycopg2 (its ``NOTIFY run_events, %s`` fails on psycopg 3, SQLAlchemy 2.1's default)."""
+    resolved = url if isinstance(url, URL) else resolve_url(url)
+    options = resolved.query.get("options", "")
+    if isinstance(options, tuple):
+        options = " ".join(options)
+    search_path = f"-c search_path={DAGSTER_SCHEMA}"
+    storage = resolved.set(drivername="postgresql+psycopg2").update_query_dict({"options": f"{options} {search_path}".strip()})
+    return storage.render_as_string(hide_password=False)
 
 
 def make_engine(url: str | URL | None = None, *, as_app: bool = True, **kwargs: Any) -> Engine:

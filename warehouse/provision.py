@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from warehouse.db import ensure_database, is_local, make_engine
+from warehouse.db import DAGSTER_SCHEMA, ensure_database, is_local, make_engine
 from warehouse.migrate import upgrade
 from warehouse.roles import APP_ROLE, become_owner, grant_app, install_roles
 
@@ -150,6 +150,12 @@ def prepare(url: URL) -> list[str]:
         with engine.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
             done += install_roles(conn)
+            # Dagster's storage: the application role owns it, so Dagster may create its tables there
+            # whether it logs in as the application or as a member of it (as after set-up).
+            created = conn.execute(text("SELECT to_regnamespace(:s) IS NULL"), {"s": DAGSTER_SCHEMA}).scalar_one()
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {DAGSTER_SCHEMA} AUTHORIZATION {APP_ROLE}")
+            if created:
+                done.append(f"created schema {DAGSTER_SCHEMA} for Dagster's runs, events and schedules")
         upgrade(engine)
         with engine.begin() as conn:
             become_owner(conn)

@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from events.choices import member
-from events.kpis import KpiGroup, KpiMode
+from events.kpis import KpiGroup, KpiMode, kpi_meta
 from events.model import Event, EventType, end_of_day
 from events.projection import ProjectState, fold
 from events.store import Horizon  # the horizon is domain (events.store); _EVENT_SQL is its Horizon.sees
@@ -84,14 +83,7 @@ def kpi_report(
     """KPIs with the horizon they were computed at, so a bulletin says what it is (from the read models)."""
     horizon = Horizon(as_of or date_to, known_at)
     report = read_models.kpis_at(conn, date_from=date_from, date_to=date_to, as_of=horizon.as_of, known_at=known_at, mode=mode, by=by)
-    meta = {
-        "from": date_from.isoformat(),
-        "to": date_to.isoformat(),
-        "as_of": horizon.as_of.isoformat(),
-        "known_at": known_at.isoformat() if known_at else None,
-        "mode": member(KpiMode, mode, "mode").value,  # a plain string in the JSON and the workbooks
-    }
-    return {**meta, **report}
+    return {**kpi_meta(horizon, date_from=date_from, date_to=date_to, mode=mode), **report}
 
 
 def log_high_water(conn: Connection) -> dict[str, Any]:

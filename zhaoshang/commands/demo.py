@@ -52,13 +52,15 @@ def _step(n: int, text: str) -> None:
     console.rule(styled((f"{n}. {text}", "bold cyan"), " ", (f"({time.monotonic() - _STARTED[0]:.0f} s)", "dim")))
 
 
-def _dagster_home(default: Path) -> None:
-    """A persistent instance, so ``dagster dev`` shows the demo's runs afterwards; no telemetry."""
+def _dagster_home(default: Path, database_url: str) -> None:
+    """A persistent instance whose runs, events and schedules live in the warehouse's PostgreSQL, so
+    ``dagster dev`` shows the demo's runs afterwards; no telemetry. A ``dagster.yaml`` of the
+    user's own in ``DAGSTER_HOME`` is kept."""
+    from assets.instance import write_instance_yaml
+
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(default)))
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    if not write_instance_yaml(home, database_url):
+        console.print(f"  {home / 'dagster.yaml'}: kept as it is (not written by zhaoshang)")
 
 
 def demo(
@@ -158,7 +160,7 @@ def demo(
         _step(5, "Dagster 资产 every asset materialized in-process")
         req_dir = root / "requirements"
         write_demo_requirements(req_dir)
-        _dagster_home(root / "dagster_home")
+        _dagster_home(root / "dagster_home", url)
         import dagster as dg
 
         kafka = KafkaResource(bootstrap=address, topic=topic, sink_name="demo", idle_seconds=1.0)
