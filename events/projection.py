@@ -270,7 +270,11 @@ _APPLY: dict[EventType, Callable[[ProjectState, Event, date], None]] = {
 
 
 def _apply(state: ProjectState, ev: Event) -> None:
-    on = local_date(ev.occurred_at)
+    apply_event(state, ev, local_date(ev.occurred_at))
+
+
+def apply_event(state: ProjectState, ev: Event, on: date) -> None:
+    """One step of the fold: an active (not withdrawn) event that occurred on the local day ``on``."""
     apply_type = _APPLY.get(ev.type)
     if apply_type is not None:
         apply_type(state, ev, on)

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from events.model import Event, EventType, end_of_day, local_date
-from events.projection import fold, state_record
+from events.disclosure import is_confidential
+from events.model import Event, EventType, local_date
+from events.projection import ProjectState, active_events, apply_event, state_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +69,43 @@ def group_by_subject(events: Iterable[Event]) -> dict[str, list[Event]]:
 def versions(project_id: str, events: Iterable[Event]) -> list[Version]:
     """The valid-time versions of one project's state, from the events that can change it (known now).
 
-    Consecutive days with equal states make one version; days on which the project has no state
-    (nothing visible yet, or everything withdrawn) have none.
+    Equal to ``fold([e for e in events if e.type is RETRACTED or e occurred by the end of D])``
+    for every day D, computed in one pass: which events are withdrawn depends only on the
+    retractions (they apply whatever their date), and the events that occurred by a day are a
+    prefix of the fold's order. Consecutive days with equal states make one version; days on which
+    the project has no state (nothing visible yet, or everything withdrawn) have none.
     """
     evs = list(events)
-    days = sorted({local_date(e.occurred_at) for e in evs if e.type is not EventType.RETRACTED})
+    active = active_events(evs)
+    active_ids = {e.event_id for e in active}
+    withdrawn_ids = {e.event_id for e in evs if e.type is EventType.SIGNED and e.event_id not in active_ids}
+    # Every non-retraction event, in the fold's order, with its local day: a withdrawn `signed`
+    # still counts for confidentiality from its day on.
+    timeline = sorted(
+        ((local_date(e.occurred_at), e) for e in evs if e.type is not EventType.RETRACTED and e.project_id == project_id),
+        key=lambda pair: pair[1].sort_key(),
+    )
+    state: ProjectState | None = None
+    signed: list[Event] = []
     out: list[Version] = []
     previous: dict[str, Any] | None = None
     start: date | None = None
-    for day in days:
-        before = end_of_day(day)
-        visible = [e for e in evs if e.type is EventType.RETRACTED or e.occurred_at < before]
-        state = fold(visible).get(project_id)
-        record = state_record(state) if state is not None else None
+    i = 0
+    while i < len(timeline):
+        day = timeline[i][0]
+        while i < len(timeline) and timeline[i][0] == day:
+            ev = timeline[i][1]
+            if ev.type is EventType.SIGNED:
+                signed.append(ev)
+            if ev.event_id in active_ids:
+                if state is None:
+                    state = ProjectState(project_id=project_id)
+                apply_event(state, ev, day)
+            i += 1
+        if state is None:
+            continue
+        state.confidential = is_confidential(signed, withdrawn_ids)
+        record = state_record(state)
         if record == previous:
             continue
         if previous is not None and start is not None:

@@ -14,6 +14,9 @@ def truncate(conn: Connection, *tables: str) -> None:
     """
     if not tables:
         return
+    if "event_log" in tables:  # the read models reflect the log: emptied with it, from position 0
+        tables = tuple(dict.fromkeys([*tables, "rm_project_version", "rm_project_record"]))
+        conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
     conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
     conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
     conn.exec_driver_sql("SET LOCAL session_replication_role = origin")

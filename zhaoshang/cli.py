@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "zhaoshang.commands.maps",
     "zhaoshang.commands.match",
     "zhaoshang.commands.settings",
+    "zhaoshang.commands.projections",
 )
 
 for _name in COMMAND_MODULES:

@@ -312,3 +312,19 @@ def progress(transient: bool = True) -> Progress:
         transient=transient,
         disable=not console.is_terminal,  # off a terminal it only leaves blank lines around the messages
     )
+
+
+def keep_read_models(engine: Engine) -> None:
+    """Bring the read models up to the log after a command appended to it (progress on a terminal).
+
+    Answers are exact without it (readers re-fold what the models lag behind); it keeps them fast.
+    """
+    from warehouse import read_models
+
+    with progress() as bar:
+        task = bar.add_task("读模型 read models", total=None, status="")
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, status="projects")
+
+        read_models.refresh(engine, on_progress=on_progress)

@@ -29,6 +29,7 @@ from zhaoshang.common import (
     engine_of,
     fail,
     finish,
+    keep_read_models,
     out,
     output_file,
     parse_date,
@@ -76,6 +77,7 @@ def load_events_file(
             bar.update(task, advance=res.read, status=f"accepted {res.accepted} dup {res.duplicates} rejected {res.rejected}")
 
         result = load_records(engine, read_jsonl(file, source), batch_size=batch_size, on_batch=on_batch)
+    keep_read_models(engine)
     if json_out:
         emit_json(result.as_dict())
     else:
@@ -228,6 +230,7 @@ def deadletters_retry(
             outcome = retry_dead_letters(conn, ids or None, replacement=replacement)
     except ValueError as exc:
         fail(str(exc))
+    keep_read_models(engine)
     if json_out:
         emit_json(outcome)
     else:

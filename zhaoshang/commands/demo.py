@@ -34,6 +34,7 @@ from zhaoshang.common import (
     console,
     engine_of,
     fail,
+    keep_read_models,
     out,
     output_dir,
     parse_date_or_today,
@@ -157,6 +158,7 @@ def demo(
             counts = d.get("append") or {}
             console.print(f"  {ledger_path.name}: as of {d['as_of']} · accepted {counts.get('accepted', 0)} · duplicates {counts.get('duplicates', 0)}")
 
+        keep_read_models(engine)
         _step(5, "Dagster 资产 every asset materialized in-process")
         req_dir = root / "requirements"
         write_demo_requirements(req_dir)

@@ -19,6 +19,7 @@ from zhaoshang.common import (
     engine_of,
     fail,
     finish,
+    keep_read_models,
     parse_date,
     styled,
     today,
@@ -95,6 +96,8 @@ def ledger_import(
         if publish and type(exc).__module__.startswith(("kafka", "ingestion.kafka_stream")):
             fail(f"cannot publish to Kafka at {bootstrap} (topic {topic}): {exc}")
         raise
+    if result.append is not None:
+        keep_read_models(engine)
     if json_out:
         emit_json(result.as_dict())
     else:

@@ -30,6 +30,7 @@ from zhaoshang.common import (
     engine_of,
     fail,
     finish,
+    keep_read_models,
     progress,
     styled,
     url_of,
@@ -172,6 +173,7 @@ def stream(
                 result = run_sink_workers(url, bootstrap, topic, workers=workers, **options)
             else:
                 result = run_sink(engine, bootstrap, topic, handle_signals=False, **options)
+        keep_read_models(engine)
     except SinkFenced as exc:
         fail(str(exc), code=ExitCode.FENCED)
     except StreamError as exc:
