@@ -31,7 +31,6 @@ from sqlalchemy import Engine
 
 from events.calendar import month_ends
 from events.choices import Lang, member
-from events.model import end_of_day
 from events.projection import fold
 from land.matching import public_match
 from maps.match_map import render_match_map
@@ -62,11 +61,11 @@ def pipeline_frames(conn: Any, as_of: date, *, first: date | None = None) -> gpd
     start = first or min(e.occurred_at for e in dated).date()
     frames = []
     for day in month_ends(start, as_of):
-        cut = end_of_day(day)
-        states = fold(e for e in events if e.type.value == "retracted" or e.occurred_at < cut)
+        month_end = Horizon(day)
+        states = fold(e for e in events if month_end.sees(e))
         if not states:
             continue
-        loc = project_locations(conn, Horizon(day), states=states)
+        loc = project_locations(conn, month_end, states=states)
         loc.insert(0, "month", day.strftime("%Y-%m"))
         frames.append(loc)
     if not frames:
