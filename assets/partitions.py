@@ -12,6 +12,7 @@ import dagster as dg
 from sqlalchemy import Connection
 
 from events.calendar import month_end as calendar_month_end
+from events.calendar import month_start
 from events.model import SHANGHAI, local_date
 from warehouse.replay import log_high_water
 from zhaoshang import clock
@@ -33,13 +34,13 @@ def partitions_start() -> str:
         first = date.fromisoformat(raw)
     except ValueError:
         raise ValueError(f"{START_VARIABLE}={raw!r} is not a date (YYYY-MM-01)") from None
-    return first.replace(day=1).isoformat()
+    return month_start(first).isoformat()
 
 
 def first_event_month(conn: Connection) -> str | None:
     """'YYYY-MM-01' of the earliest event in the log (Asia/Shanghai), None when it is empty. Run time only."""
     first = log_high_water(conn)["first_occurred_at"]
-    return local_date(first).replace(day=1).isoformat() if first else None
+    return month_start(local_date(first)).isoformat() if first else None
 
 
 def monthly_partitions(start: str) -> dg.MonthlyPartitionsDefinition:
