@@ -41,6 +41,7 @@ import orjson
 from sqlalchemy import Connection, Engine, text
 
 from events.canonical import canonicalize
+from events.model import wire_json
 from events.store import Fenced
 from events.validation import EventValidationError
 from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
@@ -137,7 +138,7 @@ def _as_message(record: dict[str, Any] | str | Incoming) -> tuple[str | bytes, s
     if isinstance(record, Incoming):
         return record.raw, record.position
     if isinstance(record, dict):
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")), None
+        return wire_json(record), None
     return record, None
 
 

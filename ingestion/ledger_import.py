@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from events.model import Event
+from events.model import Event, wire_json
 from events.projection import fold
 from events.store import Horizon
 from ingestion.ledger import LedgerProject, LedgerTable, Mapping, ledger_totals, read_ledger, series_name
@@ -178,9 +178,7 @@ def import_ledger(
 
 
 def _wire_text(e: Event) -> str:
-    import json
-
-    return json.dumps(e.to_wire(), ensure_ascii=False, separators=(",", ":"))
+    return wire_json(e.to_wire())
 
 
 def _position(where: str, row: int | None, as_of: date) -> str:
