@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from events.store import conflict_letter as _conflict_letter
 from events.store import wire_of as _wire_of
 from events.validation import EventValidationError
 from warehouse.collector import gc_paused
+from warehouse.copy_text import copy_escape, copy_in
 
 DEFAULT_BATCH = 20_000
 
@@ -64,15 +64,6 @@ def _stage_table(conn: Connection) -> None:
     conn.exec_driver_sql("TRUNCATE _event_stage")
 
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
-def _copy_escape(value: str) -> str:
-    if _COPY_SPECIAL.search(value) is None:  # the usual case: nothing to escape
-        return value
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 Prepared = tuple[CanonicalEvent, Incoming]
 
 
@@ -82,7 +73,7 @@ def _copy_rows(batch: list[Prepared], arrival: datetime) -> list[bytes]:
     ``occurred_at`` goes in as its UTC text and ``recorded_at`` with its own offset: the same instants.
     """
     arrival_text = arrival.isoformat()
-    escape = _copy_escape
+    escape = copy_escape
     rows = []
     # Sources and positions repeat (one file, one topic): escaped once each.
     texts: dict[str | None, bytes] = {None: b"\\N"}
@@ -112,17 +103,10 @@ def _copy_rows(batch: list[Prepared], arrival: datetime) -> list[bytes]:
     return rows
 
 
-def _copy(conn: Connection, statement: str, data: bytes) -> None:
-    dbapi = conn.connection.driver_connection
-    assert dbapi is not None
-    with dbapi.cursor() as cur, cur.copy(statement) as copy:
-        copy.write(data)
-
-
 def _stage_rows(conn: Connection, rows: list[bytes]) -> None:
     """COPY the rows into the staging table, numbered in input order."""
     data = b"".join(b"%d\t%s\n" % (i, row) for i, row in enumerate(rows))
-    _copy(conn, f"COPY _event_stage (ord, {', '.join(_STAGE_COLUMNS)}) FROM STDIN", data)
+    copy_in(conn, f"COPY _event_stage (ord, {', '.join(_STAGE_COLUMNS)}) FROM STDIN", data)
 
 
 def _copy_into_log(conn: Connection, rows: list[bytes]) -> bool:
@@ -133,7 +117,7 @@ def _copy_into_log(conn: Connection, rows: list[bytes]) -> bool:
     """
     conn.exec_driver_sql("SAVEPOINT event_log_copy")
     try:
-        _copy(conn, f"COPY event_log ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", b"\n".join(rows) + b"\n")
+        copy_in(conn, f"COPY event_log ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", b"\n".join(rows) + b"\n")
     except psycopg.errors.UniqueViolation:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event_log_copy")
         conn.exec_driver_sql("RELEASE SAVEPOINT event_log_copy")
