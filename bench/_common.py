@@ -53,7 +53,7 @@ sys.path[:] = [str(ROOT), *(p for p in sys.path if p not in (str(ROOT), _BENCH, 
 from sqlalchemy import Connection, Engine, text  # noqa: E402
 from sqlalchemy.engine import URL  # noqa: E402
 
-from warehouse.db import drop_database, ensure_database, make_engine, resolve_url  # noqa: E402
+from warehouse.db import create_postgis, drop_database, ensure_database, make_engine, resolve_url  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from zhaoshang import clock  # noqa: E402
 
@@ -251,7 +251,7 @@ def prepare_database(url: URL) -> Engine:
     ensure_database(url)
     engine = make_engine(url, as_app=False)  # a scratch database: the benchmark empties its tables
     with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        create_postgis(conn)
     upgrade(engine)
     return engine
 

@@ -18,7 +18,7 @@ import os
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -124,6 +124,11 @@ def ensure_database(url: URL) -> bool:
             return True
     finally:
         admin.dispose()
+
+
+def create_postgis(conn: Connection) -> None:
+    """PostGIS in the connected database, where it is not yet (set-up, the first migration, benchmark databases)."""
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
 
 
 def drop_database(url: URL) -> None:
