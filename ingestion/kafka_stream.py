@@ -24,7 +24,6 @@ partition (the counters in ``stream_offset`` cover the sink's whole life) and pe
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import queue
@@ -44,6 +43,7 @@ from events.canonical import canonicalize
 from events.model import wire_json
 from events.store import Fenced
 from events.validation import EventValidationError
+from warehouse.collector import gc_paused
 from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
 
 DEFAULT_PARTITIONS = 3
@@ -409,36 +409,6 @@ class _FetchFailed:
     error: BaseException
 
 
-class _CollectorByHand:
-    """Cyclic garbage collection run by the sink, not by allocation counts.
-
-    Automatically, Python collects every few hundred allocations; polling Kafka allocates a record
-    object per message, and every pass walks the batches held in the pipeline: a third of the
-    sink's CPU (measured: 20 µs per event instead of 30). So while streaming, the young generations
-    are collected after each batch and everything once a minute, which bounds what cycles can hold.
-    """
-
-    FULL_EVERY_S = 60.0
-
-    def __init__(self) -> None:
-        self.was_enabled = gc.isenabled()
-        self.last_full = self.last = time.monotonic()
-        gc.disable()
-
-    def tick(self, *, wrote: bool) -> None:
-        now = time.monotonic()
-        if now - self.last_full >= self.FULL_EVERY_S:
-            gc.collect()
-            self.last_full = self.last = now
-        elif wrote or now - self.last >= 1.0:
-            gc.collect(1)
-            self.last = now
-
-    def stop(self) -> None:
-        if self.was_enabled:
-            gc.enable()
-
-
 @dataclass(slots=True)
 class _SinkState:
     started: float = field(default_factory=time.monotonic)
@@ -577,7 +547,7 @@ def run_sink(
     fetcher: threading.Thread | None = None
     fetch_stop = threading.Event()
     locked = False
-    collector: _CollectorByHand | None = None
+    paused = contextlib.ExitStack()  # the collector's pause, from the first batch to the end
     try:
         conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": _app_name(name)})
         conn.commit()
@@ -632,7 +602,7 @@ def run_sink(
         highwater: dict[int, int | None] = {p: None for p in wanted}
 
         state = _SinkState()
-        collector = _CollectorByHand()
+        collector = paused.enter_context(gc_paused())
         for p in wanted:
             state.per_partition[p] = AppendResult()
         inbox: queue.Queue[_Fetched | _FetchFailed] = queue.Queue(maxsize=2)
@@ -704,8 +674,7 @@ def run_sink(
             "warnings": warnings,
         }
     finally:
-        if collector is not None:
-            collector.stop()
+        paused.close()
         fetch_stop.set()
         if fetcher is not None:
             fetcher.join(timeout=5)

@@ -13,7 +13,6 @@ sink can write its offsets in the same transaction as the events.
 
 from __future__ import annotations
 
-import gc
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -526,11 +525,10 @@ def load_records(
     thread.start()
     # Paused for the whole load, not only while each batch is built: re-enabled in between, the
     # collector would walk the queued batch's objects at every pass. Nothing here makes cycles.
-    with gc_paused():
+    with gc_paused() as collector:
         try:
-            for n_batches, records_batch in enumerate(batched(records, batch_size), start=1):
-                if n_batches % 50 == 0:
-                    gc.collect()  # by hand, rarely: whatever cycles the database layers left behind
+            for records_batch in batched(records, batch_size):
+                collector.tick()  # by hand: whatever cycles the database layers left behind
                 staged = prepare(records_batch)
                 while True:
                     collect(block=False)
