@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from events.kpis import KPI_LABELS_ZH
+from events.model import STAGE_LABELS
 from ingestion.ledger import FIELD_LABELS_ZH, LedgerError, load_mapping
 from ingestion.ledger_events import LedgerOrderError
 from ingestion.ledger_import import TOTAL_KEYS, LedgerImport, import_ledger
@@ -37,14 +39,11 @@ CHANGE_LABELS = {
     "missing": "本期缺失 missing",
     "future": "晚于台账日期 after the ledger date",
 }
+# The reconciled totals: stages by the stage table, amounts by the KPI table ('签约 signed', '总投资(万元) investment').
 TOTAL_LABELS = {
-    "signed": "签约 signed",
-    "landed": "落地 landed",
-    "started": "开工 started",
-    "produced": "投产 produced",
-    "cancelled": "取消 cancelled",
-    "investment_wan": "总投资(万元) investment",
-    "funds_wan": "到位资金(万元) funds",
+    **{stage: f"{STAGE_LABELS[stage][0]} {stage}" for stage in ("signed", "landed", "started", "produced", "cancelled")},
+    "investment_wan": f"{KPI_LABELS_ZH['investment_wan']} investment",
+    "funds_wan": f"{KPI_LABELS_ZH['funds_wan']} funds",
 }
 
 
