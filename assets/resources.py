@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy import Engine
 
+from ingestion.broker import DEFAULT_TOPIC
 from warehouse.db import make_engine, resolve_url
 
 
@@ -32,7 +33,7 @@ class KafkaResource(dg.ConfigurableResource):
     """A Kafka-protocol broker the project events arrive on (None: no stream configured)."""
 
     bootstrap: str | None = None
-    topic: str = "zhaoshang.events"
+    topic: str = DEFAULT_TOPIC
     sink_name: str = "warehouse"
     idle_seconds: float = 5.0
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import signal
@@ -43,8 +44,11 @@ from events.canonical import canonicalize
 from events.model import wire_json
 from events.store import Fenced
 from events.validation import EventValidationError
+from ingestion.broker import DEFAULT_TOPIC
 from warehouse.collector import gc_paused
 from warehouse.event_store import AppendResult, Incoming, StagedBatch, append_raw, prepare, write_staged
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_SINK_BATCH = 20_000
@@ -602,6 +606,7 @@ def run_sink(
         highwater: dict[int, int | None] = {p: None for p in wanted}
 
         state = _SinkState()
+        log.info("sink %s reads %s partitions %s", name, topic, wanted, extra={"sink": name, "topic": topic, "offsets": {str(p): position[p] for p in wanted}})
         collector = paused.enter_context(gc_paused())
         for p in wanted:
             state.per_partition[p] = AppendResult()
@@ -849,7 +854,7 @@ def publish_and_stream(
     records: Iterable[dict[str, Any] | str | Incoming],
     *,
     bootstrap: str | None = None,
-    topic: str = "zhaoshang-events",
+    topic: str = DEFAULT_TOPIC,
     partitions: int = DEFAULT_PARTITIONS,
     name: str = "demo",
     on_progress: Callable[[dict[str, Any]], None] | None = None,

@@ -15,6 +15,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingestion.broker import DEFAULT_TOPIC
+from zhaoshang.logs import LogFormat
+
 
 class Settings(BaseSettings):
     """The environment's settings, validated; a field's description is its documentation."""
@@ -32,12 +35,14 @@ class Settings(BaseSettings):
         None, description="Pins the product's clock to this day (YYYY-MM-DD); default: today in Asia/Shanghai."
     )
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers HOST:PORT[,HOST:PORT] of the event stream.")
-    kafka_topic: str = Field("zhaoshang.events", description="The Kafka topic of the project lifecycle events.")
+    kafka_topic: str = Field(DEFAULT_TOPIC, description="The Kafka topic of the project lifecycle events.")
     output_dir: Path = Field(Path("out"), description="Where the Dagster assets write maps, bulletins and matches.")
     requirements_dir: Path = Field(Path("requirements"), description="The folder of investor requirement files the match sensor watches.")
     partitions_start: date = Field(date(2019, 1, 1), description="The first month of the Dagster monthly partitions.")
     chromium: str | None = Field(None, description="The Chromium executable for PNG maps and browser checks (default: found on PATH).")
-    log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as JSON objects (one per line).")
+    log_format: LogFormat = Field(
+        LogFormat.TEXT, description="Log lines as text or as JSON objects, one a line (`stream --log-format` chooses for one run)."
+    )
     debug: bool = Field(False, description="Show the traceback of a failure instead of its one line.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="The lowest level logged (INFO shows each load, ledger, map and set-up step)."
