@@ -201,6 +201,7 @@ def render_promotion_map(
     projects: GeoDataFrame | None = None,
     profile: str = "public",
     basemap: str = "none",
+    tianditu_key: str | None = None,
     lang: str = "zh",
     title: str | None = None,
     subtitle: str | None = None,
@@ -347,7 +348,7 @@ def render_promotion_map(
         "legend": legend,
         "bounds": bounds,
     }
-    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title)
+    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title, tianditu_key=tianditu_key)
 
 
 def park_layer(

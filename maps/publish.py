@@ -136,17 +136,19 @@ def publish_maps(
     profile: str = "public",
     as_of: date,
     basemap: str = "none",
+    tianditu_key: str | None = None,
     lang: str = "zh",
     png: bool = False,
+    chromium: str | None = None,
     match_results: Sequence[dict[str, Any]] = (),
     requirements: Sequence[dict[str, Any]] = (),
     say: Say | None = None,
 ) -> dict[str, str]:
     """Write the maps for ``profile`` at ``as_of`` into ``out_dir``; returns ``{name: path}``.
 
-    ``basemap``: none | osm | tianditu (key from ``TIANDITU_KEY``) | gaode (overlay shifted to
+    ``basemap``: none | osm | tianditu (with ``tianditu_key``) | gaode (overlay shifted to
     GCJ-02). ``png``: also a print-ready PNG of each page through headless Chromium (offline for
-    ``basemap="none"``). ``match_results``: ``land.matching.match`` outputs to map, one page each;
+    ``basemap="none"``; ``chromium``: the browser to use, default one on PATH). ``match_results``: ``land.matching.match`` outputs to map, one page each;
     ``requirements``: investor requirements (DOMAIN.md) matched here against the same sites.
     """
     from warehouse.land import land_status, parks, pois, project_locations
@@ -185,11 +187,11 @@ def publish_maps(
     write(
         "promotion",
         promo_title,
-        render_promotion_map(sites, park_frame, poi_frame, projects=projects, profile=profile, basemap=basemap, lang=lang, title=promo_title, subtitle=promo_sub),
+        render_promotion_map(sites, park_frame, poi_frame, projects=projects, profile=profile, basemap=basemap, tianditu_key=tianditu_key, lang=lang, title=promo_title, subtitle=promo_sub),
     )
     if frames is not None:
         pipe_title = t(lang, "招商项目推进地图（内部）", "Project pipeline map (internal)")
-        write("pipeline", pipe_title, render_pipeline_map(frames, parks=park_frame, sites=sites, basemap=basemap, lang=lang, title=pipe_title))
+        write("pipeline", pipe_title, render_pipeline_map(frames, parks=park_frame, sites=sites, basemap=basemap, tianditu_key=tianditu_key, lang=lang, title=pipe_title))
     if requirements:
         from land.matching import match_many
 
@@ -202,20 +204,20 @@ def publish_maps(
         else:
             investor = str(result.get("investor") or "")
             title = t(lang, f"选址推荐：{investor}", f"Site recommendations: {investor}")
-        write(f"match-{i}", title, render_match_map(result, sites, parks=park_frame, basemap=basemap, lang=lang, title=title))
+        write(f"match-{i}", title, render_match_map(result, sites, parks=park_frame, basemap=basemap, tianditu_key=tianditu_key, lang=lang, title=title))
 
     prints: list[tuple[str, str]] = []
     if png:
         from maps.browser import screenshot
 
         for e in entries:
-            shot = screenshot(out / e["html"], out / f"{e['name']}.png", offline=basemap == "none")
+            shot = screenshot(out / e["html"], out / f"{e['name']}.png", offline=basemap == "none", chromium=chromium)
             written[f"{e['name']}.png"] = str(shot)
             e["png"] = shot.name
             note(f"{shot}")
         # One print picture per park: at county scale parcels are specks.
         for i, (park, view) in enumerate(park_views(park_frame, basemap=basemap), start=1):
-            shot = screenshot(out / "promotion.html", out / f"promotion-park-{i}.png", offline=basemap == "none", view=view)
+            shot = screenshot(out / "promotion.html", out / f"promotion-park-{i}.png", offline=basemap == "none", view=view, chromium=chromium)
             written[f"promotion-park-{i}.png"] = str(shot)
             prints.append((t(lang, f"打印图：{park}", f"Print: {park}"), shot.name))
             note(f"{shot} ({park})")

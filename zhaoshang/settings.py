@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(10, ge=0, description="Seconds to wait for the database to accept a connection (a connect_timeout in the URL wins).")
     statement_timeout: float = Field(300, ge=0, description="Seconds one SQL statement may run (0: no limit).")
     today: date | None = Field(
-        None, description="Pins the product's clock to this day (YYYY-MM-DD); default: today in Asia/Shanghai."
+        None,
+        description="Pins the product's clock to this day (YYYY-MM-DD); default: today in Asia/Shanghai. "
+        "Read by zhaoshang.clock.pinned_today alone (the clock is asked below the entry points, and `demo --today` pins it for child processes).",
     )
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers HOST:PORT[,HOST:PORT] of the event stream.")
     kafka_topic: str = Field(DEFAULT_TOPIC, description="The Kafka topic of the project lifecycle events.")
@@ -47,18 +49,33 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="The lowest level logged (INFO shows each load, ledger, map and set-up step)."
     )
+    dagster_home: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("DAGSTER_HOME"),
+        description="Dagster's own instance folder (run history); `zhaoshang demo` defaults it to its output folder.",
+    )
     tianditu_key: str | None = Field(
         None,
         validation_alias=AliasChoices("TIANDITU_KEY", "ZHAOSHANG_TIANDITU_KEY"),
         description="Tianditu (天地图) API key for the tianditu basemap.",
     )
 
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable of the field ``name``: ``ZHAOSHANG_<NAME>`` or its alias (``TIANDITU_KEY``)."""
+        field = cls.model_fields.get(name)
+        alias = field.validation_alias if field is not None else None
+        return str(alias.choices[0]) if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+
+    def is_set(self, name: str) -> bool:
+        """Whether the environment sets the field ``name`` (else it holds its default)."""
+        return name in self.model_fields_set
+
     def variables(self) -> list[tuple[str, str, str]]:
         """(variable, value as set or its default, description) for every setting; secrets masked."""
         rows = []
         for name, field in type(self).model_fields.items():
-            alias = field.validation_alias
-            variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+            variable = self.variable(name)
             value = getattr(self, name)
             shown = "" if value is None else ("********" if name.endswith("key") else str(value))
             rows.append((str(variable), shown, field.description or ""))
@@ -72,12 +89,9 @@ def load_settings() -> Settings:
 
 def describe_invalid(exc: ValidationError) -> str:
     """A validation error as one line naming the environment variables: ``ZHAOSHANG_TODAY='x': reason``."""
-    fields = Settings.model_fields
     parts = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
-        field = fields.get(name)
-        alias = field.validation_alias if field is not None else None
-        variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+        variable = Settings.variable(name)
         parts.append(f"{variable}={error.get('input')!r}: {error['msg']}")
     return "; ".join(parts)

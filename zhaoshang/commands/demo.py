@@ -41,6 +41,7 @@ from zhaoshang.common import (
     styled,
     url_of,
 )
+from zhaoshang.settings import load_settings
 
 DEMO_START = date(2019, 1, 1)
 
@@ -52,13 +53,18 @@ def _step(n: int, text: str) -> None:
     console.rule(styled((f"{n}. {text}", "bold cyan"), " ", (f"({time.monotonic() - _STARTED[0]:.0f} s)", "dim")))
 
 
-def _dagster_home(default: Path) -> None:
-    """A persistent instance, so ``dagster dev`` shows the demo's runs afterwards; no telemetry."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default)))
+def _dagster_home(default: Path) -> Path:
+    """A persistent instance, so ``dagster dev`` shows the demo's runs afterwards; no telemetry.
+
+    The settings' ``DAGSTER_HOME``, else ``default``; set in the environment for Dagster, which reads it there.
+    """
+    home = load_settings().dagster_home or default
+    os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return home
 
 
 def demo(
@@ -158,7 +164,7 @@ def demo(
         _step(5, "Dagster 资产 every asset materialized in-process")
         req_dir = root / "requirements"
         write_demo_requirements(req_dir)
-        _dagster_home(root / "dagster_home")
+        dagster_home = _dagster_home(root / "dagster_home")
         import dagster as dg
 
         kafka = KafkaResource(bootstrap=address, topic=topic, sink_name="demo", idle_seconds=1.0)
@@ -177,7 +183,7 @@ def demo(
     if png:
         from maps.publish import publish_maps
 
-        publish_maps(engine, root / "maps" / "public", profile="public", as_of=day, png=True)
+        publish_maps(engine, root / "maps" / "public", profile="public", as_of=day, png=True, chromium=load_settings().chromium)
 
     _step(6, "KPI 报表 report")
     year_start = date(demo_end.year, 1, 1)
@@ -207,7 +213,7 @@ def demo(
         ("KPI 排名 ranking by unit (Excel)", str(xlsx)),
         ("事件 events (JSON Lines)", str(events_path)),
         ("土地文件 land files", str(root / "land")),
-        ("Dagster 运行记录 run history", f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev"),
+        ("Dagster 运行记录 run history", f"DAGSTER_HOME={dagster_home} .venv/bin/dagster dev"),
     ]
     for label, path in listing:
         if path:

@@ -41,6 +41,7 @@ from zhaoshang.common import (
     parse_known_at_option,
     styled,
 )
+from zhaoshang.settings import load_settings
 
 
 def _reason(item: dict[str, Any], lang: str) -> str:
@@ -123,7 +124,7 @@ def match_cmd(
         result = stamp(match(data, index, top=top), day, known)
         if map_file is not None:
             try:
-                written = write_map(result, sites, map_file, lang=lang, basemap=basemap)
+                written = write_map(result, sites, map_file, lang=lang, basemap=basemap, tianditu_key=load_settings().tianditu_key)
             except ValueError as exc:  # e.g. the Tianditu basemap without its key
                 fail(f"--map: {exc}")
             if written:
@@ -146,7 +147,10 @@ def match_cmd(
         output_dir(out_dir, "--out")
     engine = engine_of(database_url)
     try:
-        summaries = match_files(engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap)
+        summaries = match_files(
+            engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap,
+            tianditu_key=load_settings().tianditu_key,
+        )
     except ValueError as exc:  # e.g. the Tianditu basemap without its key
         fail(f"--maps: {exc}")
     errors = [s for s in summaries if s["error"]]
