@@ -26,6 +26,7 @@ from zhaoshang.common import (
     today,
 )
 from zhaoshang.groups import ledger_app
+from zhaoshang.settings import load_settings
 
 SKIP_LABELS = {"blank": "空行 blank", "total": "合计行 totals", "section": "分组行 sections", "note": "注释行 notes", "header": "重复表头 repeated headers", "repeat": "重复项目行 repeated project lines"}
 CHANGE_LABELS = {
@@ -60,8 +61,9 @@ def ledger_import(
         typer.Option("--bootstrap", envvar="ZHAOSHANG_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers HOST:PORT (with --publish)."),
     ] = None,
     topic: Annotated[
-        str, typer.Option("--topic", envvar="ZHAOSHANG_KAFKA_TOPIC", help="Kafka topic of the lifecycle events (with --publish).")
-    ] = "zhaoshang.events",
+        str | None,
+        typer.Option("--topic", help="Kafka topic of the lifecycle events, with --publish (default: ZHAOSHANG_KAFKA_TOPIC, else zhaoshang.events).", show_default=False),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
     series: Annotated[
         str | None,
@@ -72,6 +74,7 @@ def ledger_import(
 ) -> None:
     """导入项目台账 · import a ledger: each row's dates become events; a later ledger's changes become corrections."""
     day = parse_date(as_of, "--as-of")
+    topic = topic or load_settings().kafka_topic
     if publish and not bootstrap:
         fail("--publish needs --bootstrap HOST:PORT (or ZHAOSHANG_KAFKA_BOOTSTRAP)")
     if not file.is_file():
