@@ -1,7 +1,6 @@
 """The sensor that notices new events and the monthly bulletin schedule."""
 
 
-from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -10,6 +9,7 @@ from assets.land import LAND_STATUS
 from assets.partitions import partitions_by_clock
 from assets.pipeline import BULLETIN, PROJECT_STATES
 from assets.resources import WarehouseResource
+from events.calendar import month_start
 from warehouse.marts import months_touched_since
 
 
@@ -35,7 +35,7 @@ def build_automation(partitions: dg.MonthlyPartitionsDefinition) -> tuple[list[A
             keys = partitions.get_partition_keys(dynamic_partitions_store=context.instance)
         if not keys:
             return dg.SensorResult(cursor=str(high_water), skip_reason=dg.SkipReason("no complete month yet"))
-        first_key = max(keys[0], date(first_day.year, first_day.month, 1).isoformat())
+        first_key = max(keys[0], month_start(first_day).isoformat())
         affected = [k for k in keys if k >= first_key]
         if not affected:
             return dg.SensorResult(cursor=str(high_water), skip_reason=dg.SkipReason("new events lie in the current month only"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from assets.matches import investor_matches, match_job, requirement_files_sensor
 from assets.partitions import monthly_partitions, partitions_start
 from assets.pipeline import build_pipeline_assets, project_event_log
 from assets.resources import KafkaResource, OutputResource, WarehouseResource
-from warehouse.db import ENV_VAR as DATABASE_URL_VARIABLE
+from zhaoshang.settings import Settings, load_settings
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class AssetGraph:
 
 def build_graph() -> AssetGraph:
     """The assets and checks; nothing here touches the warehouse (definitions load with no I/O)."""
-    partitions = monthly_partitions(partitions_start())
+    partitions = monthly_partitions(partitions_start(load_settings().partitions_start))
     built = build_pipeline_assets(partitions) + build_land_assets(partitions) + LAND_ASSETS + LAND_CHECKS
     checks = [c for c in built if isinstance(c, dg.AssetChecksDefinition)]
     assets = [project_event_log, kafka_ingest, investor_matches, promotion_map, pipeline_map]
@@ -38,12 +37,13 @@ def build_graph() -> AssetGraph:
     return AssetGraph(partitions, assets, checks)
 
 
-def _setting(value: Any, variable: str, default: Any) -> Any:
-    """An explicit value; else ``variable`` as a ``dg.EnvVar`` (Dagster resolves it when a run starts
-    and shows it as an environment variable, never its value); else the default."""
+def _setting(value: Any, name: str, default: Any) -> Any:
+    """An explicit value; else, where the environment sets the setting ``name``, its variable as a
+    ``dg.EnvVar`` (Dagster resolves it when a run starts and shows it as an environment variable,
+    never its value); else the default."""
     if value is not None:
         return value
-    return dg.EnvVar(variable) if variable in os.environ else default
+    return dg.EnvVar(Settings.variable(name)) if load_settings().is_set(name) else default
 
 
 def build_resources(
@@ -54,15 +54,15 @@ def build_resources(
 ) -> dict[str, Any]:
     """The resources, each field an explicit value, a ``dg.EnvVar`` or its default."""
     return {
-        "warehouse": WarehouseResource(database_url=_setting(database_url, DATABASE_URL_VARIABLE, None)),
+        "warehouse": WarehouseResource(database_url=_setting(database_url, "database_url", None)),
         "kafka": kafka
         or KafkaResource(
-            bootstrap=_setting(None, "ZHAOSHANG_KAFKA_BOOTSTRAP", None),
-            topic=_setting(None, "ZHAOSHANG_KAFKA_TOPIC", KafkaResource.model_fields["topic"].default),
+            bootstrap=_setting(None, "kafka_bootstrap", None),
+            topic=_setting(None, "kafka_topic", KafkaResource.model_fields["topic"].default),
         ),
         "output": OutputResource(
-            root=_setting(output_root, "ZHAOSHANG_OUTPUT_DIR", "out"),
-            requirements_dir=_setting(requirements_dir, "ZHAOSHANG_REQUIREMENTS_DIR", "requirements"),
+            root=_setting(output_root, "output_dir", "out"),
+            requirements_dir=_setting(requirements_dir, "requirements_dir", "requirements"),
         ),
     }
 

@@ -3,7 +3,6 @@ month by the product's clock."""
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager
 from datetime import date, datetime, time
 from typing import Any
@@ -12,34 +11,26 @@ import dagster as dg
 from sqlalchemy import Connection
 
 from events.calendar import month_end as calendar_month_end
+from events.calendar import month_start
 from events.model import SHANGHAI, local_date
 from warehouse.replay import log_high_water
 from zhaoshang import clock
 
 TIMEZONE = "Asia/Shanghai"
 
-START_VARIABLE = "ZHAOSHANG_PARTITIONS_START"
-DEFAULT_START = "2019-01-01"
-
-
-def partitions_start() -> str:
-    """The first month of the partitions: ``ZHAOSHANG_PARTITIONS_START`` (YYYY-MM-01) or 2019-01-01.
+def partitions_start(first: date) -> str:
+    """'YYYY-MM-01' of the first month of the partitions: ``first``'s (the settings' ``ZHAOSHANG_PARTITIONS_START``).
 
     A fixed setting, not the warehouse's first event: definitions load with no I/O. Runs start at
     the first month that has events (:func:`first_event_month`), so earlier months stay empty.
     """
-    raw = os.environ.get(START_VARIABLE, "").strip() or DEFAULT_START
-    try:
-        first = date.fromisoformat(raw)
-    except ValueError:
-        raise ValueError(f"{START_VARIABLE}={raw!r} is not a date (YYYY-MM-01)") from None
-    return first.replace(day=1).isoformat()
+    return month_start(first).isoformat()
 
 
 def first_event_month(conn: Connection) -> str | None:
     """'YYYY-MM-01' of the earliest event in the log (Asia/Shanghai), None when it is empty. Run time only."""
     first = log_high_water(conn)["first_occurred_at"]
-    return local_date(first).replace(day=1).isoformat() if first else None
+    return month_start(local_date(first)).isoformat() if first else None
 
 
 def monthly_partitions(start: str) -> dg.MonthlyPartitionsDefinition:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from sqlalchemy import Engine
 
+from ingestion.broker import DEFAULT_TOPIC
 from warehouse.db import make_engine, resolve_url
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class KafkaResource(_Resource):
     """A Kafka-protocol broker the project events arrive on (None: no stream configured)."""
 
     bootstrap: str | None = None
-    topic: str = "zhaoshang.events"
+    topic: str = DEFAULT_TOPIC
     sink_name: str = "warehouse"
     idle_seconds: float = 5.0
 

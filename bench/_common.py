@@ -53,9 +53,10 @@ sys.path[:] = [str(ROOT), *(p for p in sys.path if p not in (str(ROOT), _BENCH, 
 from sqlalchemy import Connection, Engine, text  # noqa: E402
 from sqlalchemy.engine import URL  # noqa: E402
 
-from warehouse.db import drop_database, ensure_database, make_engine, resolve_url  # noqa: E402
+from warehouse.db import create_postgis, drop_database, ensure_database, make_engine, resolve_url  # noqa: E402
 from warehouse.migrate import upgrade  # noqa: E402
 from zhaoshang import clock  # noqa: E402
+from zhaoshang.settings import load_settings  # noqa: E402
 
 FULL_EVENTS = 1_000_000
 N_EVENTS = int(os.environ.get("ZHAOSHANG_BENCH_EVENTS", str(FULL_EVENTS)))
@@ -223,7 +224,7 @@ class Bench:
 
 
 def _own_database_url(name: str) -> URL:
-    base = resolve_url()  # the server (and base name) of ZHAOSHANG_DATABASE_URL, or the product's default
+    base = resolve_url(load_settings().database_url)  # the server (and base name) of ZHAOSHANG_DATABASE_URL, or the product's default
     return base.set(database=f"{base.database}_bench_{name}_{uuid.uuid4().hex[:8]}")
 
 
@@ -251,7 +252,7 @@ def prepare_database(url: URL) -> Engine:
     ensure_database(url)
     engine = make_engine(url, as_app=False)  # a scratch database: the benchmark empties its tables
     with engine.begin() as conn:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        create_postgis(conn)
     upgrade(engine)
     return engine
 

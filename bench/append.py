@@ -30,7 +30,8 @@ from _common import FULL_EVENTS, N_EVENTS, Bench, CpuMeter, bench_run, empty_tab
 from sqlalchemy import Engine, text
 
 from events.validation import parse_event
-from warehouse.event_store import _STAGE_COLUMNS, _copy_escape, load_records, read_jsonl
+from warehouse.copy_text import copy_escape
+from warehouse.event_store import _STAGE_COLUMNS, load_records, read_jsonl
 
 RAW_TABLE = "bench_raw_copy"
 
@@ -54,7 +55,7 @@ def _prepare_copy_text(path: Path, out: Path) -> int:
                 inc.source,
                 inc.position or "",
             )
-            fh.write("\t".join(_copy_escape(f) for f in fields) + "\n")
+            fh.write("\t".join(copy_escape(f) for f in fields) + "\n")
             n += 1
     return n
 

@@ -31,6 +31,12 @@ def add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier, clamped to that month's end: 2024-08-31, 6 → 2024-02-29."""
+    start = add_months(day, -months)
+    return start.replace(day=min(day.day, month_end(start).day))
+
+
 def month_ends(first: date, last: date) -> list[date]:
     """Every month end from ``first``'s month up to ``last``, with ``last`` itself as the final one.
 

@@ -107,11 +107,27 @@ class Event:
         return out
 
 
-# The canonical JSON of the content hash (sorted keys, no spaces, UTF-8), built once.
+# Built once: json.dumps with options builds an encoder per call.
 _CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_WIRE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # Integral floats below this magnitude are written as integers; beyond it a float's digits are not
 # the number it was written as, so it keeps its own form.
 _EXACT_INTEGRAL = 1e16
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text of ``value``: sorted keys, no spaces, non-ASCII as itself (stdlib ``json``).
+
+    What content hashes and ledger event ids are computed over; the msgspec fast path in
+    :mod:`events.canonical` writes the same bytes for the records it takes (tested). Numbers are
+    written as they are: the content hash first applies :func:`canonical_numbers`.
+    """
+    return _CANONICAL.encode(value)
+
+
+def wire_json(record: dict[str, Any]) -> str:
+    """One record as a line of the wire (JSON lines, Kafka): its keys in their order, no spaces, non-ASCII as itself."""
+    return _WIRE.encode(record)
 
 
 def canonical_numbers(value: Any) -> Any:
@@ -142,8 +158,8 @@ def hash_and_payload_text(
     integers: :func:`canonical_numbers`) of
     ``[event_id, project_id, type, occurred_at in UTC, schema_version, payload]``.
     """
-    head = _CANONICAL.encode([event_id, project_id, str(type_), occurred_at.astimezone(UTC).isoformat(), schema_version])
-    payload_text = _CANONICAL.encode(canonical_numbers(payload))
+    head = canonical_json([event_id, project_id, str(type_), occurred_at.astimezone(UTC).isoformat(), schema_version])
+    payload_text = canonical_json(canonical_numbers(payload))
     canonical = head[:-1] + "," + payload_text + "]"
     return hashlib.sha256(canonical.encode()).hexdigest(), payload_text
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from events.calendar import months_before
 from events.disclosure import is_confidential
 from events.model import FUNNEL, FUNNEL_RANK, Event, EventType, Stage, local_date
 
@@ -135,15 +136,6 @@ class ProjectState:
             }
         )
         return row
-
-
-def months_before(day: date, months: int) -> date:
-    """The same day ``months`` calendar months earlier, clamped to the month's end."""
-    y, m = divmod(day.year * 12 + (day.month - 1) - months, 12)
-    m += 1
-    import calendar
-
-    return date(y, m, min(day.day, calendar.monthrange(y, m)[1]))
 
 
 def active_events(events: Iterable[Event]) -> list[Event]:

@@ -130,7 +130,7 @@ class Horizon:
         return end_of_day(self.as_of)
 
     def sees(self, ev: Event) -> bool:
-        """Whether a stored event (``recorded_at`` set) is within the horizon (the SQL of ``warehouse.replay`` says the same)."""
+        """Whether a stored event (``recorded_at`` set) is within the horizon (its SQL form is ``warehouse.horizon.horizon_clause``)."""
         if ev.occurred_at >= self.occurred_before and ev.type is not EventType.RETRACTED:
             return False
         return self.known_at is None or (ev.recorded_at is not None and ev.recorded_at <= self.known_at)

@@ -15,6 +15,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+# The topic of the project lifecycle events: the one default of `events publish`, `stream`, `ledger import
+# --publish`, the Dagster resource and ZHAOSHANG_KAFKA_TOPIC (zhaoshang.settings).
+DEFAULT_TOPIC = "zhaoshang.events"
+
 
 class BrokerError(RuntimeError):
     """The local broker could not be started (binary missing, port taken, crashed on start)."""

@@ -24,8 +24,8 @@ partition (the counters in ``stream_offset`` cover the sink's whole life) and pe
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
+import logging
 import os
 import queue
 import signal
@@ -41,9 +41,14 @@ import orjson
 from sqlalchemy import Connection, Engine, text
 
 from events.canonical import canonicalize
+from events.model import wire_json
 from events.store import AppendResult, Fenced, Incoming
 from events.validation import EventValidationError
+from ingestion.broker import DEFAULT_TOPIC
+from warehouse.collector import Collector, gc_paused
 from warehouse.event_store import StagedBatch, append_raw, prepare, write_staged
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PARTITIONS = 3
 DEFAULT_SINK_BATCH = 20_000
@@ -137,7 +142,7 @@ def _as_message(record: dict[str, Any] | str | Incoming) -> tuple[str | bytes, s
     if isinstance(record, Incoming):
         return record.raw, record.position
     if isinstance(record, dict):
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":")), None
+        return wire_json(record), None
     return record, None
 
 
@@ -408,36 +413,6 @@ class _FetchFailed:
     error: BaseException
 
 
-class _CollectorByHand:
-    """Cyclic garbage collection run by the sink, not by allocation counts.
-
-    Automatically, Python collects every few hundred allocations; polling Kafka allocates a record
-    object per message, and every pass walks the batches held in the pipeline: a third of the
-    sink's CPU (measured: 20 µs per event instead of 30). So while streaming, the young generations
-    are collected after each batch and everything once a minute, which bounds what cycles can hold.
-    """
-
-    FULL_EVERY_S = 60.0
-
-    def __init__(self) -> None:
-        self.was_enabled = gc.isenabled()
-        self.last_full = self.last = time.monotonic()
-        gc.disable()
-
-    def tick(self, *, wrote: bool) -> None:
-        now = time.monotonic()
-        if now - self.last_full >= self.FULL_EVERY_S:
-            gc.collect()
-            self.last_full = self.last = now
-        elif wrote or now - self.last >= 1.0:
-            gc.collect(1)
-            self.last = now
-
-    def stop(self) -> None:
-        if self.was_enabled:
-            gc.enable()
-
-
 @dataclass(slots=True)
 class _SinkState:
     started: float = field(default_factory=time.monotonic)
@@ -635,7 +610,7 @@ class _SinkLoop:
     # Written by the fetch thread: when messages last arrived, and whether it holds some not yet handed over.
     last_message: list[float]
     state: _SinkState
-    collector: _CollectorByHand
+    collector: Collector
     on_progress: Callable[[dict[str, Any]], None] | None
     highwater: dict[int, int | None] = field(default_factory=dict)
     last_report: float = 0.0
@@ -791,7 +766,7 @@ def run_sink(
     fetcher: threading.Thread | None = None
     fetch_stop = threading.Event()
     locked = False
-    collector: _CollectorByHand | None = None
+    paused = contextlib.ExitStack()  # the collector's pause, from the first batch to the end
     try:
         conn.execute(text("SELECT set_config('application_name', :n, false)"), {"n": _app_name(name)})
         conn.commit()
@@ -804,7 +779,8 @@ def run_sink(
         warnings = _seek_committed(consumer, topic, wanted, position)
 
         state = _SinkState()
-        collector = _CollectorByHand()
+        log.info("sink %s reads %s partitions %s", name, topic, wanted, extra={"sink": name, "topic": topic, "offsets": {str(p): position[p] for p in wanted}})
+        collector = paused.enter_context(gc_paused())
         inbox: queue.Queue[_Fetched | _FetchFailed] = queue.Queue(maxsize=2)
         last_message = [time.monotonic(), 0.0]
         loop = _SinkLoop(conn, name, topic, bootstrap, wanted, position, inbox, last_message, state, collector, on_progress)
@@ -815,8 +791,7 @@ def run_sink(
         loop.run(stop, stop_when_idle, stopped_by)
         return loop.result(stopped_by, warnings)
     finally:
-        if collector is not None:
-            collector.stop()
+        paused.close()
         fetch_stop.set()
         if fetcher is not None:
             fetcher.join(timeout=5)
@@ -1019,7 +994,7 @@ def publish_and_stream(
     records: Iterable[dict[str, Any] | str | Incoming],
     *,
     bootstrap: str | None = None,
-    topic: str = "zhaoshang-events",
+    topic: str = DEFAULT_TOPIC,
     partitions: int = DEFAULT_PARTITIONS,
     name: str = "demo",
     on_progress: Callable[[dict[str, Any]], None] | None = None,

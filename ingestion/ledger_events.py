@@ -21,14 +21,13 @@ publishing it twice, adds nothing. Every event is recorded at the ledger's as-of
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from events.model import SHANGHAI, Event, EventType, local_date
+from events.model import SHANGHAI, Event, EventType, canonical_json, local_date
 from events.projection import active_events, fold_project
 from ingestion.ledger import FIELD_LABELS_ZH, LedgerProject, derive_project_id
 
@@ -92,8 +91,7 @@ def _instant(day: date) -> datetime:
 
 
 def _payload_tag(payload: dict[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:8]
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:8]
 
 
 def stage_event_id(project_id: str, type_: EventType, day: date, payload: dict[str, Any]) -> str:

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from events.model import Event, EventType, end_of_day
+from events.model import Event, wire_json
 from events.projection import fold
-from events.store import AppendResult, Incoming
+from events.store import AppendResult, Horizon, Incoming
 from ingestion.ledger import LedgerProject, LedgerTable, Mapping, ledger_totals, read_ledger, series_name
 from ingestion.ledger_events import LedgerPlan, plan_ledger
 from warehouse.event_store import append_validated
@@ -99,8 +99,8 @@ def resolve_as_of(table: LedgerTable, file_name: str, as_of: date | None, today:
 
 def warehouse_totals(events: Sequence[Event], project_ids: set[str], as_of: date) -> dict[str, float]:
     """The same totals as :func:`ledger_totals`, from the log folded as of the ledger's date."""
-    before = end_of_day(as_of)
-    states = fold(e for e in events if e.type is EventType.RETRACTED or e.occurred_at < before)
+    horizon = Horizon(as_of)
+    states = fold(e for e in events if horizon.sees(e))
     ours = [s for pid, s in states.items() if pid in project_ids]
     return {
         "signed": sum(1 for s in ours if s.signed_on),
@@ -178,9 +178,7 @@ def import_ledger(
 
 
 def _wire_text(e: Event) -> str:
-    import json
-
-    return json.dumps(e.to_wire(), ensure_ascii=False, separators=(",", ":"))
+    return wire_json(e.to_wire())
 
 
 def _position(where: str, row: int | None, as_of: date) -> str:

@@ -24,18 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAND_CLASSES: tuple[str, ...] = ("100101", "100102", "100103")
+from land.vocabulary import LAND_USE_LABELS
 
-LAND_CLASS_LABEL_ZH: dict[str, str] = {
-    "100101": "一类工业用地",
-    "100102": "二类工业用地",
-    "100103": "三类工业用地",
-}
-LAND_CLASS_LABEL_EN: dict[str, str] = {
-    "100101": "class-1 industrial land",
-    "100102": "class-2 industrial land",
-    "100103": "class-3 industrial land",
-}
+# The industrial land classes, labelled by land.vocabulary.LAND_USE_LABELS.
+LAND_CLASSES: tuple[str, ...] = tuple(LAND_USE_LABELS)
 
 ALLOWED_BY_LEVEL: dict[int, tuple[str, ...]] = {
     1: ("100101", "100102"),

@@ -76,19 +76,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from land.industry_land import (
-    LAND_CLASS_LABEL_EN,
-    LAND_CLASS_LABEL_ZH,
-    LAND_CLASSES,
-    IndustryClass,
-    industry_class,
-)
+from land.industry_land import LAND_CLASSES, IndustryClass, industry_class
+from land.vocabulary import LAND_USE_LABELS, ON_OFFER_STATUSES
 
 DEFAULT_WEIGHTS: dict[str, float] = {"area_fit": 0.35, "distance": 0.25, "price": 0.25, "readiness": 0.15}
 LAND_CRITERIA = ("area_fit", "distance", "price", "readiness", "plot_ratio")
 FACTORY_CRITERIA = ("area_fit", "distance", "price", "readiness", "floor_load", "clear_height", "power")
 CRITERIA = tuple(dict.fromkeys(LAND_CRITERIA + FACTORY_CRITERIA))
-AVAILABLE_STATUSES = ("available", "partly_taken")
+AVAILABLE_STATUSES = ON_OFFER_STATUSES
 TIE_DECIMALS = 2  # scores that print the same (0–100, two decimals) are ties, ordered by site_id
 FALSE_EASTING_M = 500_000.0  # of the Gauss-Kruger zones EPSG:4534–4554 (no zone prefix)
 EARTH_RADIUS_M = 6_371_000.0
@@ -723,8 +718,9 @@ def _num(x: float | None, decimals: int = 2) -> str:
 
 
 def _class_text(codes: Iterable[str], zh: bool) -> str:
-    labels = LAND_CLASS_LABEL_ZH if zh else LAND_CLASS_LABEL_EN
-    return "、".join(f"{c}（{labels[c]}）" for c in codes) if zh else ", ".join(f"{c} ({labels[c]})" for c in codes)
+    if zh:
+        return "、".join(f"{c}（{LAND_USE_LABELS[c][0]}）" for c in codes)
+    return ", ".join(f"{c} ({LAND_USE_LABELS[c][1]})" for c in codes)
 
 
 def status_reason(st: Any, projects: Iterable[Any]) -> tuple[str, str]:
@@ -794,8 +790,8 @@ class _Reasons:
         allowed_zh, allowed_en = _class_text(allowed, True), _class_text(allowed, False)
         if code is None:
             return None, f"用地类型未登记，需 {allowed_zh}", f"land use not recorded, {allowed_en} needed"
-        here_zh = _class_text([code], True) if code in LAND_CLASS_LABEL_ZH else code
-        here_en = _class_text([code], False) if code in LAND_CLASS_LABEL_EN else code
+        here_zh = _class_text([code], True) if code in LAND_USE_LABELS else code
+        here_en = _class_text([code], False) if code in LAND_USE_LABELS else code
         if code in allowed:
             return code, f"用地类型 {here_zh}，{basis_zh}", f"land use {here_en}, {basis_en}"
         return code, f"用地类型 {here_zh}，不符合：{basis_zh}的只有 {allowed_zh}", f"land use {here_en}; only {allowed_en} {basis_en}"

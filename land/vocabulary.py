@@ -31,6 +31,8 @@ SITE_STATUS_LABELS: dict[str, tuple[str, str]] = {
     "in_production": ("已投产", "In production"),
 }
 SITE_STATUSES: tuple[str, ...] = tuple(SITE_STATUS_LABELS)
+# The statuses of a site still on offer (with space left): what matching ranks and maps show as available.
+ON_OFFER_STATUSES: tuple[str, ...] = ("available", "partly_taken")
 
 
 class SiteKind(StrEnum):

@@ -46,8 +46,9 @@ class BrowserError(RuntimeError):
     pass
 
 
-def chromium_path() -> str:
-    for name in (os.environ.get("ZHAOSHANG_CHROMIUM", ""), *CHROMIUM_CANDIDATES):
+def chromium_path(chromium: str | None = None) -> str:
+    """``chromium`` (the settings' ``ZHAOSHANG_CHROMIUM``: a name on PATH or a path) if it is there, else one found on PATH."""
+    for name in (chromium or "", *CHROMIUM_CANDIDATES):
         if name and (path := shutil.which(name)):
             return path
     raise BrowserError("Chromium is missing: install Debian's chromium (./run installs it)")
@@ -62,6 +63,7 @@ def screenshot(
     offline: bool = True,
     wait_ms: int = 4000,
     view: tuple[int, float, float] | None = None,
+    chromium: str | None = None,
 ) -> Path:
     """A PNG of ``page`` at ``size`` CSS pixels × ``scale`` (2 = print-ready ~3200 px wide).
 
@@ -71,7 +73,7 @@ def screenshot(
     url = page.resolve().as_uri() + (f"#{view[0]}/{view[1]:.5f}/{view[2]:.5f}/print" if view else "#print")
     with tempfile.TemporaryDirectory(prefix="zs-chromium-", ignore_cleanup_errors=True) as profile:
         cmd = [
-            chromium_path(),
+            chromium_path(chromium),
             *BASE_FLAGS,
             *(OFFLINE_FLAGS if offline else ()),
             f"--user-data-dir={profile}",
@@ -160,9 +162,9 @@ class _Cdp:
         self._conn.__exit__(None, None, None)
 
 
-def _start(offline: bool, size: tuple[int, int], profile: str) -> tuple[subprocess.Popen[str], int, IO[str]]:
+def _start(offline: bool, size: tuple[int, int], profile: str, chromium: str | None = None) -> tuple[subprocess.Popen[str], int, IO[str]]:
     cmd = [
-        chromium_path(),
+        chromium_path(chromium),
         *BASE_FLAGS,
         *(OFFLINE_FLAGS if offline else ()),
         f"--user-data-dir={profile}",
@@ -212,6 +214,7 @@ def inspect_page(
     size: tuple[int, int] = (1400, 900),
     evaluate: Sequence[str] = (),
     capture: Path | None = None,
+    chromium: str | None = None,
 ) -> PageReport:
     """Open ``page`` (a path or URL) in headless Chromium and report what happened.
 
@@ -224,7 +227,7 @@ def inspect_page(
     url = Path(page).resolve().as_uri() if not str(page).startswith(("file:", "http:", "https:")) else str(page)
     report = PageReport(url=url)
     with tempfile.TemporaryDirectory(prefix="zs-chromium-", ignore_cleanup_errors=True) as profile:
-        proc, port, log = _start(offline, size, profile)
+        proc, port, log = _start(offline, size, profile, chromium)
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:  # noqa: S310 - loopback DevTools
                 targets = json.load(resp)

@@ -82,6 +82,7 @@ def render_match_map(
     sites: GeoDataFrame | None = None,
     *,
     basemap: str = "none",
+    tianditu_key: str | None = None,
     lang: str = "zh",
     parks: GeoDataFrame | None = None,
     title: str | None = None,
@@ -229,4 +230,4 @@ def render_match_map(
     }
     if panel_rows:
         spec["panel"] = {"title": t(lang, "推荐排名", "Ranking"), "rows": panel_rows}
-    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title)
+    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title, tianditu_key=tianditu_key)

@@ -64,6 +64,7 @@ def render_pipeline_map(
     parks: GeoDataFrame | None = None,
     sites: GeoDataFrame | None = None,
     basemap: str = "none",
+    tianditu_key: str | None = None,
     lang: str = "zh",
     title: str | None = None,
     subtitle: str | None = None,
@@ -156,4 +157,4 @@ def render_pipeline_map(
             "labels": {STAGE_CODE[s]: t(lang, *STAGE[s]) for s in STAGE_CODE},
         }
         spec["text"] = {"stalled": t(lang, "停滞", "stalled")}
-    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title)
+    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title, tianditu_key=tianditu_key)

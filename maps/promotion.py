@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from geopandas import GeoDataFrame
 
+from land.vocabulary import ON_OFFER_STATUSES
 from maps.render import (
     DEFAULT_PRECISION,
     DEFAULT_SIMPLIFY_M,
@@ -69,7 +70,7 @@ INTERNAL_SITE_FIELDS: tuple[Field, ...] = (
     Field("project_ids", "关联项目", "Projects", "list"),
 )
 PUBLIC_SITE_FIELDS: frozenset[str] = frozenset(f.col for f in SITE_FIELDS) | {"name"}
-ON_OFFER = ("available", "partly_taken")
+ON_OFFER = ON_OFFER_STATUSES
 
 PROJECT_FIELDS: tuple[Field, ...] = (
     Field("stage", "阶段", "Stage", codes=STAGE),
@@ -154,7 +155,7 @@ def _legend_sites(lang: str, internal: bool) -> dict[str, Any]:
     ]
     items.append({"shape": "fill", "color": "#27306b", "fill": FACTORY_COLOR, "label": t(lang, "标准厂房（有空置）", "Standard factory (vacant space)")})
     if internal:
-        items.append({"shape": "fill", "color": "#6b6b6b", "fill": TAKEN_COLOR, "dash": True, "label": t(lang, "已用 / 已投产", "Taken / in production")})
+        items.append({"shape": "fill", "color": "#6b6b6b", "fill": TAKEN_COLOR, "dash": True, "label": " / ".join(t(lang, *SITE_STATUS[s]) for s in ("taken", "in_production"))})
     return {"title": t(lang, "可供土地与厂房", "Land and factories on offer"), "items": items}
 
 
@@ -200,6 +201,7 @@ def render_promotion_map(
     projects: GeoDataFrame | None = None,
     profile: str = "public",
     basemap: str = "none",
+    tianditu_key: str | None = None,
     lang: str = "zh",
     title: str | None = None,
     subtitle: str | None = None,
@@ -346,7 +348,7 @@ def render_promotion_map(
         "legend": legend,
         "bounds": bounds,
     }
-    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title)
+    return build_page(spec, basemap=basemap, lang=lang, page_title=page_title, tianditu_key=tianditu_key)
 
 
 def park_layer(

@@ -31,7 +31,6 @@ from sqlalchemy import Engine
 
 from events.calendar import month_ends
 from events.choices import Lang, member
-from events.model import end_of_day
 from events.projection import fold
 from land.matching import public_match
 from maps.match_map import render_match_map
@@ -63,11 +62,11 @@ def pipeline_frames(conn: Any, as_of: date, *, first: date | None = None) -> gpd
     start = first or min(e.occurred_at for e in dated).date()
     frames = []
     for day in month_ends(start, as_of):
-        cut = end_of_day(day)
-        states = fold(e for e in events if e.type.value == "retracted" or e.occurred_at < cut)
+        month_end = Horizon(day)
+        states = fold(e for e in events if month_end.sees(e))
         if not states:
             continue
-        loc = project_locations(conn, Horizon(day), states=states)
+        loc = project_locations(conn, month_end, states=states)
         loc.insert(0, "month", day.strftime("%Y-%m"))
         frames.append(loc)
     if not frames:
@@ -138,17 +137,19 @@ def publish_maps(
     profile: str = "public",
     as_of: date,
     basemap: str = "none",
+    tianditu_key: str | None = None,
     lang: str = "zh",
     png: bool = False,
+    chromium: str | None = None,
     match_results: Sequence[dict[str, Any]] = (),
     requirements: Sequence[dict[str, Any]] = (),
     say: Say | None = None,
 ) -> dict[str, str]:
     """Write the maps for ``profile`` at ``as_of`` into ``out_dir``; returns ``{name: path}``.
 
-    ``basemap``: none | osm | tianditu (key from ``TIANDITU_KEY``) | gaode (overlay shifted to
+    ``basemap``: none | osm | tianditu (with ``tianditu_key``) | gaode (overlay shifted to
     GCJ-02). ``png``: also a print-ready PNG of each page through headless Chromium (offline for
-    ``basemap="none"``). ``match_results``: ``land.matching.match`` outputs to map, one page each;
+    ``basemap="none"``; ``chromium``: the browser to use, default one on PATH). ``match_results``: ``land.matching.match`` outputs to map, one page each;
     ``requirements``: investor requirements (DOMAIN.md) matched here against the same sites.
     """
     from events.store import Horizon
@@ -188,11 +189,11 @@ def publish_maps(
     write(
         "promotion",
         promo_title,
-        render_promotion_map(sites, park_frame, poi_frame, projects=projects, profile=profile, basemap=basemap, lang=lang, title=promo_title, subtitle=promo_sub),
+        render_promotion_map(sites, park_frame, poi_frame, projects=projects, profile=profile, basemap=basemap, tianditu_key=tianditu_key, lang=lang, title=promo_title, subtitle=promo_sub),
     )
     if frames is not None:
         pipe_title = t(lang, "招商项目推进地图（内部）", "Project pipeline map (internal)")
-        write("pipeline", pipe_title, render_pipeline_map(frames, parks=park_frame, sites=sites, basemap=basemap, lang=lang, title=pipe_title))
+        write("pipeline", pipe_title, render_pipeline_map(frames, parks=park_frame, sites=sites, basemap=basemap, tianditu_key=tianditu_key, lang=lang, title=pipe_title))
     if requirements:
         from land.matching import match_many
 
@@ -205,20 +206,20 @@ def publish_maps(
         else:
             investor = str(result.get("investor") or "")
             title = t(lang, f"选址推荐：{investor}", f"Site recommendations: {investor}")
-        write(f"match-{i}", title, render_match_map(result, sites, parks=park_frame, basemap=basemap, lang=lang, title=title))
+        write(f"match-{i}", title, render_match_map(result, sites, parks=park_frame, basemap=basemap, tianditu_key=tianditu_key, lang=lang, title=title))
 
     prints: list[tuple[str, str]] = []
     if png:
         from maps.browser import screenshot
 
         for e in entries:
-            shot = screenshot(out / e["html"], out / f"{e['name']}.png", offline=basemap == "none")
+            shot = screenshot(out / e["html"], out / f"{e['name']}.png", offline=basemap == "none", chromium=chromium)
             written[f"{e['name']}.png"] = str(shot)
             e["png"] = shot.name
             note(f"{shot}")
         # One print picture per park: at county scale parcels are specks.
         for i, (park, view) in enumerate(park_views(park_frame, basemap=basemap), start=1):
-            shot = screenshot(out / "promotion.html", out / f"promotion-park-{i}.png", offline=basemap == "none", view=view)
+            shot = screenshot(out / "promotion.html", out / f"promotion-park-{i}.png", offline=basemap == "none", view=view, chromium=chromium)
             written[f"promotion-park-{i}.png"] = str(shot)
             prints.append((t(lang, f"打印图：{park}", f"Print: {park}"), shot.name))
             note(f"{shot} ({park})")

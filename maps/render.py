@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -263,8 +262,8 @@ def script_json(data: Any) -> str:
     return _SCRIPT_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", raw)
 
 
-def tile_layers(basemap: str, lang: str) -> list[dict[str, Any]]:
-    """Basemap tile layers (images only, never scripts). Tianditu needs ``TIANDITU_KEY`` set."""
+def tile_layers(basemap: str, lang: str, tianditu_key: str | None = None) -> list[dict[str, Any]]:
+    """Basemap tile layers (images only, never scripts). Tianditu needs ``tianditu_key`` (the settings' ``TIANDITU_KEY``)."""
     basemap = member(Basemap, basemap, "basemap")
     if basemap == "none":
         return []
@@ -288,7 +287,7 @@ def tile_layers(basemap: str, lang: str) -> list[dict[str, Any]]:
             }
         ]
     if basemap == "tianditu":
-        key = os.environ.get(TIANDITU_KEY_ENV, "").strip()
+        key = (tianditu_key or "").strip()
         if not key:
             raise ValueError(f"the Tianditu basemap needs a key: set {TIANDITU_KEY_ENV} (from console.tianditu.gov.cn)")
         if not re.fullmatch(r"[0-9A-Za-z]+", key):
@@ -381,7 +380,7 @@ class _DrawScript(MacroElement):
         self.spec_json = spec_json
 
 
-def build_page(spec: dict[str, Any], *, basemap: str, lang: str, page_title: str) -> str:
+def build_page(spec: dict[str, Any], *, basemap: str, lang: str, page_title: str, tianditu_key: str | None = None) -> str:
     """A complete self-contained HTML page for ``spec`` (the runtime's layers, legend, texts).
 
     Leaflet, its CSS (icons as data: URIs), our CSS and runtime are inlined; folium's CDN
@@ -389,7 +388,7 @@ def build_page(spec: dict[str, Any], *, basemap: str, lang: str, page_title: str
     stylesheet.
     """
     spec = dict(spec)
-    spec["tiles"] = tile_layers(basemap, lang)
+    spec["tiles"] = tile_layers(basemap, lang, tianditu_key)
     spec.setdefault("text", {})
     spec["text"] = {
         "legend": t(lang, "图例", "Legend"),

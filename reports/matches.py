@@ -53,13 +53,15 @@ def stamp(result: dict[str, Any], as_of: date, known_at: datetime | None) -> dic
     return result
 
 
-def write_map(result: dict[str, Any], sites: Any, path: Path, *, lang: str = "zh", basemap: str = "none") -> bool:
+def write_map(
+    result: dict[str, Any], sites: Any, path: Path, *, lang: str = "zh", basemap: str = "none", tianditu_key: str | None = None
+) -> bool:
     """The match map (``maps.match_map``) as a self-contained HTML page; False when that renderer is absent."""
     try:
         from maps.match_map import render_match_map
     except ImportError:
         return False
-    page = render_match_map(result, sites, lang=lang, basemap=basemap)
+    page = render_match_map(result, sites, lang=lang, basemap=basemap, tianditu_key=tianditu_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return True
@@ -76,6 +78,7 @@ def match_files(
     maps: bool = False,
     lang: str = "zh",
     basemap: str = "none",
+    tianditu_key: str | None = None,
 ) -> list[dict[str, Any]]:
     """Match every requirement file and write ``NAME.match.json`` (and ``NAME.match.html`` with ``maps``).
 
@@ -100,7 +103,7 @@ def match_files(
         output = target_dir / f"{stem}{RESULT_SUFFIX}"
         output.write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
         summary["output"] = str(output)
-        if maps and write_map(result, sites, target_dir / f"{stem}{MAP_SUFFIX}", lang=lang, basemap=basemap):
+        if maps and write_map(result, sites, target_dir / f"{stem}{MAP_SUFFIX}", lang=lang, basemap=basemap, tianditu_key=tianditu_key):
             summary["map"] = str(target_dir / f"{stem}{MAP_SUFFIX}")
         summary.update(
             investor=result["investor"],

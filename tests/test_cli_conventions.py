@@ -21,6 +21,7 @@ from land.vocabulary import SITE_KIND_LABELS, SITE_KINDS, SiteKind
 from maps.vocabulary import Basemap, Profile
 from zhaoshang.cli import app
 from zhaoshang.common import EXIT_CODES, ExitCode
+from zhaoshang.logs import LogFormat
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -40,6 +41,7 @@ CHOICES: list[tuple[list[str], str, type[StrEnum]]] = [
     (["maps", "publish", "--out", "maps"], "--profile", Profile),
     (["maps", "publish", "--out", "maps"], "--basemap", Basemap),
     (["maps", "publish", "--out", "maps"], "--lang", Lang),
+    (["stream", "--bootstrap", "127.0.0.1:9"], "--log-format", LogFormat),
 ]
 
 
@@ -80,7 +82,7 @@ def test_a_bad_choice_is_a_usage_error(args: list[str], option: str, vocabulary:
 
 def test_every_closed_option_is_one_of_the_vocabularies() -> None:
     """No command keeps a hand-made list: every Choice option takes exactly one vocabulary's values."""
-    vocabularies = {tuple(v.value for v in e) for e in (Lang, KpiMode, KpiGroup, SiteKind, Basemap, Profile)}
+    vocabularies = {tuple(v.value for v in e) for e in (Lang, KpiMode, KpiGroup, SiteKind, Basemap, Profile, LogFormat)}
     choices = {(path, p.opts[0]): tuple(v.value for v in vocabulary_of(p)) for path, p in options() if vocabulary_of(p)}
     assert choices and all(values in vocabularies for values in choices.values()), choices
     listed = {(" ".join(command_words(args)), option) for args, option, _ in CHOICES}

@@ -6,8 +6,9 @@ import random
 from datetime import date
 from typing import Any
 
+from events.calendar import months_before
 from events.model import Event, Stage
-from events.projection import Anomaly, active_events, fold, months_before
+from events.projection import Anomaly, active_events, fold
 from events.validation import validate_record
 
 

@@ -8,16 +8,15 @@ from typing import Any
 import pytest
 
 from events.kpis import KPI_KEYS, compute_kpis
-from events.model import end_of_day
 from events.projection import fold
+from events.store import Horizon
 from events.validation import validate_record
 from tests.kpi_district import AS_OF, BY_UNIT_GROUPS, COHORT_2024, DISTRICT, FLOW_2024, FROM, TO, record
 
 
 def states_as_of(day: date) -> dict[str, Any]:
-    before = end_of_day(day)
-    events = [validate_record(r) for r in DISTRICT]
-    return fold(e for e in events if e.occurred_at < before)
+    horizon = Horizon(day)
+    return fold(e for e in map(validate_record, DISTRICT) if horizon.sees(e))
 
 
 def test_cohort_kpis() -> None:

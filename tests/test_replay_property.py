@@ -4,6 +4,7 @@ re-sent duplicates, replays to exactly the state the pure fold gives."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
@@ -43,10 +44,7 @@ def test_loaded_in_any_order_and_batches_replays_like_the_fold(db: Engine, data:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), history=histories())
 def test_as_of_and_known_at_select_exactly_the_events_the_domain_says(db: Engine, data: st.DataObject, history: list[Event]) -> None:
-    """SQL's horizon equals the domain's: occurred before the end of the as-of day (retractions
-    whatever their date), recorded at or before known-at."""
-    from events.model import EventType, end_of_day
-
+    """SQL's horizon (``warehouse.horizon.horizon_clause``) equals the domain's (``Horizon.sees``)."""
     with db.begin() as conn:
         truncate(conn, "event_log", "dead_letter")
     recorded = {ev.event_id: RECORDED + timedelta(hours=data.draw(st.integers(0, 48))) for ev in history}
@@ -58,10 +56,7 @@ def test_as_of_and_known_at_select_exactly_the_events_the_domain_says(db: Engine
     load_records(db, wire)
     as_of = date(2024, 1, 1) + timedelta(days=data.draw(st.integers(0, 7)))
     known_at = data.draw(st.one_of(st.none(), st.integers(-1, 49).map(lambda h: RECORDED + timedelta(hours=h))))
-    seen = [
-        ev for ev in history
-        if (ev.occurred_at < end_of_day(as_of) or ev.type is EventType.RETRACTED)
-        and (known_at is None or recorded[ev.event_id] <= known_at)
-    ]
+    horizon = Horizon(as_of, known_at)
+    seen = [ev for ev in history if horizon.sees(replace(ev, recorded_at=recorded[ev.event_id]))]
     with db.connect() as conn:
-        assert project_states(conn, Horizon(as_of, known_at)) == fold(seen)
+        assert project_states(conn, horizon) == fold(seen)

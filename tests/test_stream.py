@@ -485,3 +485,24 @@ def test_cli_publish_validate_reports_lines_that_are_not_events(kafka_bootstrap:
     counts = json.loads(out.stdout)
     assert (counts["read"], counts["sent"], counts["invalid"]) == (len(history) + 1, len(history), 1)
     assert counts["invalid_reasons"][0].startswith("line 2: broken JSON")
+
+
+def test_stream_log_format_json_writes_json_lines(db: Engine, db_url_str: str, kafka_bootstrap: str) -> None:
+    """``stream --log-format json``: every stderr line is a JSON object; the sink's start and its last
+    progress are among them, with the counters as fields. ``ZHAOSHANG_KAFKA_TOPIC`` names the topic."""
+    _truncate(db)
+    topic = _topic()
+    history = _history(15, seed=11)
+    publish_records(kafka_bootstrap, topic, history, partitions=2)
+    env = {**os.environ, "ZHAOSHANG_KAFKA_TOPIC": topic, "ZHAOSHANG_LOG_FORMAT": "text", "ZHAOSHANG_LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", kafka_bootstrap, "--database-url", db_url_str,
+           "--stop-when-idle", "1", "--name", "jsonlog", "--log-format", "json", "--json"]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["accepted"] == len(history)
+    records = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    started = [r for r in records if r["logger"] == "ingestion.kafka_stream"]
+    assert started and started[0]["topic"] == topic and started[0]["sink"] == "jsonlog"
+    last = records[-1]
+    assert last["message"] == "sink stopped" and last["accepted"] == len(history) and last["topic"] == topic

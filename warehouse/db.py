@@ -1,31 +1,32 @@
 """Database URLs and engines.
 
-``ZHAOSHANG_DATABASE_URL`` chooses the database; a plain libpq URL
-(``postgresql://user@host:port/db``) is accepted as well as an SQLAlchemy one. The default is the
-local PostgreSQL over its Unix socket, database ``zhaoshang``, as the current OS user.
+The URL is given (the entry points take it from ``zhaoshang.settings``: ``ZHAOSHANG_DATABASE_URL``);
+a plain libpq URL (``postgresql://user@host:port/db``) is accepted as well as an SQLAlchemy one.
+The default is the local PostgreSQL over its Unix socket, database ``zhaoshang``, as the current
+OS user. Nothing here reads the environment.
 
-Every engine is bounded in time: connecting gives up after ``ZHAOSHANG_CONNECT_TIMEOUT`` seconds
-(default 10; a ``connect_timeout`` in the URL wins) and a statement after
-``ZHAOSHANG_STATEMENT_TIMEOUT`` seconds (default 300, 0 for none); TCP keepalives notice a server
-that vanished mid-load. An application engine (the default) runs as the application role where
-``zhaoshang setup`` installed the roles (``warehouse.roles``).
+Every engine is bounded in time: connecting gives up after the URL's ``connect_timeout`` (default
+10 s) and a statement after its ``options=-c statement_timeout=…`` (default 300 s, 0 for none);
+:func:`with_timeouts` writes other values into a URL, so every engine made from it, in this
+process or another, keeps them. TCP keepalives notice a server that vanished mid-load. An
+application engine (the default) runs as the application role where ``zhaoshang setup``
+installed the roles (``warehouse.roles``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE = "zhaoshang"
 DEFAULT_SOCKET_DIR = "/var/run/postgresql"
+# The variables zhaoshang.settings reads these from (named in messages).
 ENV_VAR = "ZHAOSHANG_DATABASE_URL"
-CONNECT_TIMEOUT_VAR = "ZHAOSHANG_CONNECT_TIMEOUT"
 STATEMENT_TIMEOUT_VAR = "ZHAOSHANG_STATEMENT_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_STATEMENT_TIMEOUT = 300
@@ -45,8 +46,8 @@ def default_url() -> str:
 
 
 def resolve_url(url: str | None = None) -> URL:
-    """The SQLAlchemy URL (psycopg 3 driver) for an explicit URL, the environment, or the default."""
-    raw = url or os.environ.get(ENV_VAR) or default_url()
+    """The SQLAlchemy URL (psycopg 3 driver) for ``url``, or the local default."""
+    raw = url or default_url()
     if raw.startswith("postgres://"):
         raw = "postgresql://" + raw[len("postgres://") :]
     try:
@@ -60,31 +61,35 @@ def resolve_url(url: str | None = None) -> URL:
     return parsed.set(drivername="postgresql+psycopg")
 
 
-def _seconds(var: str, default: int) -> float:
-    raw = os.environ.get(var, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{var} expects a number of seconds, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{var} expects a number of seconds >= 0, got {raw!r}")
-    return value
+def _connect_timeout(seconds: float) -> str:
+    # libpq takes whole seconds and treats 1 as 2; 0 would mean "wait forever".
+    return str(max(2, round(seconds)))
+
+
+def _options(url: URL) -> str:
+    options = url.query.get("options", "")
+    return " ".join(options) if isinstance(options, tuple) else options
+
+
+def with_timeouts(url: URL, *, connect_timeout_s: float | None = None, statement_timeout_s: float | None = None) -> URL:
+    """``url`` carrying these timeouts (seconds; None leaves the default), unless it names its own."""
+    query: dict[str, str] = {}
+    if connect_timeout_s is not None and "connect_timeout" not in url.query:
+        query["connect_timeout"] = _connect_timeout(connect_timeout_s)
+    options = _options(url)
+    if statement_timeout_s is not None and "statement_timeout" not in options:
+        query["options"] = f"{options} -c statement_timeout={int(statement_timeout_s * 1000)}".strip()
+    return url.update_query_dict(query) if query else url
 
 
 def connect_args_for(url: URL) -> dict[str, Any]:
     """libpq parameters bounding every connection in time (the URL's own settings win)."""
     args: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
     if "connect_timeout" not in url.query:
-        # libpq takes whole seconds and treats 1 as 2; 0 would mean "wait forever".
-        args["connect_timeout"] = max(2, round(_seconds(CONNECT_TIMEOUT_VAR, DEFAULT_CONNECT_TIMEOUT)))
-    statement_ms = int(_seconds(STATEMENT_TIMEOUT_VAR, DEFAULT_STATEMENT_TIMEOUT) * 1000)
-    options = url.query.get("options", "")
-    if isinstance(options, tuple):
-        options = " ".join(options)
+        args["connect_timeout"] = int(_connect_timeout(DEFAULT_CONNECT_TIMEOUT))
+    options = _options(url)
     if "statement_timeout" not in options:
-        args["options"] = f"{options} -c statement_timeout={statement_ms}".strip()
+        args["options"] = f"{options} -c statement_timeout={DEFAULT_STATEMENT_TIMEOUT * 1000}".strip()
     return args
 
 
@@ -142,6 +147,11 @@ def ensure_database(url: URL) -> bool:
             return True
     finally:
         admin.dispose()
+
+
+def create_postgis(conn: Connection) -> None:
+    """PostGIS in the connected database, where it is not yet (set-up, the first migration, benchmark databases)."""
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
 
 
 def drop_database(url: URL) -> None:

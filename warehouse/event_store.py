@@ -13,9 +13,7 @@ sink can write its offsets in the same transaction as the events.
 
 from __future__ import annotations
 
-import gc
 import queue
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -36,6 +34,7 @@ from events.store import conflict_letter as _conflict_letter
 from events.store import wire_of as _wire_of
 from events.validation import EventValidationError
 from warehouse.collector import gc_paused
+from warehouse.copy_text import copy_escape, copy_in
 
 DEFAULT_BATCH = 20_000
 # Advisory lock key shared by appenders (shared) and read-model projectors (exclusive, briefly).
@@ -66,15 +65,6 @@ def _stage_table(conn: Connection) -> None:
     conn.exec_driver_sql("TRUNCATE _event_stage")
 
 
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-
-
-def _copy_escape(value: str) -> str:
-    if _COPY_SPECIAL.search(value) is None:  # the usual case: nothing to escape
-        return value
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 Prepared = tuple[CanonicalEvent, Incoming]
 
 
@@ -84,7 +74,7 @@ def _copy_rows(batch: list[Prepared], arrival: datetime) -> list[bytes]:
     ``occurred_at`` goes in as its UTC text and ``recorded_at`` with its own offset: the same instants.
     """
     arrival_text = arrival.isoformat()
-    escape = _copy_escape
+    escape = copy_escape
     rows = []
     # Sources and positions repeat (one file, one topic): escaped once each.
     texts: dict[str | None, bytes] = {None: b"\\N"}
@@ -114,17 +104,10 @@ def _copy_rows(batch: list[Prepared], arrival: datetime) -> list[bytes]:
     return rows
 
 
-def _copy(conn: Connection, statement: str, data: bytes) -> None:
-    dbapi = conn.connection.driver_connection
-    assert dbapi is not None
-    with dbapi.cursor() as cur, cur.copy(statement) as copy:
-        copy.write(data)
-
-
 def _stage_rows(conn: Connection, rows: list[bytes]) -> None:
     """COPY the rows into the staging table, numbered in input order."""
     data = b"".join(b"%d\t%s\n" % (i, row) for i, row in enumerate(rows))
-    _copy(conn, f"COPY _event_stage (ord, {', '.join(_STAGE_COLUMNS)}) FROM STDIN", data)
+    copy_in(conn, f"COPY _event_stage (ord, {', '.join(_STAGE_COLUMNS)}) FROM STDIN", data)
 
 
 def _copy_into_log(conn: Connection, rows: list[bytes]) -> bool:
@@ -135,7 +118,7 @@ def _copy_into_log(conn: Connection, rows: list[bytes]) -> bool:
     """
     conn.exec_driver_sql("SAVEPOINT event_log_copy")
     try:
-        _copy(conn, f"COPY event_log ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", b"\n".join(rows) + b"\n")
+        copy_in(conn, f"COPY event_log ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", b"\n".join(rows) + b"\n")
     except psycopg.errors.UniqueViolation:
         conn.exec_driver_sql("ROLLBACK TO SAVEPOINT event_log_copy")
         conn.exec_driver_sql("RELEASE SAVEPOINT event_log_copy")
@@ -581,11 +564,10 @@ def load_records(
     log.thread.start()
     # Paused for the whole load, not only while each batch is built: re-enabled in between, the
     # collector would walk the queued batch's objects at every pass. Nothing here makes cycles.
-    with gc_paused():
+    with gc_paused() as collector:
         try:
-            for n_batches, records_batch in enumerate(batched(records, batch_size), start=1):
-                if n_batches % 50 == 0:
-                    gc.collect()  # by hand, rarely: whatever cycles the database layers left behind
+            for records_batch in batched(records, batch_size):
+                collector.tick()  # by hand: whatever cycles the database layers left behind
                 log.hand_over(prepare(records_batch))
         finally:
             log.finish()

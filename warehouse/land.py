@@ -41,6 +41,7 @@ from land.status import (
     takes_of,
 )
 from land.vocabulary import SITE_KINDS
+from warehouse.copy_text import NULL, SPECIAL_PATTERN, copy_escape, copy_in
 from warehouse.replay import project_states
 
 log = logging.getLogger(__name__)
@@ -107,13 +108,12 @@ def _copy_column(values: pd.Series, kind: str) -> list[str]:
         num = pd.to_numeric(values, errors="coerce").astype(float)
         # repr is the shortest text that reads back as the same double.
         if kind == "int":
-            return ["\\N" if v != v else str(int(v)) for v in num.tolist()]
-        return ["\\N" if v != v else repr(v) for v in num.tolist()]
+            return [NULL if v != v else str(int(v)) for v in num.tolist()]
+        return [NULL if v != v else repr(v) for v in num.tolist()]
     s = values.astype("string")
-    if s.str.contains(r"[\\\t\n\r]", regex=True).fillna(False).any():
-        s = s.str.replace("\\", "\\\\", regex=False).str.replace("\t", "\\t", regex=False)
-        s = s.str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False)
-    return s.astype(object).where(s.notna(), "\\N").tolist()
+    if s.str.contains(SPECIAL_PATTERN, regex=True).fillna(False).any():
+        s = s.map(copy_escape, na_action="ignore")
+    return s.astype(object).where(s.notna(), NULL).tolist()
 
 
 def _copy_rows(frame: gpd.GeoDataFrame) -> tuple[list[str], list[str], list[int]]:
@@ -135,22 +135,6 @@ def _copy_rows(frame: gpd.GeoDataFrame) -> tuple[list[str], list[str], list[int]
         int.from_bytes(md5("\t".join(row).encode()).digest()[:8], "big", signed=True) for row in zip(*hashed, strict=True)
     ]
     return lines, parts[0], hashes
-
-
-def _copy(conn: Connection, sql: str, lines: Iterable[str]) -> None:
-    dbapi = conn.connection.driver_connection
-    assert dbapi is not None
-    with dbapi.cursor() as cur, cur.copy(sql) as copy:
-        buf: list[str] = []
-        size = 0
-        for line in lines:
-            buf.append(line)
-            size += len(line)
-            if size > 4 << 20:  # chunks bound the memory held for a large inventory
-                copy.write(("\n".join(buf) + "\n").encode())
-                buf, size = [], 0
-        if buf:
-            copy.write(("\n".join(buf) + "\n").encode())
 
 
 def store_inventory(
@@ -198,7 +182,7 @@ def store_inventory(
     lines, ids, hashes = _copy_rows(work)
     conn.exec_driver_sql("DROP TABLE IF EXISTS _land_hash")
     conn.exec_driver_sql("CREATE TEMP TABLE _land_hash (ord integer, site_id text, content_hash bigint) ON COMMIT DROP")
-    _copy(conn, "COPY _land_hash (ord, site_id, content_hash) FROM STDIN", (f"{i}\t{sid}\t{h}" for i, (sid, h) in enumerate(zip(ids, hashes, strict=True))))
+    copy_in(conn, "COPY _land_hash (ord, site_id, content_hash) FROM STDIN", (f"{i}\t{sid}\t{h}" for i, (sid, h) in enumerate(zip(ids, hashes, strict=True))))
     conn.exec_driver_sql("CREATE INDEX ON _land_hash (site_id)")
     conn.exec_driver_sql("ANALYZE _land_hash")
     params = {"k": kind, "vf": valid_from}
@@ -251,9 +235,9 @@ def store_inventory(
         ),
         params,
     ).scalars().all()
-    tail = "\t".join((kind, valid_from.isoformat(), _copy_column(pd.Series([source]), "text")[0]))
+    tail = "\t".join((kind, valid_from.isoformat(), copy_escape(source)))
     cols = ", ".join((*_COPY_COLUMNS, "content_hash", "kind", "valid_from", "source"))
-    _copy(conn, f"COPY land_inventory ({cols}) FROM STDIN", (f"{lines[i]}\t{hashes[i]}\t{tail}" for i in to_write))
+    copy_in(conn, f"COPY land_inventory ({cols}) FROM STDIN", (f"{lines[i]}\t{hashes[i]}\t{tail}" for i in to_write))
     for temp in ("_land_changed", "_land_hash"):
         conn.exec_driver_sql(f"DROP TABLE {temp}")
     counts = VersionCounts(inserted=len(to_write), closed=closed, unchanged=unchanged, replaced=replaced)

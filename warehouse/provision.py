@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from warehouse.db import DAGSTER_SCHEMA, ensure_database, is_local, make_engine
+from warehouse.db import DAGSTER_SCHEMA, create_postgis, ensure_database, is_local, make_engine
 from warehouse.migrate import upgrade
 from warehouse.roles import APP_ROLE, become_owner, grant_app, install_roles
 
@@ -148,7 +148,7 @@ def prepare(url: URL) -> list[str]:
     engine = make_engine(url, as_app=False)
     try:
         with engine.begin() as conn:
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+            create_postgis(conn)
             done += install_roles(conn)
             # Dagster's storage: the application role owns it, so Dagster may create its tables there
             # whether it logs in as the application or as a member of it (as after set-up).

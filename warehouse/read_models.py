@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, text
 
+from events.calendar import months_before
 from events.kpis import (
     UNASSIGNED,
     KpiGroup,
@@ -46,7 +47,6 @@ from events.projection import (
     STALLED_AFTER_MONTHS,
     ProjectState,
     fold,
-    months_before,
     row_from_record,
     state_from_record,
 )
@@ -54,6 +54,7 @@ from events.store import Horizon
 from events.versions import Version, group_by_subject, versions
 from warehouse.collector import gc_paused
 from warehouse.event_store import LOG_APPEND_LOCK
+from warehouse.horizon import NOT_YET_KNOWN, OCCURRED, horizon_clause
 
 log = logging.getLogger(__name__)
 
@@ -377,13 +378,13 @@ class _Reading:
 
 def _read(conn: Connection, horizon: Horizon) -> _Reading:
     at = position(conn, lock="FOR SHARE")
-    params: dict[str, Any] = {"at": at, "before": horizon.occurred_before, "known_at": horizon.known_at}
-    seen = "(occurred_at < :before OR type = 'retracted')"
-    # Appended after the position and visible at the horizon.
-    filters = [f"seq > :at AND {seen}" + (" AND recorded_at <= :known_at" if horizon.known_at else "")]
+    clause, params = horizon_clause(horizon)
+    params["at"] = at
+    # Appended after the position and seen at the horizon.
+    filters = [f"seq > :at AND {clause}"]
     if horizon.known_at is not None:
-        # In the projection (known now) but not yet known at the horizon's instant.
-        filters.append(f"recorded_at > :known_at AND seq <= :at AND {seen}")
+        # In the projection (it knows everything up to its position) but not yet known at the horizon.
+        filters.append(f"seq <= :at AND {OCCURRED} AND {NOT_YET_KNOWN}")
     touched: set[str] = set()
     for event_filter in filters:
         touched |= _projects_of(conn, event_filter, params)

@@ -16,9 +16,10 @@ from sqlalchemy import Connection, text
 from events.kpis import KpiGroup, KpiMode, kpi_meta
 from events.model import Event, EventType, end_of_day
 from events.projection import ProjectState, fold
-from events.store import Horizon  # the horizon is domain (events.store); _EVENT_SQL is its Horizon.sees
+from events.store import Horizon  # the horizon is domain (events.store); warehouse.horizon is its SQL form
 from warehouse import read_models
 from warehouse.collector import gc_paused
+from warehouse.horizon import horizon_clause
 
 
 def parse_known_at(value: str) -> datetime:
@@ -34,18 +35,17 @@ def parse_known_at(value: str) -> datetime:
 _EVENT_SQL = """
 SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text AS payload
 FROM event_log
-WHERE (occurred_at < :before OR type = 'retracted')
-  AND (CAST(:known_at AS timestamptz) IS NULL OR recorded_at <= :known_at)
+WHERE {horizon}
 """
 
 
 def load_events(conn: Connection, horizon: Horizon) -> list[Event]:
     """The events a replay at ``horizon`` may see, as domain events."""
-    params = {"before": horizon.occurred_before, "known_at": horizon.known_at}
+    where, params = horizon_clause(horizon)
     out: list[Event] = []
     types = {t.value: t for t in EventType}
     # A server-side cursor keeps memory flat on large logs; options on the statement, not the connection.
-    result = conn.execute(text(_EVENT_SQL).execution_options(stream_results=True, yield_per=50_000), params)
+    result = conn.execute(text(_EVENT_SQL.format(horizon=where)).execution_options(stream_results=True, yield_per=50_000), params)
     for chunk in result.partitions():
         # One JSON array per chunk decodes ~3× faster than one json.loads per payload.
         payloads = json.loads("[" + ",".join(row[6] for row in chunk) + "]")

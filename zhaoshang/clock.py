@@ -25,7 +25,11 @@ class ClockError(ValueError):
 
 
 def pinned_today() -> date | None:
-    """The day ``ZHAOSHANG_TODAY`` pins, or None when the clock follows real time."""
+    """The day ``ZHAOSHANG_TODAY`` pins, or None when the clock follows real time.
+
+    The one read of that variable (``zhaoshang.settings.Settings.today`` documents and validates it):
+    the clock is asked by code below the entry points, and :func:`pin` changes it mid-process.
+    """
     raw = os.environ.get(TODAY_VARIABLE, "").strip()
     if not raw:
         return None

@@ -28,7 +28,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from events.escape import terminal
-from warehouse.db import ENV_VAR, STATEMENT_TIMEOUT_VAR, make_engine, resolve_url
+from warehouse.db import ENV_VAR, STATEMENT_TIMEOUT_VAR, make_engine, resolve_url, with_timeouts
+from zhaoshang.settings import load_settings
 
 
 class DataConsole(Console):
@@ -67,8 +68,7 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        envvar=ENV_VAR,
-        help="PostgreSQL/PostGIS URL (libpq or SQLAlchemy form). Default: local PostgreSQL, database zhaoshang.",
+        help=f"PostgreSQL/PostGIS URL (libpq or SQLAlchemy form). Default: {ENV_VAR}, else local PostgreSQL, database zhaoshang.",
         show_default=False,
     ),
 ]
@@ -158,10 +158,19 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def url_of(database_url: str | None) -> URL:
+    """The warehouse's URL: ``--database-url``, else the settings' (``ZHAOSHANG_DATABASE_URL``), carrying
+    the settings' timeouts where they are set, so every engine made from it keeps them."""
+    settings = load_settings()
     try:
-        url = resolve_url(database_url)
+        url = resolve_url(database_url or settings.database_url)
     except ValueError as exc:
         fail(f"--database-url / {ENV_VAR}: {exc}")
+    explicit = settings.model_fields_set
+    url = with_timeouts(
+        url,
+        connect_timeout_s=settings.connect_timeout if "connect_timeout" in explicit else None,
+        statement_timeout_s=settings.statement_timeout if "statement_timeout" in explicit else None,
+    )
     _database.append(url.render_as_string(hide_password=True))
     return url
 

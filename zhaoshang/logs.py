@@ -11,7 +11,8 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import IO, Any
 
 # Attributes every LogRecord has; anything else was passed with ``extra=`` and is data to keep.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -36,19 +37,31 @@ class JsonLines(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class LogFormat(StrEnum):
+    """How log lines are written: text for a person, JSON objects (one a line) for a log collector."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
 OUR_PACKAGES = ("events", "land", "warehouse", "ingestion", "reports", "maps", "assets", "zhaoshang", "demo")
 
 
-def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
-    """Route the project's loggers to stderr as ``log_format`` (text | json) from ``level`` up.
+def configure_logging(log_format: str = "text", level: str = "INFO", stream: IO[str] | None = None) -> None:
+    """Route the project's loggers to ``stream`` (stderr) as ``log_format`` (text | json) from ``level`` up.
 
     Only ours: a library's records (kafka-python's retries, SQLAlchemy's) are not a planner's
     business, and a command's failure is already said in one line.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
     for name in OUR_PACKAGES:
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.setLevel(level)
         logger.propagate = False
+
+
+def more_verbose(level: str, at_least: str) -> str:
+    """The more verbose of two level names: a long-running command logs its progress at ``at_least``."""
+    return level if logging.getLevelName(level) <= logging.getLevelName(at_least) else at_least

@@ -15,6 +15,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingestion.broker import DEFAULT_TOPIC
+from zhaoshang.logs import LogFormat
+
 
 class Settings(BaseSettings):
     """The environment's settings, validated; a field's description is its documentation."""
@@ -29,18 +32,27 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(10, ge=0, description="Seconds to wait for the database to accept a connection (a connect_timeout in the URL wins).")
     statement_timeout: float = Field(300, ge=0, description="Seconds one SQL statement may run (0: no limit).")
     today: date | None = Field(
-        None, description="Pins the product's clock to this day (YYYY-MM-DD); default: today in Asia/Shanghai."
+        None,
+        description="Pins the product's clock to this day (YYYY-MM-DD); default: today in Asia/Shanghai. "
+        "Read by zhaoshang.clock.pinned_today alone (the clock is asked below the entry points, and `demo --today` pins it for child processes).",
     )
     kafka_bootstrap: str | None = Field(None, description="Kafka bootstrap servers HOST:PORT[,HOST:PORT] of the event stream.")
-    kafka_topic: str = Field("zhaoshang.events", description="The Kafka topic of the project lifecycle events.")
+    kafka_topic: str = Field(DEFAULT_TOPIC, description="The Kafka topic of the project lifecycle events.")
     output_dir: Path = Field(Path("out"), description="Where the Dagster assets write maps, bulletins and matches.")
     requirements_dir: Path = Field(Path("requirements"), description="The folder of investor requirement files the match sensor watches.")
     partitions_start: date = Field(date(2019, 1, 1), description="The first month of the Dagster monthly partitions.")
     chromium: str | None = Field(None, description="The Chromium executable for PNG maps and browser checks (default: found on PATH).")
-    log_format: Literal["text", "json"] = Field("text", description="Log lines as text or as JSON objects (one per line).")
+    log_format: LogFormat = Field(
+        LogFormat.TEXT, description="Log lines as text or as JSON objects, one a line (`stream --log-format` chooses for one run)."
+    )
     debug: bool = Field(False, description="Show the traceback of a failure instead of its one line.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "WARNING", description="The lowest level logged (INFO shows each load, ledger, map and set-up step)."
+    )
+    dagster_home: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("DAGSTER_HOME"),
+        description="Dagster's own instance folder (run history); `zhaoshang demo` defaults it to its output folder.",
     )
     tianditu_key: str | None = Field(
         None,
@@ -48,12 +60,22 @@ class Settings(BaseSettings):
         description="Tianditu (天地图) API key for the tianditu basemap.",
     )
 
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable of the field ``name``: ``ZHAOSHANG_<NAME>`` or its alias (``TIANDITU_KEY``)."""
+        field = cls.model_fields.get(name)
+        alias = field.validation_alias if field is not None else None
+        return str(alias.choices[0]) if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+
+    def is_set(self, name: str) -> bool:
+        """Whether the environment sets the field ``name`` (else it holds its default)."""
+        return name in self.model_fields_set
+
     def variables(self) -> list[tuple[str, str, str]]:
         """(variable, value as set or its default, description) for every setting; secrets masked."""
         rows = []
         for name, field in type(self).model_fields.items():
-            alias = field.validation_alias
-            variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+            variable = self.variable(name)
             value = getattr(self, name)
             shown = "" if value is None else ("********" if name.endswith("key") else str(value))
             rows.append((str(variable), shown, field.description or ""))
@@ -67,12 +89,9 @@ def load_settings() -> Settings:
 
 def describe_invalid(exc: ValidationError) -> str:
     """A validation error as one line naming the environment variables: ``ZHAOSHANG_TODAY='x': reason``."""
-    fields = Settings.model_fields
     parts = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
-        field = fields.get(name)
-        alias = field.validation_alias if field is not None else None
-        variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"ZHAOSHANG_{name.upper()}"
+        variable = Settings.variable(name)
         parts.append(f"{variable}={error.get('input')!r}: {error['msg']}")
     return "; ".join(parts)

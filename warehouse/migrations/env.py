@@ -4,7 +4,7 @@ command, the one ``ZHAOSHANG_DATABASE_URL`` names; the declared schema is ``ware
 from alembic import context
 from sqlalchemy import Engine
 
-from warehouse.db import make_engine
+from warehouse.db import make_engine, resolve_url, with_timeouts
 from warehouse.roles import become_owner
 from warehouse.schema import metadata
 
@@ -35,7 +35,16 @@ handed: Engine | None = context.config.attributes.get("engine")
 if handed is not None:
     run(handed)
 else:
-    own = make_engine(as_app=False)
+    # The `alembic` command is an entry point: the URL and timeouts come from the settings.
+    from zhaoshang.settings import load_settings
+
+    settings = load_settings()
+    url = with_timeouts(
+        resolve_url(settings.database_url),
+        connect_timeout_s=settings.connect_timeout,
+        statement_timeout_s=settings.statement_timeout,
+    )
+    own = make_engine(url, as_app=False)
     try:
         run(own)
     finally:

@@ -42,6 +42,7 @@ from zhaoshang.common import (
     styled,
     url_of,
 )
+from zhaoshang.settings import load_settings
 
 DEMO_START = date(2019, 1, 1)
 
@@ -53,15 +54,20 @@ def _step(n: int, text: str) -> None:
     console.rule(styled((f"{n}. {text}", "bold cyan"), " ", (f"({time.monotonic() - _STARTED[0]:.0f} s)", "dim")))
 
 
-def _dagster_home(default: Path, database_url: str) -> None:
+def _dagster_home(default: Path, database_url: str) -> Path:
     """A persistent instance whose runs, events and schedules live in the warehouse's PostgreSQL, so
     ``dagster dev`` shows the demo's runs afterwards; no telemetry. A ``dagster.yaml`` of the
-    user's own in ``DAGSTER_HOME`` is kept."""
+    user's own in ``DAGSTER_HOME`` is kept.
+
+    The settings' ``DAGSTER_HOME``, else ``default``; set in the environment for Dagster, which reads it there.
+    """
     from assets.instance import write_instance_yaml
 
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(default)))
+    home = load_settings().dagster_home or default
+    os.environ["DAGSTER_HOME"] = str(home)
     if not write_instance_yaml(home, database_url):
         console.print(f"  {home / 'dagster.yaml'}: kept as it is (not written by zhaoshang)")
+    return home
 
 
 def demo(
@@ -162,7 +168,7 @@ def demo(
         _step(5, "Dagster 资产 every asset materialized in-process")
         req_dir = root / "requirements"
         write_demo_requirements(req_dir)
-        _dagster_home(root / "dagster_home", url)
+        dagster_home = _dagster_home(root / "dagster_home", url)
         import dagster as dg
 
         kafka = KafkaResource(bootstrap=address, topic=topic, sink_name="demo", idle_seconds=1.0)
@@ -181,7 +187,7 @@ def demo(
     if png:
         from maps.publish import publish_maps
 
-        publish_maps(engine, root / "maps" / "public", profile="public", as_of=day, png=True)
+        publish_maps(engine, root / "maps" / "public", profile="public", as_of=day, png=True, chromium=load_settings().chromium)
 
     _step(6, "KPI 报表 report")
     year_start = date(demo_end.year, 1, 1)
@@ -211,7 +217,7 @@ def demo(
         ("KPI 排名 ranking by unit (Excel)", str(xlsx)),
         ("事件 events (JSON Lines)", str(events_path)),
         ("土地文件 land files", str(root / "land")),
-        ("Dagster 运行记录 run history", f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev"),
+        ("Dagster 运行记录 run history", f"DAGSTER_HOME={dagster_home} .venv/bin/dagster dev"),
     ]
     for label, path in listing:
         if path:

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from events.kpis import KPI_LABELS_ZH
+from events.model import STAGE_LABELS
 from ingestion.ledger import FIELD_LABELS_ZH, LedgerError, load_mapping
 from ingestion.ledger_events import LedgerOrderError
 from ingestion.ledger_import import TOTAL_KEYS, LedgerImport, import_ledger
@@ -25,6 +27,7 @@ from zhaoshang.common import (
     today,
 )
 from zhaoshang.groups import ledger_app
+from zhaoshang.settings import load_settings
 
 SKIP_LABELS = {"blank": "空行 blank", "total": "合计行 totals", "section": "分组行 sections", "note": "注释行 notes", "header": "重复表头 repeated headers", "repeat": "重复项目行 repeated project lines"}
 CHANGE_LABELS = {
@@ -38,14 +41,11 @@ CHANGE_LABELS = {
     "missing": "本期缺失 missing",
     "future": "晚于台账日期 after the ledger date",
 }
+# The reconciled totals: stages by the stage table, amounts by the KPI table ('签约 signed', '总投资(万元) investment').
 TOTAL_LABELS = {
-    "signed": "签约 signed",
-    "landed": "落地 landed",
-    "started": "开工 started",
-    "produced": "投产 produced",
-    "cancelled": "取消 cancelled",
-    "investment_wan": "总投资(万元) investment",
-    "funds_wan": "到位资金(万元) funds",
+    **{stage: f"{STAGE_LABELS[stage][0]} {stage}" for stage in ("signed", "landed", "started", "produced", "cancelled")},
+    "investment_wan": f"{KPI_LABELS_ZH['investment_wan']} investment",
+    "funds_wan": f"{KPI_LABELS_ZH['funds_wan']} funds",
 }
 
 
@@ -62,8 +62,9 @@ def ledger_import(
         typer.Option("--bootstrap", envvar="ZHAOSHANG_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers HOST:PORT (with --publish)."),
     ] = None,
     topic: Annotated[
-        str, typer.Option("--topic", envvar="ZHAOSHANG_KAFKA_TOPIC", help="Kafka topic of the lifecycle events (with --publish).")
-    ] = "zhaoshang.events",
+        str | None,
+        typer.Option("--topic", help="Kafka topic of the lifecycle events, with --publish (default: ZHAOSHANG_KAFKA_TOPIC, else zhaoshang.events).", show_default=False),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
     series: Annotated[
         str | None,
@@ -74,6 +75,7 @@ def ledger_import(
 ) -> None:
     """导入项目台账 · import a ledger: each row's dates become events; a later ledger's changes become corrections."""
     day = parse_date(as_of, "--as-of")
+    topic = topic or load_settings().kafka_topic
     if publish and not bootstrap:
         fail("--publish needs --bootstrap HOST:PORT (or ZHAOSHANG_KAFKA_BOOTSTRAP)")
     if not file.is_file():

@@ -23,6 +23,7 @@ from zhaoshang.common import (
     styled,
 )
 from zhaoshang.groups import maps_app
+from zhaoshang.settings import load_settings
 
 
 def maps_publish(
@@ -49,9 +50,10 @@ def maps_publish(
             fail(f"--requirement {path} is not JSON: {exc}")
     output_dir(out, "--out")
     engine = engine_of(database_url)
+    settings = load_settings()
     try:
         written = publish_maps(
-            engine, out, profile=profile, as_of=day, basemap=basemap, lang=lang, png=png,
+            engine, out, profile=profile, as_of=day, basemap=basemap, tianditu_key=settings.tianditu_key, lang=lang, png=png, chromium=settings.chromium,
             requirements=requirements, say=lambda m: console.print(m, style="dim"),
         )
     except (ValueError, VendorError) as exc:

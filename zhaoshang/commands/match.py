@@ -42,6 +42,7 @@ from zhaoshang.common import (
     parse_known_at_option,
     styled,
 )
+from zhaoshang.settings import load_settings
 
 
 def _reason(item: dict[str, Any], lang: str) -> str:
@@ -154,7 +155,7 @@ def _match_one(
 
 def _write_match_map(result: dict[str, Any], sites: Any, map_file: Path, *, lang: Lang, basemap: Basemap) -> None:
     try:
-        written = write_map(result, sites, map_file, lang=lang, basemap=basemap)
+        written = write_map(result, sites, map_file, lang=lang, basemap=basemap, tianditu_key=load_settings().tianditu_key)
     except ValueError as exc:  # e.g. the Tianditu basemap without its key
         fail(f"--map: {exc}")
     if written:
@@ -177,7 +178,10 @@ def _match_batch(
         output_dir(out_dir, "--out")
     engine = engine_of(database_url)
     try:
-        return match_files(engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap)
+        return match_files(
+            engine, files, out_dir=out_dir, as_of=day, known_at=known, top=top, maps=maps, lang=lang, basemap=basemap,
+            tianditu_key=load_settings().tianditu_key,
+        )
     except ValueError as exc:  # e.g. the Tianditu basemap without its key
         fail(f"--maps: {exc}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from ingestion.broker import BrokerError, LocalBroker
+from ingestion.broker import DEFAULT_TOPIC, BrokerError, LocalBroker
 from ingestion.kafka_stream import (
     DEFAULT_PARTITIONS,
     DEFAULT_SINK_BATCH,
@@ -36,18 +37,24 @@ from zhaoshang.common import (
     url_of,
 )
 from zhaoshang.groups import events_app
+from zhaoshang.logs import LogFormat, configure_logging, more_verbose
+from zhaoshang.settings import load_settings
+
+log = logging.getLogger(__name__)
 
 Bootstrap = Annotated[
     str,
     typer.Option("--bootstrap", envvar="ZHAOSHANG_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers, HOST:PORT[,HOST:PORT].")
 ]
-# As in `ledger import` and the Dagster definitions: ZHAOSHANG_KAFKA_TOPIC, else zhaoshang.events.
-Topic = Annotated[str, typer.Option("--topic", envvar="ZHAOSHANG_KAFKA_TOPIC", help="Kafka topic of the lifecycle events.")]
+Topic = Annotated[
+    str | None,
+    typer.Option("--topic", help=f"Kafka topic of the lifecycle events (default: ZHAOSHANG_KAFKA_TOPIC, else {DEFAULT_TOPIC}).", show_default=False),
+]
 
 def publish(
     file: Annotated[Path, typer.Argument(help="JSON Lines file, one event per line.")],
     bootstrap: Bootstrap,
-    topic: Topic = "zhaoshang.events",
+    topic: Topic = None,
     # Not --partitions: that names partitions (`stream --partitions 0,2`), this is how many.
     partition_count: Annotated[
         int, typer.Option("--partition-count", min=1, help="How many partitions the topic gets when this creates it.")
@@ -56,6 +63,7 @@ def publish(
     json_out: JsonFlag = False,
 ) -> None:
     """发布事件 · publish events to Kafka, one message per line, keyed by project_id."""
+    topic = topic or load_settings().kafka_topic
     if not file.is_file():
         fail(f"no such file: {file}")
     total = sum(1 for line in file.open("rb") if line.strip())
@@ -95,6 +103,33 @@ def _parse_partitions(value: str | None) -> list[int] | None:
     if not parts or any(p < 0 for p in parts):
         fail(f"--partitions expects partition numbers ≥ 0 like 0,2, got {value!r}")
     return parts
+
+
+class _StreamLog:
+    """Progress as log records: one every few seconds and the last,
+    each with the sink's counters as fields (JSON lines under ``--log-format json``)."""
+
+    EVERY_S = 5.0
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.last = -1e9
+
+    def __enter__(self) -> _StreamLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, st: dict[str, Any]) -> None:
+        import time
+
+        if "waiting_for" in st:
+            log.info("waiting for partitions %s", st["partitions_busy"], extra={"topic": self.topic, **st})
+        elif st.get("final") or time.monotonic() - self.last >= self.EVERY_S:
+            fields = {"topic": self.topic, **st, "lag": {str(p): v for p, v in st["lag"].items()}}
+            log.info("sink stopped" if st.get("final") else "sink progress", extra=fields)
+            self.last = time.monotonic()
 
 
 class _StreamDisplay:
@@ -137,7 +172,7 @@ class _StreamDisplay:
 
 def stream(
     bootstrap: Bootstrap,
-    topic: Topic = "zhaoshang.events",
+    topic: Topic = None,
     name: Annotated[str, typer.Option("--name", help="Sink name: its offsets are kept under this name.")] = "warehouse",
     partitions: Annotated[str | None, typer.Option("--partitions", help="Partitions to stream, e.g. 0,2 (default: all).")] = None,
     stop_when_idle: Annotated[
@@ -149,15 +184,25 @@ def stream(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Sink processes, the partitions dealt out among them (more cores).")] = 1,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option("--log-format", help="Progress as log lines: json for a log collector (default: ZHAOSHANG_LOG_FORMAT, else text).", show_default=False),
+    ] = None,
 ) -> None:
     """流入数仓 · the warehouse sink: Kafka → event log, offsets in the same transaction (exactly once)."""
+    settings = load_settings()
+    topic = topic or settings.kafka_topic
+    fmt = log_format or settings.log_format
+    if fmt is LogFormat.JSON:
+        # A collector wants the progress: logged at INFO at least, as JSON lines on stderr.
+        configure_logging(fmt, more_verbose(settings.log_level, "INFO"))
     parts = _parse_partitions(partitions)
     engine = engine_of(database_url)
     stop = threading.Event()
     # Installed here (not in run_sink) so a SIGTERM during set-up also ends the command cleanly.
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with _StreamDisplay(topic) as display:
+        with _StreamLog(topic) if fmt is LogFormat.JSON else _StreamDisplay(topic) as display:
             options: dict[str, Any] = {
                 "name": name,
                 "partitions": parts,

@@ -5,6 +5,8 @@ Revision ID: 0001_foundation
 
 from alembic import op
 
+from warehouse.db import create_postgis
+
 revision = "0001_foundation"
 down_revision = None
 branch_labels = None
@@ -12,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    create_postgis(op.get_bind())
     op.execute(
         """
         CREATE TABLE event_log (

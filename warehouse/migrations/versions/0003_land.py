@@ -12,7 +12,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     # One table for the four kinds so that one versioning path serves them all. A row is one
     # version of one feature, valid over [valid_from, valid_to); a reload closes changed or
     # vanished rows instead of overwriting them, so the land as of any past date stays queryable.
