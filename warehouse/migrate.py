@@ -6,7 +6,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
@@ -59,4 +58,6 @@ def head_revision() -> str:
 
 def current_revision(conn: Connection) -> str | None:
     """The revision the database is at (one query), None before the first migration."""
-    return MigrationContext.configure(conn).get_current_revision()
+    from warehouse.revision import current_revision as at
+
+    return at(conn)

@@ -516,3 +516,19 @@ def kpis_at(
         if group is not None:
             add_sums(groups.setdefault(row["key"], zero_sums()), sums)
     return finish_kpis(total, groups, group)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectAt:
+    """One project at a horizon: its state (None before anything is known of it) and the events the
+    horizon sees, in the fold's order (retractions included, so a correction shows as one)."""
+
+    state: ProjectState | None
+    events: list[Event]
+
+
+def project_at(conn: Connection, project_id: str, horizon: Horizon) -> ProjectAt:
+    """One project's state and history at the horizon, from its own events (an index look-up, no scan)."""
+    seen = [e for e in project_events(conn, [project_id]) if horizon.sees(e)]
+    state = fold(seen).get(project_id)
+    return ProjectAt(state, sorted(seen, key=Event.sort_key))

@@ -180,7 +180,7 @@ def engine_of(database_url: str | None) -> Engine:
 
     Only ``zhaoshang setup`` migrates; any other command on a missing or older schema says so.
     """
-    from warehouse.migrate import current_revision, head_revision
+    from warehouse.revision import SCHEMA_REVISION, current_revision
 
     url = url_of(database_url)
     shown = url.render_as_string(hide_password=True)
@@ -190,7 +190,7 @@ def engine_of(database_url: str | None) -> Engine:
             at = current_revision(conn)
     except Exception as exc:  # connection refused or timed out, auth, no such database: say so plainly
         fail(f"cannot use the database {shown}: {reason_of(exc)} (run `zhaoshang setup` first)")
-    want = head_revision()
+    want = SCHEMA_REVISION
     if at != want:
         fail(f"the warehouse {shown} is at schema revision {at or 'none'}, this zhaoshang needs {want}: run `zhaoshang setup`")
     return engine

@@ -15,18 +15,8 @@ import typer
 from rich.table import Table
 
 from events.choices import Lang
-from land.matching import match
 from land.vocabulary import CRITERION_LABELS, SITE_KIND_LABELS, zh
 from maps.vocabulary import Basemap
-from reports.matches import (
-    RESULT_SUFFIX,
-    MatchFileError,
-    load_sites,
-    match_files,
-    read_requirement,
-    stamp,
-    write_map,
-)
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -135,6 +125,9 @@ def _match_one(
     *, top: int, lang: Lang, basemap: Basemap,
 ) -> dict[str, Any]:  # fmt: skip
     """Match one requirement file against the land as of ``day``, writing its map when asked."""
+    # numpy, pandas and shapely load here, not when any `zhaoshang` command starts.
+    from land.matching import match
+    from reports.matches import MatchFileError, load_sites, read_requirement, stamp
     if not requirement.is_file():
         fail(f"文件不存在 no such file: {requirement}")
     try:
@@ -154,6 +147,8 @@ def _match_one(
 
 
 def _write_match_map(result: dict[str, Any], sites: Any, map_file: Path, *, lang: Lang, basemap: Basemap) -> None:
+    from reports.matches import write_map
+
     try:
         written = write_map(result, sites, map_file, lang=lang, basemap=basemap, tianditu_key=load_settings().tianditu_key)
     except ValueError as exc:  # e.g. the Tianditu basemap without its key
@@ -169,6 +164,8 @@ def _match_batch(
     *, top: int, maps: bool, lang: Lang, basemap: Basemap,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Match every requirement file of the ``batch`` folder; one summary per file (``error`` set when it failed)."""
+    from reports.matches import RESULT_SUFFIX, match_files
+
     if not batch.is_dir():
         fail(f"--batch 需要一个文件夹 needs a folder: {batch}")
     files = sorted(p for p in batch.glob("*.json") if p.is_file() and not p.name.endswith(RESULT_SUFFIX))

@@ -1,0 +1,265 @@
+"""Read models over 1,000,000 events: every as-of answer next to a bare scan of the log, in the same run.
+
+    ./run bench read_models [--events N] [--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]
+
+In the run's own database (or the empty one given):
+
+1. **Append, before and after**: the event file loaded as before this issue (the read models' three
+   log indexes dropped, no projector) and then as now (indexes kept, ``read_models.refresh`` after
+   the load), each from an empty log.
+2. **Answers**, each three times on the warm log, in a process of its own (so its peak memory is its
+   own), next to the bare scan (``SELECT … FROM event_log`` fetched through psycopg, nothing done):
+   current KPIs by unit (as of the clock's today, known now), KPIs at month ends (known now), KPIs
+   at any date and any known-at instant, every project's replay row at a date, one project's state
+   and history at a random instant (100 projects), and ``zhaoshang`` start-up to its first query.
+
+Run it at 10,000, 100,000 and 1,000,000 events (``--events``) to see how each figure grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from _common import FULL_EVENTS, N_EVENTS, ROOT, Bench, bench_run, empty_tables, parser
+from sqlalchemy import text
+
+from events.model import SHANGHAI
+from events.store import Horizon
+from warehouse import read_models
+from warehouse.db import make_engine
+from warehouse.event_store import load_records, read_jsonl
+from warehouse.replay import kpi_report
+
+ZHAOSHANG = str(Path(sys.executable).with_name("zhaoshang"))
+RUNS = 3
+LOG_INDEXES = {
+    "event_log_project": "CREATE INDEX event_log_project ON event_log (project_id)",
+    "event_log_recorded": "CREATE INDEX event_log_recorded ON event_log (recorded_at) INCLUDE (occurred_at, type, project_id)",
+    "event_log_retraction_target": (
+        "CREATE INDEX event_log_retraction_target ON event_log ((payload->>'event_id')) WHERE type = 'retracted'"
+    ),
+}
+MONTH_ENDS = (date(2024, 6, 30), date(2025, 6, 30), date(2026, 9, 30))
+ANY_HORIZONS = (
+    (date(2024, 3, 17), datetime(2024, 4, 2, 10, 30, tzinfo=SHANGHAI)),
+    (date(2025, 8, 9), datetime(2025, 8, 20, 16, 0, tzinfo=SHANGHAI)),
+    (date(2026, 5, 21), datetime(2026, 6, 30, 9, 0, tzinfo=SHANGHAI)),
+)
+
+
+# --- figures, each run in a child process ------------------------------------------------------
+
+
+def _bare_scan(url: str) -> list[float]:
+    engine = make_engine(url, as_app=False)
+    out = []
+    for _ in range(RUNS):
+        with engine.connect() as conn:
+            dbapi = conn.connection.driver_connection
+            assert dbapi is not None
+            t0 = time.perf_counter()
+            with dbapi.cursor(name="bare_scan") as cur:
+                cur.itersize = 50_000
+                cur.execute("SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text FROM event_log")
+                for _row in cur:
+                    pass
+            out.append(time.perf_counter() - t0)
+            dbapi.rollback()
+    return out
+
+
+def _timed(url: str, calls: list[Any]) -> list[float]:
+    engine = make_engine(url, as_app=False)
+    out = []
+    for call in calls:
+        with engine.connect() as conn:
+            t0 = time.perf_counter()
+            call(conn)
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def _today() -> date:
+    from zhaoshang.clock import today
+
+    return today()
+
+
+def figure(name: str, url: str) -> dict[str, Any]:
+    """One figure's seconds (one per run) and what it answered."""
+    today = _today()
+    year_start = date(today.year, 1, 1)
+    if name == "bare scan":
+        return {"seconds": _bare_scan(url)}
+    if name == "current kpis by unit":
+        calls = [lambda c: kpi_report(c, date_from=year_start, date_to=today, by="unit")] * RUNS
+        return {"seconds": _timed(url, calls)}
+    if name == "month-end kpis":
+        calls = [lambda c, d=d: kpi_report(c, date_from=date(d.year, 1, 1), date_to=d, by="unit") for d in MONTH_ENDS]
+        return {"seconds": _timed(url, calls)}
+    if name == "any-instant kpis":
+        calls = [lambda c, d=d, k=k: kpi_report(c, date_from=date(d.year, 1, 1), date_to=d, known_at=k, by="unit") for d, k in ANY_HORIZONS]
+        return {"seconds": _timed(url, calls)}
+    if name == "replay rows at a date":
+        calls = [lambda c, d=d, k=k: read_models.rows_at(c, Horizon(d, k)) for d, k in ANY_HORIZONS]
+        return {"seconds": _timed(url, calls)}
+    if name == "one project":
+        engine = make_engine(url, as_app=False)
+        with engine.connect() as conn:
+            ids = list(conn.execute(text("SELECT project_id FROM rm_project_version TABLESAMPLE SYSTEM (1) LIMIT 100")).scalars())
+        rng = random.Random(7)
+        out = []
+        with engine.connect() as conn:
+            for pid in ids:
+                at = datetime(2023, 1, 1, tzinfo=SHANGHAI) + timedelta(days=rng.randint(0, 1400), hours=rng.randint(0, 23))
+                t0 = time.perf_counter()
+                read_models.project_at(conn, pid, Horizon(at.date(), at))
+                out.append(time.perf_counter() - t0)
+        return {"seconds": out}
+    if name == "start-up to first query":
+        out = []
+        for _ in range(RUNS):
+            t0 = time.perf_counter()
+            subprocess.run([ZHAOSHANG, "deadletters", "list", "--limit", "1", "--json", "--database-url", url], check=True, stdout=subprocess.DEVNULL)
+            out.append(time.perf_counter() - t0)
+        return {"seconds": out}
+    raise SystemExit(f"unknown figure {name!r}")
+
+
+def run_figure(name: str, url: str) -> dict[str, Any]:
+    """``figure`` in a child process: its seconds and its own peak memory (MiB)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--figure", name, "--database-url", url], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _child(name: str, url: str) -> None:
+    result = figure(name, url)
+    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+# --- the run ---------------------------------------------------------------------------------------
+
+
+def _load(bench: Bench, events: Path, *, before: bool) -> dict[str, float]:
+    """Load the file into an empty log as before this issue (``before``) or as now; seconds of each step."""
+    engine = bench.engine
+    assert engine is not None
+    with engine.begin() as conn:
+        empty_tables(conn, "event_log", "dead_letter", "rm_project_version", "rm_project_record")
+        conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
+        for index, create in LOG_INDEXES.items():
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
+            if not before:
+                conn.exec_driver_sql(create)
+    t0 = time.perf_counter()
+    res = load_records(engine, read_jsonl(events, "bench"))
+    t1 = time.perf_counter()
+    out = {"load": t1 - t0, "read": float(res.read)}
+    if not before:
+        read_models.refresh(engine)
+        out["refresh"] = time.perf_counter() - t1
+    return out
+
+
+def main() -> None:
+    if "--figure" in sys.argv:
+        ap = argparse.ArgumentParser()
+        ap.add_argument("--figure", required=True)
+        ap.add_argument("--database-url", required=True)
+        a = ap.parse_args()
+        _child(a.figure, a.database_url)
+        return
+    ap = parser(__doc__)
+    ap.add_argument("--events", type=int, default=N_EVENTS, help=f"events in the log (default $ZHAOSHANG_BENCH_EVENTS or {FULL_EVENTS:,})")
+    args = ap.parse_args()
+    with bench_run("read_models", args, published={"events": FULL_EVENTS}) as bench:
+        run(bench, args)
+
+
+def _ms(xs: list[float]) -> str:
+    return " / ".join(f"{x * 1000:,.0f}" for x in xs)
+
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
+    engine = bench.engine
+    assert engine is not None
+    url = bench.database_url
+    events = bench.events_file(args.events)
+    before = _load(bench, events, before=True)
+    print(f"append before: {before['load']:.1f} s", flush=True)
+    after = _load(bench, events, before=False)
+    print(f"append now: {after['load']:.1f} s + read models {after['refresh']:.1f} s", flush=True)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+        projects = conn.execute(text("SELECT count(DISTINCT project_id) FROM event_log")).scalar_one()
+        versions = conn.execute(text("SELECT count(*) FROM rm_project_version")).scalar_one()
+    load0 = os.getloadavg()[0]
+    names = ("bare scan", "current kpis by unit", "month-end kpis", "any-instant kpis", "replay rows at a date", "one project", "start-up to first query")
+    figures: dict[str, dict[str, Any]] = {}
+    run_figure("bare scan", url)  # warm the cache: every figure reads a warm log
+    for name in names:
+        figures[name] = run_figure(name, url)
+        print(f"  {name}: {_ms(figures[name]['seconds'][:5])} ms · peak {figures[name]['peak_mib']:.0f} MiB", flush=True)
+    load1 = os.getloadavg()[0]
+    scan = statistics.median(figures["bare scan"]["seconds"])
+    one = sorted(figures["one project"]["seconds"])
+    rate_before = before["read"] / before["load"]
+    rate_now = after["read"] / (after["load"] + after["refresh"])
+    rate_now_append = after["read"] / after["load"]
+
+    def row(name: str, what: str, goal: str) -> str:
+        xs = figures[name]["seconds"]
+        ratio = max(xs) / scan
+        return f"| {what} | {_ms(xs)} | {ratio:.3f}× | {goal} | {figures[name]['peak_mib']:.0f} |"
+
+    table = "\n".join(
+        [
+            f"| bare scan of the log (baseline): `SELECT event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text FROM event_log` | {_ms(figures['bare scan']['seconds'])} | 1.000× | | {figures['bare scan']['peak_mib']:.0f} |",
+            row("current kpis by unit", "KPIs by unit, as of today (the clock), known now (`kpi_report(..., by='unit')`)", "≤ 0.05×"),
+            row("month-end kpis", f"KPIs by unit at month ends {', '.join(d.isoformat() for d in MONTH_ENDS)}, known now", "≤ 0.1×"),
+            row("any-instant kpis", "KPIs by unit at " + ", ".join(f"{d} known {k:%Y-%m-%d %H:%M}" for d, k in ANY_HORIZONS), "≤ 0.5×"),
+            row("replay rows at a date", f"every project's replay row ({projects:,}) at the same three horizons (`replay --json`'s rows)", "(reported)"),
+            f"| one project's state and history at a random instant (100 projects): median / p95 / max ms | {one[len(one) // 2] * 1000:.1f} / {one[int(len(one) * 0.95)] * 1000:.1f} / {one[-1] * 1000:.1f} | | ≤ 20 ms | {figures['one project']['peak_mib']:.0f} |",
+            f"| `zhaoshang deadletters list --limit 1` (start-up, schema check, first query, exit) | {_ms(figures['start-up to first query']['seconds'])} | | ≤ 0.5 s | |",
+        ]
+    )
+    print(table)
+    print(f"append: before {rate_before:,.0f} events/s; now {rate_now_append:,.0f} events/s ({rate_now_append / rate_before:.2f}×), with the read models brought up to date after it {rate_now:,.0f} events/s ({rate_now / rate_before:.2f}×)")
+    bench.write_section(
+        f"""
+## Read models over {args.events:,} events (`./run bench read_models`)
+
+{bench.machine_line()} {projects:,} projects, {versions:,} stored versions. Each answer runs three times
+(milliseconds of each run) in a process of its own, after a warm-up scan; the ratio is the slowest
+run over the median bare scan of the same run. Load average {load0:.1f} at the start, {load1:.1f} at
+the end, on {os.cpu_count()} cores.
+
+| what | ms (3 runs) | ÷ bare scan | goal | peak MiB |
+|---|---:|---:|---|---:|
+{table}
+
+Append of the {args.events:,} events into an empty log: before this issue (no read-model indexes,
+no projector) {before['load']:.1f} s ({rate_before:,.0f} events/s); now {after['load']:.1f} s
+({rate_now_append:,.0f} events/s, **{rate_now_append / rate_before:.2f}×**) plus {after['refresh']:.1f} s for the
+projector to bring the read models up to the log: {rate_now:,.0f} events/s with the read models
+kept (**{rate_now / rate_before:.2f}×**; goal ≥ 0.8×).
+"""
+    )
+
+
+if __name__ == "__main__":
+    main()
