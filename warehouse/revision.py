@@ -8,12 +8,15 @@ Alembic (``warehouse.migrate``) loads only where a migration runs. A test holds
 from __future__ import annotations
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import ProgrammingError
 
 SCHEMA_REVISION = "0010_read_models"
 
 
 def current_revision(conn: Connection) -> str | None:
     """The revision the database is at, None before the first migration (one query)."""
-    return conn.execute(
-        text("SELECT CASE WHEN to_regclass('public.alembic_version') IS NULL THEN NULL ELSE (SELECT max(version_num) FROM alembic_version) END")
-    ).scalar()
+    try:
+        return conn.execute(text("SELECT max(version_num) FROM alembic_version")).scalar()
+    except ProgrammingError:  # no such table: never migrated (the transaction is left to roll back)
+        conn.rollback()
+        return None

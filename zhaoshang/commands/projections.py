@@ -43,7 +43,7 @@ def update(database_url: DatabaseUrl = None, json_out: JsonFlag = False) -> None
 
 def rebuild(
     check: Annotated[bool, typer.Option("--check", help="Change nothing: compare what is stored with what the log gives; exit 1 on any difference.")] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="--check: differences to print at most.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="--check: differences listed (0: all).")] = 50,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -68,12 +68,13 @@ def rebuild(
         else:
             out.print(f"rebuilt at seq {built.to_seq:,}: {built.projects:,} projects, {built.versions:,} versions")
         return
+    shown = differences[:limit] if limit else differences
     if json_out:
-        emit_json({"seq": at, "differences": len(differences), "first": [asdict(d) for d in differences[:limit]]})
+        emit_json({"seq": at, "differences": len(differences), "listed": [asdict(d) for d in shown]})
     else:
         if differences:
             console.print(styled(("不一致 differences:", "bold red"), f" {len(differences):,} at seq {at:,}"))
-            for d in differences[:limit]:
+            for d in shown:
                 out.print(f"  {d.project_id} from {d.valid_from}: {d.what} — {d.detail}")
         else:
             out.print(f"一致 no difference: the read models equal the log at seq {at:,}")
