@@ -146,9 +146,17 @@ def run_figure(name: str, url: str) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _peak_mib() -> float:
+    """This process's peak resident memory. Not ``ru_maxrss``: Linux keeps the parent's across exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # elsewhere: the best there is
+
+
 def _child(name: str, url: str) -> None:
     result = figure(name, url)
-    result["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_mib"] = _peak_mib()
     print(json.dumps(result))
 
 
@@ -186,6 +194,7 @@ def main() -> None:
         return
     ap = parser(__doc__)
     ap.add_argument("--events", type=int, default=N_EVENTS, help=f"events in the log (default $ZHAOSHANG_BENCH_EVENTS or {FULL_EVENTS:,})")
+    ap.add_argument("--growth", action="store_true", help="also measure at 10,000 and 100,000 events first (how each figure grows)")
     args = ap.parse_args()
     with bench_run("read_models", args, published={"events": FULL_EVENTS}) as bench:
         run(bench, args)
@@ -195,32 +204,58 @@ def _ms(xs: list[float]) -> str:
     return " / ".join(f"{x * 1000:,.0f}" for x in xs)
 
 
-def run(bench: Bench, args: argparse.Namespace) -> None:
+NAMES = ("bare scan", "current kpis by unit", "month-end kpis", "any-instant kpis", "replay rows at a date", "one project", "start-up to first query")
+GROWTH_SIZES = (10_000, 100_000)
+
+
+def measure(bench: Bench, n: int) -> dict[str, Any]:
+    """Append ``n`` events before and after this issue, then every answer's figures at that size."""
     engine = bench.engine
     assert engine is not None
     url = bench.database_url
-    events = bench.events_file(args.events)
+    events = bench.events_file(n)
     before = _load(bench, events, before=True)
-    print(f"append before: {before['load']:.1f} s", flush=True)
+    print(f"[{n:,}] append before: {before['load']:.1f} s", flush=True)
     after = _load(bench, events, before=False)
-    print(f"append now: {after['load']:.1f} s + read models {after['refresh']:.1f} s", flush=True)
+    print(f"[{n:,}] append now: {after['load']:.1f} s + read models {after['refresh']:.1f} s", flush=True)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
         projects = conn.execute(text("SELECT count(DISTINCT project_id) FROM event_log")).scalar_one()
         versions = conn.execute(text("SELECT count(*) FROM rm_project_version")).scalar_one()
-    load0 = os.getloadavg()[0]
-    names = ("bare scan", "current kpis by unit", "month-end kpis", "any-instant kpis", "replay rows at a date", "one project", "start-up to first query")
     figures: dict[str, dict[str, Any]] = {}
     run_figure("bare scan", url)  # warm the cache: every figure reads a warm log
-    for name in names:
+    for name in NAMES:
         figures[name] = run_figure(name, url)
-        print(f"  {name}: {_ms(figures[name]['seconds'][:5])} ms · peak {figures[name]['peak_mib']:.0f} MiB", flush=True)
-    load1 = os.getloadavg()[0]
+        print(f"[{n:,}]  {name}: {_ms(figures[name]['seconds'][:5])} ms · peak {figures[name]['peak_mib']:.0f} MiB", flush=True)
+    return {"n": n, "before": before, "after": after, "projects": projects, "versions": versions, "figures": figures}
+
+
+def _growth_table(results: list[dict[str, Any]]) -> str:
+    head = "| what | " + " | ".join(f"{r['n']:,} events: median ms · peak MiB" for r in results) + " |"
+    rule = "|---|" + "---:|" * len(results)
+    lines = [head, rule]
+    for name in NAMES:
+        cells = [f"{statistics.median(r['figures'][name]['seconds']) * 1000:,.1f} · {r['figures'][name]['peak_mib']:.0f}" for r in results]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    cells = [f"{r['after']['refresh']:.1f} s for {r['projects']:,} projects" for r in results]
+    lines.append("| projector from an empty read model | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(bench: Bench, args: argparse.Namespace) -> None:
+    sizes = [n for n in GROWTH_SIZES if n < args.events] if args.growth else []
+    results = [measure(bench, n) for n in sizes]
+    last = measure(bench, args.events)
+    results.append(last)
+    load0 = os.getloadavg()[0]
+    figures, before, after = last["figures"], last["before"], last["after"]
+    projects, versions = last["projects"], last["versions"]
     scan = statistics.median(figures["bare scan"]["seconds"])
     one = sorted(figures["one project"]["seconds"])
     rate_before = before["read"] / before["load"]
     rate_now = after["read"] / (after["load"] + after["refresh"])
     rate_now_append = after["read"] / after["load"]
+    growth = _growth_table(results) if len(results) > 1 else "(run with --growth for 10,000 and 100,000 events too)"
 
     def row(name: str, what: str, goal: str) -> str:
         xs = figures[name]["seconds"]
@@ -239,6 +274,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
         ]
     )
     print(table)
+    print(growth)
     print(f"append: before {rate_before:,.0f} events/s; now {rate_now_append:,.0f} events/s ({rate_now_append / rate_before:.2f}×), with the read models brought up to date after it {rate_now:,.0f} events/s ({rate_now / rate_before:.2f}×)")
     bench.write_section(
         f"""
@@ -246,8 +282,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
 
 {bench.machine_line()} {projects:,} projects, {versions:,} stored versions. Each answer runs three times
 (milliseconds of each run) in a process of its own, after a warm-up scan; the ratio is the slowest
-run over the median bare scan of the same run. Load average {load0:.1f} at the start, {load1:.1f} at
-the end, on {os.cpu_count()} cores.
+run over the median bare scan of the same run. Load average {load0:.1f} at the end, on {os.cpu_count()} cores.
 
 | what | ms (3 runs) | ÷ bare scan | goal | peak MiB |
 |---|---:|---:|---|---:|
@@ -258,6 +293,10 @@ no projector) {before['load']:.1f} s ({rate_before:,.0f} events/s); now {after['
 ({rate_now_append:,.0f} events/s, **{rate_now_append / rate_before:.2f}×**) plus {after['refresh']:.1f} s for the
 projector to bring the read models up to the log: {rate_now:,.0f} events/s with the read models
 kept (**{rate_now / rate_before:.2f}×**; goal ≥ 0.8×).
+
+How each figure grows with the log (same run; peak memory of the answering process):
+
+{growth}
 """
     )
 
