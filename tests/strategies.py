@@ -36,6 +36,9 @@ def histories(draw: st.DrawFn) -> list[Event]:
                 "unit": draw(st.sampled_from(("白云镇", "安平街道", None))),
                 "industry": draw(st.sampled_from(("新材料", "装备制造"))),
             }
+            secret = draw(st.sampled_from((None, True, False)))  # events.disclosure: withdrawn signings count too
+            if secret is not None:
+                payload["confidential"] = secret
         elif kind == "funds_arrived":
             payload = {"amount_wan": draw(st.sampled_from((1.0, 250.5, 1000))), "currency": draw(st.sampled_from(("CNY", "USD")))}
         elif kind == "cancelled":
