@@ -211,6 +211,10 @@ def _strict_form(value: str) -> bool:
     """Shaped ``YYYY-MM-DDTHH:MM:SS±HH:00`` with valid minutes and seconds (the rest: :func:`_utc_hour`)."""
     return (
         len(value) == 25
+        and value[10] == "T"  # Python also reads a space there; PostgreSQL's reading of the rest is what "strict" promises
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[19] in "+-"
         and value[13] == ":"
         and value[16] == ":"
         and value[22:] == ":00"
