@@ -117,7 +117,7 @@ def figure(name: str, url: str) -> dict[str, Any]:
     if name == "one project":
         engine = make_engine(url, as_app=False)
         with engine.connect() as conn:
-            ids = list(conn.execute(text("SELECT project_id FROM rm_project_version TABLESAMPLE SYSTEM (1) LIMIT 100")).scalars())
+            ids = list(conn.execute(text("SELECT project_id FROM rm_project_version WHERE valid_to = DATE '9999-12-31' ORDER BY md5(project_id) LIMIT 100")).scalars())
         rng = random.Random(7)
         out = []
         with engine.connect() as conn:
