@@ -232,6 +232,7 @@ def main() -> None:
     ap.add_argument("--stall-timeout", type=float, default=300.0,
                     help="fail when the sink commits nothing new for this many seconds (default 300)")
     ap.add_argument("--bare", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--projections-every", type=float, default=5.0, help="seconds between the read models' catch-ups while the sink runs (0: only at its end)")
     args = ap.parse_args()
     if args.bare:
         bare_consumer(args.bare[0], args.bare[1], int(args.bare[2]))
@@ -268,12 +269,14 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
         runs = []
         for workers in [int(w) for w in args.workers.split(",")]:
             with engine.begin() as conn:
-                empty_tables(conn, "event_log", "dead_letter", "stream_offset")
+                empty_tables(conn, "event_log", "dead_letter", "stream_offset", "rm_project_version", "rm_project_record")
+                conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
             # No idle timeout: the sink runs until the warehouse has committed all n messages.
             sink, sink_wall, sink_rss, sink_cpu = run_measured(
                 [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
                  "--name", "bench", "--batch-size", str(args.batch_size), "--workers", str(workers),
-                 "--json", "--database-url", db_url],
+                 # The read models kept while streaming: the projector follows every few seconds.
+                 "--projections-every", str(args.projections_every), "--json", "--database-url", db_url],
                 consumed=lambda: sink_consumed(engine, "bench", topic),
                 expected=n,
                 stall_s=args.stall_timeout,

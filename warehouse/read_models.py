@@ -547,3 +547,41 @@ def project_at(conn: Connection, project_id: str, horizon: Horizon) -> ProjectAt
     seen = [e for e in project_events(conn, [project_id]) if horizon.sees(e)]
     state = fold(seen).get(project_id)
     return ProjectAt(state, sorted(seen, key=Event.sort_key))
+
+
+class Follower:
+    """The projector following the log beside a long-running writer (``zhaoshang stream``): a thread
+    that brings the read models up to the log every ``every_s`` seconds while there is lag.
+
+    Its own connections; the advisory lock of :func:`settled_seq` orders it with the appends. A
+    failed round is logged and retried at the next one (answers stay exact while the models lag).
+    """
+
+    def __init__(self, engine: Any, every_s: float) -> None:
+        import threading
+
+        self.engine = engine
+        self.every_s = every_s
+        self.stop = threading.Event()
+        self.rounds = 0
+        self.thread = threading.Thread(target=self._run, name="read-model-follower", daemon=True)
+
+    def __enter__(self) -> Follower:
+        if self.every_s > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every_s):
+            try:
+                done = refresh(self.engine)
+            except Exception:  # the writer goes on; the next round or the final refresh catches up
+                log.exception("read models: a follow round failed")
+                continue
+            if done.to_seq > done.from_seq:
+                self.rounds += 1

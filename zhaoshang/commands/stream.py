@@ -21,6 +21,7 @@ from ingestion.kafka_stream import (
     run_sink,
     run_sink_workers,
 )
+from warehouse import read_models
 from warehouse.event_store import read_jsonl
 from zhaoshang.common import (
     DatabaseUrl,
@@ -182,6 +183,10 @@ def stream(
     wait: Annotated[bool, typer.Option("--wait", help="If another sink holds these partitions, wait and take over when it stops.")] = False,
     reset: Annotated[bool, typer.Option("--reset", help="Read these partitions again from the start (already-stored events count as duplicates).")] = False,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Sink processes, the partitions dealt out among them (more cores).")] = 1,
+    projections_every: Annotated[
+        float,
+        typer.Option("--projections-every", min=0, help="Seconds between bringing the read models up to the log while streaming (0: only when the sink stops)."),
+    ] = 30.0,
     database_url: DatabaseUrl = None,
     json_out: JsonFlag = False,
     log_format: Annotated[
@@ -213,11 +218,12 @@ def stream(
                 "reset": reset,
                 "stop_event": stop,
             }
-            if workers > 1:
-                url = url_of(database_url).render_as_string(hide_password=False)
-                result = run_sink_workers(url, bootstrap, topic, workers=workers, **options)
-            else:
-                result = run_sink(engine, bootstrap, topic, handle_signals=False, **options)
+            with read_models.Follower(engine, projections_every):
+                if workers > 1:
+                    url = url_of(database_url).render_as_string(hide_password=False)
+                    result = run_sink_workers(url, bootstrap, topic, workers=workers, **options)
+                else:
+                    result = run_sink(engine, bootstrap, topic, handle_signals=False, **options)
         keep_read_models(engine)
     except SinkFenced as exc:
         fail(str(exc), code=ExitCode.FENCED)
