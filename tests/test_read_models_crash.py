@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from demo.history import generate_history
 from events.store import Horizon
@@ -50,20 +50,22 @@ def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def _other_backends(conn: Connection, condition: str, params: dict[str, str]) -> int:
+    """How many other sessions on this database match ``condition`` (pg_stat_activity), read afresh."""
+    n = conn.execute(
+        text(f"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND {condition}"),
+        params,
+    ).scalar_one()
+    conn.rollback()  # the next read sees a new snapshot of the statistics
+    return int(n)
+
+
 def _kill_when_writing(engine: Engine, proc: subprocess.Popen[str], pattern: str) -> None:
     """SIGKILL ``proc`` as soon as one of its statements matching ``pattern`` is running or its transaction is open after one."""
     deadline = time.monotonic() + BOUND_S
     with engine.connect() as conn:
         while time.monotonic() < deadline:
-            seen = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    " AND state IN ('active', 'idle in transaction') AND query ILIKE :p"
-                ),
-                {"p": pattern},
-            ).scalar_one()
-            conn.rollback()
-            if seen:
+            if _other_backends(conn, "state IN ('active', 'idle in transaction') AND query ILIKE :p", {"p": pattern}):
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=BOUND_S)
                 return
@@ -77,14 +79,7 @@ def _wait_rolled_back(engine: Engine) -> None:
     deadline = time.monotonic() + BOUND_S
     with engine.connect() as conn:
         while time.monotonic() < deadline:
-            busy = conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    " AND state <> 'idle' AND backend_type = 'client backend'"
-                )
-            ).scalar_one()
-            conn.rollback()
-            if not busy:
+            if not _other_backends(conn, "state <> 'idle' AND backend_type = 'client backend'", {}):
                 return
             time.sleep(0.05)
     raise AssertionError("the killed client's transaction is still open")

@@ -10,7 +10,7 @@ valid-time versions of its state (``events.versions``) as known at one log posit
 2. re-folds the touched projects from their events (``events.projection.fold``) at the horizon.
 
 So an answer is exact whatever the projection's lag: lag and old knowledge instants cost time,
-never correctness. The full fold (``warehouse.replay.*_full``) stays the reference; a property test
+never correctness. The full fold (``warehouse.replay.fold_states``) stays the reference; a property test
 holds the two equal.
 
 The projector (:func:`update`) advances the position in one transaction with the versions it
@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from events.calendar import months_before
 from events.kpis import (
@@ -78,6 +79,10 @@ def settled_seq(conn: Connection) -> int:
     transaction (the lock is released at its end).
     """
     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOG_APPEND_LOCK})")
+    return _log_seq(conn)
+
+
+def _log_seq(conn: Connection) -> int:
     return int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM event_log").scalar_one())
 
 
@@ -229,9 +234,11 @@ def project_versions(conn: Connection, project_ids: list[str], upto: int | None)
     return out
 
 
-def _rewrite(conn: Connection, project_ids: list[str], upto: int, *, stored: bool = True) -> int:
-    """Replace the stored versions of these projects with those of the log up to ``upto``
-    (``stored=False``: none are stored, nothing to delete)."""
+def _rewrite(
+    conn: Connection, project_ids: list[str], upto: int, *, stored: bool, on_progress: Callable[[int, int], None] | None
+) -> int:
+    """Replace the stored versions of these projects with those of the log up to ``upto``, a chunk
+    at a time, and move the position to ``upto`` (``stored=False``: none are stored, nothing to delete)."""
     written = 0
     for i in range(0, len(project_ids), _CHUNK_PROJECTS):
         chunk = project_ids[i : i + _CHUNK_PROJECTS]
@@ -242,6 +249,9 @@ def _rewrite(conn: Connection, project_ids: list[str], upto: int, *, stored: boo
                 conn.execute(text("DELETE FROM rm_project_record WHERE project_id = ANY(:p)"), {"p": chunk})
             _write_versions(conn, new)
         written += len(new)
+        if on_progress:
+            on_progress(min(i + _CHUNK_PROJECTS, len(project_ids)), len(project_ids))
+    conn.execute(text("UPDATE rm_position SET seq = :s, updated_at = now() WHERE projection = :p"), {"s": upto, "p": PROJECTION})
     return written
 
 
@@ -252,24 +262,17 @@ def update(conn: Connection, *, upto: int | None = None, on_progress: Callable[[
     should take ``upto`` from :func:`settled_seq` in an earlier transaction (``refresh`` does).
     """
     start = position(conn, lock="FOR UPDATE")
-    target = upto if upto is not None else int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM event_log").scalar_one())
+    target = upto if upto is not None else _log_seq(conn)
     if target <= start:
         return Progress(start, start, 0, 0)
     touched = sorted(_projects_of(conn, "seq > :lo AND seq <= :hi", {"lo": start, "hi": target}))
     empty = conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM rm_project_version)")).scalar_one()
-    written = 0
-    for i in range(0, len(touched), _CHUNK_PROJECTS):
-        written += _rewrite(conn, touched[i : i + _CHUNK_PROJECTS], target, stored=not empty)
-        if on_progress:
-            on_progress(min(i + _CHUNK_PROJECTS, len(touched)), len(touched))
-    conn.execute(
-        text("UPDATE rm_position SET seq = :s, updated_at = now() WHERE projection = :p"), {"s": target, "p": PROJECTION}
-    )
+    written = _rewrite(conn, touched, target, stored=not empty, on_progress=on_progress)
     log.info("project versions %d → %d: %d projects, %d versions", start, target, len(touched), written)
     return Progress(start, target, len(touched), written)
 
 
-def refresh(engine: Any, on_progress: Callable[[int, int], None] | None = None) -> Progress:
+def refresh(engine: Engine, on_progress: Callable[[int, int], None] | None = None) -> Progress:
     """Settle the log's high-water mark, then :func:`update` to it: what commands run after appending."""
     with engine.begin() as conn:
         upto = settled_seq(conn)
@@ -280,16 +283,11 @@ def refresh(engine: Any, on_progress: Callable[[int, int], None] | None = None) 
 def rebuild(conn: Connection, on_progress: Callable[[int, int], None] | None = None) -> Progress:
     """Rebuild the versions from the log alone (in the caller's transaction)."""
     start = position(conn, lock="FOR UPDATE")
-    target = int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM event_log").scalar_one())
+    target = _log_seq(conn)
     conn.exec_driver_sql("DELETE FROM rm_project_version")
     conn.exec_driver_sql("DELETE FROM rm_project_record")
     projects = list(conn.execute(text("SELECT DISTINCT project_id FROM event_log WHERE seq <= :t ORDER BY 1"), {"t": target}).scalars())
-    written = 0
-    for i in range(0, len(projects), _CHUNK_PROJECTS):
-        written += _rewrite(conn, projects[i : i + _CHUNK_PROJECTS], target, stored=False)
-        if on_progress:
-            on_progress(min(i + _CHUNK_PROJECTS, len(projects)), len(projects))
-    conn.execute(text("UPDATE rm_position SET seq = :s, updated_at = now() WHERE projection = :p"), {"s": target, "p": PROJECTION})
+    written = _rewrite(conn, projects, target, stored=False, on_progress=on_progress)
     return Progress(start, target, len(projects), written)
 
 
@@ -415,38 +413,8 @@ _VALID_ON = "v.valid_from <= :d AND v.valid_to > :d"
 _UNTOUCHED = "LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"
 
 
-def states_at(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
-    """Every project's state at the horizon, by project id (ordered), from the read model."""
-    reading = _read(conn, horizon)
-    rows = conn.execute(
-        text(
-            f"SELECT r.record::text FROM rm_project_version v {_UNTOUCHED}"
-            " JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from"
-            f" WHERE t.pid IS NULL AND {_VALID_ON}"
-        ),
-        {"d": horizon.as_of, "touched": reading.touched},
-    ).scalars()
-    out: dict[str, ProjectState] = dict(reading.states)
-    with gc_paused():
-        for record in _records(rows):
-            out[record["project_id"]] = state_from_record(record)
-    return dict(sorted(out.items()))
-
-
-def _records(texts: Iterable[str]) -> Iterator[dict[str, Any]]:
-    batch: list[str] = []
-    for t in texts:
-        batch.append(t)
-        if len(batch) == 50_000:
-            yield from orjson.loads("[" + ",".join(batch) + "]")
-            batch = []
-    if batch:
-        yield from orjson.loads("[" + ",".join(batch) + "]")
-
-
-def rows_at(conn: Connection, horizon: Horizon) -> list[dict[str, Any]]:
-    """The replay rows (``ProjectState.to_row``) of every project at the horizon, ordered by project id."""
-    reading = _read(conn, horizon)
+def _untouched_records(conn: Connection, horizon: Horizon, reading: _Reading) -> Iterator[dict[str, Any]]:
+    """The stored state records valid on the horizon's day of every project the reading did not re-fold."""
     texts = conn.execute(
         text(
             f"SELECT r.record::text FROM rm_project_version v {_UNTOUCHED}"
@@ -455,9 +423,32 @@ def rows_at(conn: Connection, horizon: Horizon) -> list[dict[str, Any]]:
         ),
         {"d": horizon.as_of, "touched": reading.touched},
     ).scalars()
+    batch: list[str] = []
+    for t in texts:  # one JSON array per batch decodes faster than a loads per record
+        batch.append(t)
+        if len(batch) == 50_000:
+            yield from orjson.loads("[" + ",".join(batch) + "]")
+            batch = []
+    if batch:
+        yield from orjson.loads("[" + ",".join(batch) + "]")
+
+
+def states_at(conn: Connection, horizon: Horizon) -> dict[str, ProjectState]:
+    """Every project's state at the horizon, by project id (ordered), from the read model."""
+    reading = _read(conn, horizon)
+    out: dict[str, ProjectState] = dict(reading.states)
+    with gc_paused():
+        for record in _untouched_records(conn, horizon, reading):
+            out[record["project_id"]] = state_from_record(record)
+    return dict(sorted(out.items()))
+
+
+def rows_at(conn: Connection, horizon: Horizon) -> list[dict[str, Any]]:
+    """The replay rows (``ProjectState.to_row``) of every project at the horizon, ordered by project id."""
+    reading = _read(conn, horizon)
     rows = [s.to_row(horizon.as_of) for s in reading.states.values()]
     with gc_paused():
-        rows.extend(row_from_record(r, horizon.as_of) for r in _records(texts))
+        rows.extend(row_from_record(r, horizon.as_of) for r in _untouched_records(conn, horizon, reading))
     rows.sort(key=lambda r: r["project_id"])
     return rows
 
@@ -557,9 +548,7 @@ class Follower:
     failed round is logged and retried at the next one (answers stay exact while the models lag).
     """
 
-    def __init__(self, engine: Any, every_s: float) -> None:
-        import threading
-
+    def __init__(self, engine: Engine, every_s: float) -> None:
         self.engine = engine
         self.every_s = every_s
         self.stop = threading.Event()

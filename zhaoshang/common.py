@@ -8,7 +8,7 @@ import sys
 from datetime import date, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -30,6 +30,9 @@ from sqlalchemy.engine import URL
 from events.escape import terminal
 from warehouse.db import ENV_VAR, STATEMENT_TIMEOUT_VAR, make_engine, resolve_url, with_timeouts
 from zhaoshang.settings import load_settings
+
+if TYPE_CHECKING:
+    from warehouse import read_models
 
 
 class DataConsole(Console):
@@ -323,7 +326,7 @@ def progress(transient: bool = True) -> Progress:
     )
 
 
-def keep_read_models(engine: Engine) -> None:
+def keep_read_models(engine: Engine, label: str = "读模型 read models") -> read_models.Progress:
     """Bring the read models up to the log after a command appended to it (progress on a terminal).
 
     Answers are exact without it (readers re-fold what the models lag behind); it keeps them fast.
@@ -331,9 +334,9 @@ def keep_read_models(engine: Engine) -> None:
     from warehouse import read_models
 
     with progress() as bar:
-        task = bar.add_task("读模型 read models", total=None, status="")
+        task = bar.add_task(label, total=None, status="")
 
         def on_progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, status="projects")
 
-        read_models.refresh(engine, on_progress=on_progress)
+        return read_models.refresh(engine, on_progress=on_progress)

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from zhaoshang.common import DatabaseUrl, JsonFlag, console, emit_json, engine_of, out, progress, styled
+from zhaoshang.common import (
+    DatabaseUrl,
+    JsonFlag,
+    console,
+    emit_json,
+    engine_of,
+    keep_read_models,
+    out,
+    progress,
+    styled,
+)
 from zhaoshang.groups import projections_app
 
 
@@ -29,12 +39,7 @@ def status(database_url: DatabaseUrl = None, json_out: JsonFlag = False) -> None
 
 def update(database_url: DatabaseUrl = None, json_out: JsonFlag = False) -> None:
     """更新读模型 · bring the read models up to the log (only the projects touched since their position)."""
-    from warehouse import read_models
-
-    engine = engine_of(database_url)
-    with progress() as bar:
-        task = bar.add_task("更新 update", total=None, status="")
-        done = read_models.refresh(engine, on_progress=lambda d, t: bar.update(task, completed=d, total=t, status="projects"))
+    done = keep_read_models(engine_of(database_url), "更新 update")
     if json_out:
         emit_json(asdict(done))
         return
