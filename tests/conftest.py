@@ -26,7 +26,7 @@ from tests.dbutil import truncate
 from warehouse.db import drop_database, ensure_database, make_engine, resolve_url
 from warehouse.provision import prepare
 
-KEEP_TABLES = {"spatial_ref_sys", "alembic_version"}
+KEEP_TABLES = {"spatial_ref_sys", "alembic_version", "web_secret"}
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +71,41 @@ def kafka_bootstrap() -> Iterator[str]:
 
     with LocalBroker() as broker:
         yield broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def web_server(database_url: URL, session_engine: Engine) -> Iterator[str]:
+    """The workspace over the test database, served on loopback for the session; its base URL."""
+    from tests.webutil import app_for, start_server
+
+    server = start_server(app_for(database_url))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Playwright's Chromium: Debian's /usr/bin/chromium, headless."""
+    from tests.webutil import launch_browser
+
+    yield from launch_browser()
+
+
+@pytest.fixture
+def web_db(db: Engine) -> Engine:
+    """The emptied test database with one user of each role (tests.webutil.ROLE_USERS)."""
+    from tests.webutil import add_role_users
+
+    add_role_users(db)
+    return db
+
+
+@pytest.fixture
+def client(database_url: URL, web_db: Engine) -> Iterator[object]:
+    """A FastAPI TestClient of the workspace over the test database (users of each role in it)."""
+    from fastapi.testclient import TestClient
+
+    from tests.webutil import app_for
+
+    with TestClient(app_for(database_url)) as test_client:
+        yield test_client

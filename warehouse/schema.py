@@ -20,8 +20,10 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     SmallInteger,
@@ -266,4 +268,86 @@ rm_project_record = Table(
     Column("record", JSONB, nullable=False),
     PrimaryKeyConstraint("project_id", "valid_from", name="rm_project_record_pkey"),
     comment="The whole state of each version (events.projection.state_record)",
+)
+
+web_user = Table(
+    "web_user",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False),
+    Column("display_name", Text, nullable=False, server_default=text("''")),
+    Column("role", Text, nullable=False),
+    Column("unit", Text),
+    Column("password_hash", Text, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    _stamp("created_at"),
+    Column("created_by", Text, nullable=False, server_default=text("''")),
+    _stamp("updated_at"),
+    UniqueConstraint("username", name="web_user_username_key"),
+    CheckConstraint("role IN ('admin', 'planner', 'unit', 'leader')", name="web_user_role_check"),
+    CheckConstraint("role <> 'unit' OR unit IS NOT NULL", name="web_user_unit_check"),
+    comment="Workspace users: role admin/planner/unit/leader, Argon2 password hashes",
+)
+
+web_session = Table(
+    "web_session",
+    metadata,
+    Column("token_sha256", Text, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("web_user.user_id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    _stamp("created_at"),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _stamp("last_seen_at"),
+    Index("web_session_expires", "expires_at"),
+    Index("web_session_user", "user_id"),
+    comment="Workspace sessions (SHA-256 of the token), CSRF token, expiry: shared by every web process",
+)
+
+web_login_attempt = Table(
+    "web_login_attempt",
+    metadata,
+    Column("attempt_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("username", Text, nullable=False),
+    Column("client", Text, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    _stamp("attempted_at"),
+    Index("web_login_attempt_user", "username", "attempted_at"),
+    Index("web_login_attempt_client", "client", "attempted_at"),
+    comment="Every login attempt, for throttling across processes",
+)
+
+web_api_token = Table(
+    "web_api_token",
+    metadata,
+    Column("token_sha256", Text, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("web_user.user_id", ondelete="CASCADE"), nullable=False),
+    Column("label", Text, nullable=False, server_default=text("''")),
+    _stamp("created_at"),
+    Column("revoked_at", DateTime(timezone=True)),
+    comment="Bearer tokens of other systems using /api (hash only)",
+)
+
+web_upload = Table(
+    "web_upload",
+    metadata,
+    Column("upload_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("purpose", Text, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("uploaded_by", Text, nullable=False),
+    _stamp("uploaded_at"),
+    Index("web_upload_sha256", "sha256"),
+    comment="Files received by the workspace (evidence, ledgers) with their SHA-256",
+)
+
+web_secret = Table(
+    "web_secret",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    _stamp("created_at"),
+    comment="Keys shared by every web process (cookie signing)",
 )

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "zhaoshang.commands.match",
     "zhaoshang.commands.settings",
     "zhaoshang.commands.projections",
+    "zhaoshang.commands.serve",
 )
 
 for _name in COMMAND_MODULES:

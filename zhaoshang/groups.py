@@ -8,6 +8,7 @@ deadletters_app = typer.Typer(help="死信 · rejected records: why, and re-driv
 land_app = typer.Typer(help="土地台账 · idle land and standard factories.", no_args_is_help=True)
 ledger_app = typer.Typer(help="项目台账 · bureau spreadsheets to events.", no_args_is_help=True)
 maps_app = typer.Typer(help="地图 · promotion, pipeline and match maps.", no_args_is_help=True)
+users_app = typer.Typer(help="用户 · workspace users and their roles (admin, planner, unit, leader), API tokens.", no_args_is_help=True)
 projections_app = typer.Typer(help="读模型 · read models kept from the log: status, update, rebuild [--check].", no_args_is_help=True)
 
 GROUPS = {
@@ -18,4 +19,5 @@ GROUPS = {
     "ledger": ledger_app,
     "maps": maps_app,
     "projections": projections_app,
+    "users": users_app,
 }

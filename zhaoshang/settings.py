@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     requirements_dir: Path = Field(Path("requirements"), description="The folder of investor requirement files the match sensor watches.")
     partitions_start: date = Field(date(2019, 1, 1), description="The first month of the Dagster monthly partitions.")
     chromium: str | None = Field(None, description="The Chromium executable for PNG maps and browser checks (default: found on PATH).")
+    web_secure_cookies: bool = Field(
+        False, description="Mark the workspace's cookies Secure (when it is served over HTTPS, e.g. behind a reverse proxy)."
+    )
     log_format: LogFormat = Field(
         LogFormat.TEXT, description="Log lines as text or as JSON objects, one a line (`stream --log-format` chooses for one run)."
     )

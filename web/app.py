@@ -1,0 +1,121 @@
+"""The workspace application: ``create_app(config)`` → a FastAPI app (ASGI, served by uvicorn).
+
+Nothing is kept in the process but a connection pool and the signing key read at start-up:
+sessions, throttling and uploads live in the warehouse, so any number of processes serve one
+warehouse. Every script and stylesheet comes from ``/static`` of the app itself (the Content
+Security Policy allows nothing else): bureau intranets have no internet.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from warehouse import users
+from web.config import WebConfig
+from web.security import LoginRequired
+from web.templating import page
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+LEAFLET_DIR = Path(__file__).resolve().parent.parent / "maps" / "vendor" / "leaflet" / "dist"
+
+# One module per page; each holds ``router`` (its pages) and may hold ``api`` (its JSON under /api).
+ROUTE_MODULES = (
+    "web.routes.auth",
+    "web.routes.home",
+)
+
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
+
+class SecurityHeaders:
+    """Headers on every response: CSP (own assets only), no framing, no MIME sniffing, no referrer leaks."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                for name, value in (
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-frame-options", b"DENY"),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                ):
+                    if name not in names:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def create_app(config: WebConfig, engine: Engine) -> FastAPI:
+    """The app over the warehouse behind ``engine`` (an application engine on a current schema:
+    the entry point checks the revision, ``zhaoshang.common.engine_of``)."""
+    with engine.connect() as conn:
+        secret = users.signing_secret(conn)
+    app = FastAPI(
+        title="zhaoshang workspace API · 招商工作台接口",
+        version="1",
+        description="States, KPIs, land and events of the warehouse, with the same authorization as the pages. "
+        "Authenticate with `Authorization: Bearer <token>` (`zhaoshang users token`) or a session cookie plus `X-CSRF-Token` for writes.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.config = config
+    app.state.engine = engine
+    app.state.signing_secret = secret
+    app.mount("/static/vendor/leaflet", StaticFiles(directory=str(LEAFLET_DIR)), name="leaflet")
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for name in ROUTE_MODULES:
+        module = importlib.import_module(name)
+        app.include_router(module.router)
+        if hasattr(module, "api"):
+            app.include_router(module.api, prefix="/api")
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if _wants_json(request) or request.headers.get("hx-request"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return page(request, "error.html", status_code=exc.status_code, status=exc.status_code, detail=str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        if _wants_json(request):
+            return JSONResponse({"detail": errors}, status_code=422)
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        return page(request, "error.html", status_code=422, status=422, detail=detail)
+
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,34 @@
+"""What a workspace process needs, given by its entry point (``zhaoshang serve``, the tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Lights:
+    """红黄绿灯 of the ranking: a unit is yellow after ``yellow_months`` months without progress on
+    any of its projects, red after ``red_months``."""
+
+    yellow_months: int = 3
+    red_months: int = 6
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """``today``: the product's clock (``zhaoshang.clock.today``), asked per request.
+    ``secure_cookies``: set the cookies' Secure flag (behind HTTPS; off on loopback HTTP).
+    """
+
+    today: Callable[[], date]
+    secure_cookies: bool = False
+    session_ttl: timedelta = timedelta(hours=12)
+    # Login throttling: failures allowed per user name (since its last success) and per client in the window.
+    throttle_window: timedelta = timedelta(minutes=15)
+    throttle_per_user: int = 5
+    throttle_per_client: int = 30
+    lights: Lights = field(default_factory=Lights)
+    upload_max_bytes: int = 10 * 1024 * 1024
+    chromium: str | None = None
