@@ -109,3 +109,52 @@ def client(database_url: URL, web_db: Engine) -> Iterator[object]:
 
     with TestClient(app_for(database_url)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def web_district_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[URL, object]]:
+    """A second session database holding the workspace's test district (tests.web_district), with
+    one user of each role; (its URL, the WebDistrict describing it). Read-mostly: see the module."""
+    from tests.web_district import load_web_district
+    from tests.webutil import add_role_users
+    from zhaoshang import clock
+
+    base = resolve_url(os.environ.get("ZHAOSHANG_TEST_DATABASE_URL"))
+    url = base.set(database=f"{base.database}_web_{uuid.uuid4().hex[:8]}")
+    ensure_database(url)
+    prepare(url)
+    engine = make_engine(url, as_app=False)
+    try:
+        district = load_web_district(engine, tmp_path_factory.mktemp("web_district"), clock.today())
+        add_role_users(engine)
+    finally:
+        engine.dispose()
+    yield url, district
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def web_district(web_district_url: tuple[URL, object]) -> object:
+    """The tests.web_district.WebDistrict of the session's workspace database."""
+    return web_district_url[1]
+
+
+@pytest.fixture(scope="session")
+def district_server(web_district_url: tuple[URL, object]) -> Iterator[str]:
+    """The workspace over the test district, on loopback for the session; its base URL."""
+    from tests.webutil import app_for, start_server
+
+    server = start_server(app_for(web_district_url[0]))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def district_client(web_district_url: tuple[URL, object]) -> Iterator[object]:
+    """A FastAPI TestClient of the workspace over the test district (log in with tests.webutil.client_login)."""
+    from fastapi.testclient import TestClient
+
+    from tests.webutil import app_for
+
+    with TestClient(app_for(web_district_url[0])) as test_client:
+        yield test_client

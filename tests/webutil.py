@@ -21,8 +21,8 @@ from web.config import WebConfig
 from web.passwords import hash_password
 
 PASSWORD = "test-pass-123"
-UNIT_A = "高新区管委会"
-UNIT_B = "城东街道"
+UNIT_A = "夏云工业园区管委会"
+UNIT_B = "安平街道"
 
 # username -> (role, unit)
 ROLE_USERS: dict[str, tuple[str, str | None]] = {
