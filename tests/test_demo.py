@@ -12,6 +12,7 @@ import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import sleep
 
 import openpyxl
 import pytest
@@ -26,7 +27,7 @@ BIN = Path(sys.executable).parent
 
 
 def _run_demo(out: Path, db_url_str: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [str(BIN / "zhaoshang"), "demo", "--out", str(out), "--projects", "60", "--database-url", db_url_str, *extra]
+    cmd = [str(BIN / "zhaoshang"), "demo", "--out", str(out), "--projects", "60", "--no-serve", "--database-url", db_url_str, *extra]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     return done
@@ -93,9 +94,12 @@ def test_demo_end_to_end_and_again(db: Engine, db_url_str: str, tmp_path: Path) 
     assert wb.active is not None and "责任单位" in [c.value for c in wb.active[2]]
     assert str(out / "maps" / "public" / "promotion.html") in first.stdout
 
-    # Again with the same seed and clock: the warehouse gains nothing, the report is byte-identical.
+    _check_demo_logins(db_url_str, out, first.stdout)
+
+    # Again with the same seed and clock, ending by serving as `./run demo` does: the warehouse gains
+    # nothing, the report is byte-identical, and the workspace answers with the new logins.
     log_before = _log(db)
-    _run_demo(out, db_url_str, env)
+    _serve_demo_once(out, db_url_str, env)
     assert _log(db) == log_before
     assert (out / "kpi_report.json").read_bytes() == report_bytes
 
@@ -108,6 +112,50 @@ def test_demo_end_to_end_and_again(db: Engine, db_url_str: str, tmp_path: Path) 
         assert conn.execute(text("SELECT count(*) FROM dead_letter")).scalar_one() == 0
         assert conn.execute(text("SELECT max(month_end) FROM mart_project_state")).scalar_one() == previous_month_end(later)
     assert (out / "bulletins" / f"{previous_month_end(later):%Y-%m}.md").is_file()
+
+
+def _check_demo_logins(db_url_str: str, out: Path, stdout: str) -> None:
+    """One login per role, printed and written; each opens a session in the workspace."""
+    from fastapi.testclient import TestClient
+
+    from tests.webutil import app_for, client_login
+
+    logins = [line.split("\t") for line in (out / "demo_logins.txt").read_text(encoding="utf-8").splitlines()]
+    assert sorted(role for role, *_ in logins) == ["admin", "leader", "planner", "unit"]
+    for role, username, password, _unit in logins:
+        assert username in stdout and password in stdout
+        with TestClient(app_for(db_url_str)) as client:
+            client_login(client, username, password)
+            assert client.get("/api/me").json()["role"] == role
+
+
+def _serve_demo_once(out: Path, db_url_str: str, env: dict[str, str]) -> None:
+    from tests.webutil import free_port
+
+    port = free_port()
+    cmd = [str(BIN / "zhaoshang"), "demo", "--out", str(out), "--projects", "60", "--port", str(port), "--database-url", db_url_str]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the demo builds, prints the logins, then the workspace's URL
+            if f"http://127.0.0.1:{port}/" in line:
+                break
+        else:
+            raise AssertionError(f"the demo ended without serving: {proc.stderr.read()[-3000:] if proc.stderr else ''}")
+        import httpx
+
+        for _ in range(100):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                sleep(0.2)
+        assert response.status_code == 200 and "登录" in response.text
+        logins = (out / "demo_logins.txt").read_text(encoding="utf-8")
+        assert "planner" in logins
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_demo_refuses_a_clock_before_its_history(db_url_str: str, tmp_path: Path) -> None:

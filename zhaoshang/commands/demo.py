@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import Engine
 
 from events.calendar import previous_month_end
 from reports.kpi import write_kpi_xlsx
 from warehouse.replay import kpi_report
 from zhaoshang import clock
 from zhaoshang.commands.core import render_kpi_table, setup
+from zhaoshang.commands.serve import serve
 from zhaoshang.common import (
     DatabaseUrl,
     ExitCode,
@@ -82,9 +84,14 @@ def demo(
         str | None,
         typer.Option("--today", help="The clock's day (YYYY-MM-DD) for this run: the history ends the month before. Default: ZHAOSHANG_TODAY, else today in Asia/Shanghai."),
     ] = None,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="End by serving the workspace over the demo district (--no-serve: stop after building, for CI).")
+    ] = True,
+    host: Annotated[str, typer.Option("--host", help="Where the workspace listens.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="The workspace's port.")] = 8000,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """演示 · set up, load a demo district, stream its events, build every asset, write maps and the KPI report."""
+    """演示 · set up, load a demo district, stream its events, build every asset, write maps and the KPI report, then serve the workspace."""
     day = parse_date_or_today(today, "--today")
     # Pinned for the whole run, the Dagster definitions and maps included: one day everywhere.
     clock.pin(day)
@@ -222,6 +229,53 @@ def demo(
     for label, path in listing:
         if path:
             out.print(f"  {label}: {path}")
+
+    _workspace(engine, root, serve_after=serve_after, host=host, port=port, database_url=database_url)
+
+
+def _workspace(engine: Engine, root: Path, *, serve_after: bool, host: str, port: int, database_url: str | None) -> None:
+    """Step 7: the demo logins, one per role (printed and in demo_logins.txt), then the workspace served."""
+    _step(7, "工作台 workspace users, one per role")
+    logins = demo_users(engine)
+    for username, role, unit, password in logins:
+        out.print(f"  {role:8s} {username:14s} {password}" + (f"  ({unit})" if unit else ""))
+    (root / "demo_logins.txt").write_text(
+        "".join(f"{role}\t{username}\t{password}\t{unit or ''}\n" for username, role, unit, password in logins), encoding="utf-8"
+    )
+    if serve_after:
+        serve(host=host, port=port, workers=1, database_url=database_url)
+    else:
+        out.print(f"  工作台 workspace: `zhaoshang serve --port {port}` (logins above, also in {root / 'demo_logins.txt'})")
+
+
+# (username, role, responsible unit of a unit officer, display name)
+DEMO_USERS = (
+    ("admin", "admin", None, "系统管理员"),
+    ("planner", "planner", None, "招商局 规划员"),
+    ("officer", "unit", "夏云工业园区管委会", "园区 联络员"),
+    ("leader", "leader", None, "区领导"),
+)
+
+
+def demo_users(engine: Engine) -> list[tuple[str, str, str | None, str]]:
+    """The demo's users, one per role, each with a fresh random password (printed once; a re-run resets them)."""
+    import secrets
+
+    from warehouse.users import add_user, get_user, set_disabled, set_password_hash
+    from web.passwords import hash_password
+
+    logins = []
+    with engine.begin() as conn:
+        for username, role, unit, name in DEMO_USERS:
+            password = f"demo-{secrets.token_urlsafe(6)}"
+            hashed = hash_password(password)
+            if get_user(conn, username) is None:
+                add_user(conn, username=username, password_hash=hashed, role=role, unit=unit, display_name=name, created_by="demo")
+            else:
+                set_password_hash(conn, username, hashed)
+                set_disabled(conn, username, False)
+            logins.append((username, role, unit, password))
+    return logins
 
 
 def register(app: typer.Typer) -> None:

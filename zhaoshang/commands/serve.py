@@ -41,6 +41,7 @@ def serve(
     # Worker processes read the settings like any entry point: pass the URL the way they read it.
     os.environ[DATABASE_VARIABLE] = url.render_as_string(hide_password=False)
     out.print(f"工作台 workspace: http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}/  (public site: /public, API: /api/docs)")
+    sys.stdout.flush()  # said before uvicorn takes over the process (a pipe would hold it back)
     uvicorn.run("zhaoshang.commands.serve:app_factory", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
