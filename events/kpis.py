@@ -93,7 +93,9 @@ def _finish(counts: dict[str, float]) -> dict[str, Any]:
 
 
 def _contribution(s: ProjectState, mode: KpiMode, lo: date, hi: date, as_of: date) -> dict[str, float] | None:
-    """What one project adds to the totals, or None when it is outside the report."""
+    """What one project adds to the totals, or None when it is outside the report (a merged duplicate always is)."""
+    if s.merged_into is not None:
+        return None
     if mode == "cohort":
         if not _in(s.signed_on, lo, hi):
             return None

@@ -26,6 +26,7 @@ class EventType(StrEnum):
     CANCELLED = "cancelled"
     FUNDS_ARRIVED = "funds_arrived"
     RETRACTED = "retracted"
+    MERGED = "merged"  # 重复签约: this project is a duplicate of payload.into (a correction, like a retraction)
 
 
 class Stage(StrEnum):
@@ -50,6 +51,10 @@ STAGE_LABELS: dict[str, tuple[str, str]] = {
     "produced": ("投产", "Produced"),
     "cancelled": ("取消", "Cancelled"),
 }
+# Event types that correct the record rather than report progress: a horizon sees them by when they
+# were recorded alone, whatever their occurred_at (a duplicate was never a second project).
+CORRECTION_TYPES: frozenset[str] = frozenset({"retracted", "merged"})
+
 STAGE_LABEL_ZH: dict[str, str] = {code: pair[0] for code, pair in STAGE_LABELS.items()}
 
 # Same-instant events are applied in lifecycle order, so a day on which a project is signed and
@@ -62,6 +67,7 @@ TYPE_ORDER: dict[str, int] = {
     "funds_arrived": 4,
     "cancelled": 5,
     "retracted": 6,
+    "merged": 7,
 }
 
 

@@ -80,6 +80,7 @@ class ProjectState:
     funds: list[Funds] = field(default_factory=list)
     sites: list[SiteTake] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    merged_into: str | None = None  # 重复签约: a duplicate of that project; KPIs and land count the kept one only
     _signed_seen: bool = False
 
     @property
@@ -133,6 +134,7 @@ class ProjectState:
                 "confidential": self.confidential,
                 "stalled": self.is_stalled(as_of),
                 "anomalies": [str(a) for a in self.anomalies],
+                "merged_into": self.merged_into,
             }
         )
         return row
@@ -287,20 +289,33 @@ def fold_project(project_id: str, events: Iterable[Event], *, retracted_signed: 
     return state
 
 
+def merge_targets(active: Iterable[Event]) -> dict[str, str]:
+    """project → the project it is a duplicate of, from the active ``merged`` events (the latest in
+    the fold's order wins). A merge changes no lifecycle date: it says which record to count."""
+    merges = sorted((e for e in active if e.type is EventType.MERGED), key=Event.sort_key)
+    return {e.project_id: str(e.payload["into"]) for e in merges}
+
+
 def fold(events: Iterable[Event]) -> dict[str, ProjectState]:
     """Fold a whole history (retractions included) into one state per project."""
     evs = list(events)
     active = active_events(evs)
     active_ids = {e.event_id for e in active}
+    merged = merge_targets(active)
     by_project: dict[str, list[Event]] = defaultdict(list)
     for ev in active:
-        by_project[ev.project_id].append(ev)
+        if ev.type is not EventType.MERGED:  # a merge alone makes no project
+            by_project[ev.project_id].append(ev)
     withdrawn: dict[str, list[Event]] = defaultdict(list)
     for ev in evs:
         if ev.type is EventType.SIGNED and ev.event_id not in active_ids:
             withdrawn[ev.project_id].append(ev)
     # A project whose every event was withdrawn has no state, whatever its secret.
-    return {pid: fold_project(pid, evs, retracted_signed=withdrawn.get(pid, ())) for pid, evs in sorted(by_project.items())}
+    states = {pid: fold_project(pid, evs, retracted_signed=withdrawn.get(pid, ())) for pid, evs in sorted(by_project.items())}
+    for pid, into in merged.items():
+        if pid in states:
+            states[pid].merged_into = into
+    return states
 
 
 def _iso(day: date | None) -> str | None:
@@ -337,6 +352,7 @@ def state_record(state: ProjectState) -> dict[str, Any]:
             for s in state.sites
         ],
         "anomalies": [[a.code, a.event_id, a.detail] for a in state.anomalies],
+        "merged_into": state.merged_into,
         "signed_seen": state._signed_seen,
     }
 
@@ -371,6 +387,7 @@ def state_from_record(record: dict[str, Any]) -> ProjectState:
             for eid, on, parcel, factory, land, floor, site_loc in record["sites"]
         ],
         anomalies=[Anomaly(code, eid, detail) for code, eid, detail in record["anomalies"]],
+        merged_into=record.get("merged_into"),
     )
     state._signed_seen = record["signed_seen"]
     return state
@@ -410,4 +427,5 @@ def row_from_record(record: dict[str, Any], as_of: date) -> dict[str, Any]:
         "confidential": record["confidential"],
         "stalled": stalled,
         "anomalies": [f"{code}: {detail} (event {eid})" for code, eid, detail in record["anomalies"]],
+        "merged_into": record.get("merged_into"),
     }

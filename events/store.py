@@ -28,7 +28,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple, Protocol
 
 from events.canonical import CanonicalEvent
-from events.model import Event, EventType, end_of_day
+from events.model import CORRECTION_TYPES, Event, end_of_day
 from events.validation import parse_event
 
 
@@ -131,7 +131,7 @@ class Horizon:
 
     def sees(self, ev: Event) -> bool:
         """Whether a stored event (``recorded_at`` set) is within the horizon (its SQL form is ``warehouse.horizon.horizon_clause``)."""
-        if ev.occurred_at >= self.occurred_before and ev.type is not EventType.RETRACTED:
+        if ev.occurred_at >= self.occurred_before and ev.type not in CORRECTION_TYPES:
             return False
         return self.known_at is None or (ev.recorded_at is not None and ev.recorded_at <= self.known_at)
 

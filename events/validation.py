@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from events.model import SCHEMA_VERSION, SHANGHAI, Event, EventType
+from events.model import CORRECTION_TYPES, SCHEMA_VERSION, SHANGHAI, Event, EventType
 
 # The log's column is a 32-bit integer.
 MAX_SCHEMA_VERSION = 2**31 - 1
@@ -101,7 +101,7 @@ def _string(payload: dict[str, Any], key: str, *, required: bool, event_id: str)
         raise EventValidationError("must not be empty", field=fname, event_id=event_id)
 
 
-def _validate_payload(type_: EventType, payload: dict[str, Any], event_id: str) -> None:
+def _validate_payload(type_: EventType, payload: dict[str, Any], event_id: str, project_id: str = "") -> None:
     if type_ is EventType.SIGNED:
         _string(payload, "name", required=True, event_id=event_id)
         _number(payload, "investment_wan", required=True, event_id=event_id)
@@ -131,6 +131,17 @@ def _validate_payload(type_: EventType, payload: dict[str, Any], event_id: str) 
         currency = payload.get("currency", "CNY")
         if currency not in ("CNY", "USD"):
             raise EventValidationError(f"must be 'CNY' or 'USD', got {currency!r}", field="payload.currency", event_id=event_id)
+    elif type_.value in CORRECTION_TYPES:
+        _validate_correction(type_, payload, event_id, project_id)
+
+
+def _validate_correction(type_: EventType, payload: dict[str, Any], event_id: str, project_id: str) -> None:
+    """``merged`` (payload.into: the project this one duplicates) and ``retracted`` (payload.event_id)."""
+    if type_ is EventType.MERGED:
+        _string(payload, "into", required=True, event_id=event_id)
+        if payload["into"] == project_id:
+            raise EventValidationError("a project cannot be merged into itself", field="payload.into", event_id=event_id)
+        _string(payload, "reason", required=False, event_id=event_id)
     elif type_ is EventType.RETRACTED:
         _string(payload, "event_id", required=True, event_id=event_id)
         if payload["event_id"] == event_id:
@@ -203,7 +214,7 @@ def validate_record(record: Any) -> Event:
         payload = {}
     if not isinstance(payload, dict):
         raise EventValidationError(f"must be an object, got {type(payload).__name__}", field="payload", event_id=eid)
-    _validate_payload(type_, payload, event_id)
+    _validate_payload(type_, payload, event_id, project_id)
     _check_tree(payload, eid or event_id)
     return Event(
         event_id=event_id,

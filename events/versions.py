@@ -20,8 +20,8 @@ from datetime import date
 from typing import Any
 
 from events.disclosure import is_confidential
-from events.model import Event, EventType, local_date
-from events.projection import ProjectState, active_events, apply_event, state_record
+from events.model import CORRECTION_TYPES, Event, EventType, local_date
+from events.projection import ProjectState, active_events, apply_event, merge_targets, state_record
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +79,12 @@ def versions(project_id: str, events: Iterable[Event]) -> list[Version]:
     active = active_events(evs)
     active_ids = {e.event_id for e in active}
     withdrawn_ids = {e.event_id for e in evs if e.type is EventType.SIGNED and e.event_id not in active_ids}
+    # A merge, like a retraction, applies whatever its date: every version carries it.
+    merged_into = merge_targets(e for e in active if e.project_id == project_id).get(project_id)
     # Every non-retraction event, in the fold's order, with its local day: a withdrawn `signed`
     # still counts for confidentiality from its day on.
     timeline = sorted(
-        ((local_date(e.occurred_at), e) for e in evs if e.type is not EventType.RETRACTED and e.project_id == project_id),
+        ((local_date(e.occurred_at), e) for e in evs if e.type.value not in CORRECTION_TYPES and e.project_id == project_id),
         key=lambda pair: pair[1].sort_key(),
     )
     state: ProjectState | None = None
@@ -99,7 +101,7 @@ def versions(project_id: str, events: Iterable[Event]) -> list[Version]:
                 signed.append(ev)
             if ev.event_id in active_ids:
                 if state is None:
-                    state = ProjectState(project_id=project_id)
+                    state = ProjectState(project_id=project_id, merged_into=merged_into)
                 apply_event(state, ev, day)
             i += 1
         if state is None:

@@ -70,7 +70,7 @@ def takes_of(states: Iterable[ProjectState]) -> pd.DataFrame:
     """One row per site a project took: what it names, how much, and where it was signed (lon/lat)."""
     rows: list[tuple[Any, ...]] = []
     for s in states:
-        if not s.sites:
+        if not s.sites or s.merged_into is not None:  # a merged duplicate's take is its kept project's
             continue
         # The stage by its fields (the enum property is slow in a loop over 100,000 projects).
         stage = "cancelled" if s.cancelled_on is not None else _STAGE_BY_RANK[s.reached]

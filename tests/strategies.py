@@ -12,14 +12,14 @@ from events.model import SHANGHAI, Event, EventType
 PROJECTS = ("P1", "P2", "P3", "P4")
 BASE = datetime(2024, 1, 1, tzinfo=SHANGHAI)
 ZONES = (SHANGHAI, UTC, timezone(timedelta(hours=-5)))
-KINDS = ("signed", "landed", "started", "produced", "cancelled", "funds_arrived", "retracted")
+KINDS = ("signed", "landed", "started", "produced", "cancelled", "funds_arrived", "retracted", "merged")
 
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[Event]:
     """Several projects, every event type, few distinct days (so same-day and same-instant events
     are common), instants written in different zones, retractions of earlier events and of
-    retractions, repeated stages (anomalies)."""
+    retractions, merges of duplicates (and their retraction), repeated stages (anomalies)."""
     n = draw(st.integers(min_value=1, max_value=30))
     events: list[Event] = []
     for i in range(n):
@@ -45,6 +45,10 @@ def histories(draw: st.DrawFn) -> list[Event]:
             payload = {"reason": "企业战略调整"}
         elif kind == "landed":
             payload = {"parcel_id": f"PB-{i}", "land_area_mu": 12.5}
+        elif kind == "merged":
+            # A duplicate merged into another project (known or not); retractions may withdraw it.
+            into = draw(st.sampled_from([p for p in PROJECTS if p != pid]))
+            payload = {"into": into, "reason": "重复签约"}
         elif kind == "retracted":
             if n == 1:
                 continue

@@ -186,4 +186,5 @@ def test_replay_row_shape() -> None:
         "confidential": False,
         "stalled": False,
         "anomalies": [],
+        "merged_into": None,
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 from events.store import Horizon
 
-OCCURRED = "(occurred_at < :before OR type = 'retracted')"
+OCCURRED = "(occurred_at < :before OR type IN ('retracted', 'merged'))"  # events.model.CORRECTION_TYPES
 KNOWN = "(CAST(:known_at AS timestamptz) IS NULL OR recorded_at <= :known_at)"
 NOT_YET_KNOWN = "recorded_at > :known_at"  # the negation of KNOWN where known_at is set, as an index can use it
 

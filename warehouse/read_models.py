@@ -167,7 +167,7 @@ def position(conn: Connection, *, lock: str = "") -> int:
 _VERSION_COLUMNS = (
     "project_id", "valid_from", "valid_to", "unit", "industry", "channel", "reached", "signed_on", "landed_on",
     "started_on", "produced_on", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "funds_on",
-    "funds_cny_wan", "confidential",
+    "funds_cny_wan", "confidential", "merged_into",
 )  # fmt: skip
 
 
@@ -195,6 +195,7 @@ def _version_row(version: Version) -> tuple[Any, ...]:
         cny_on,
         cny_wan,
         r["confidential"],
+        r.get("merged_into"),
     )
 
 
@@ -410,6 +411,7 @@ def _read(conn: Connection, horizon: Horizon) -> _Reading:
 
 
 _VALID_ON = "v.valid_from <= :d AND v.valid_to > :d"
+_COUNTED = "v.merged_into IS NULL"  # a merged duplicate counts as its kept project only (events.kpis)
 _UNTOUCHED = "LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"
 
 
@@ -473,13 +475,13 @@ def _kpi_sql(mode: KpiMode, by: KpiGroup | None) -> str:
             " coalesce(sum(v.investment_wan), 0) AS investment_wan, coalesce(sum(v.funds_wan), 0) AS funds_wan,"
             f" count(*) FILTER (WHERE {_STALLED}) AS stalled"
         )
-        source = f"rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_in('signed_on')}"
+        source = f"rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_COUNTED} AND {_in('signed_on')}"
         return f"SELECT {key} AS key, {sums} FROM {source} GROUP BY 1"
     # flow: each stage entry within [lo, hi]; a project counts where it contributes anything
     per_row = (
         f"SELECT {key} AS key, {_in('signed_on')} AS s, {_in('landed_on')} AS l, {_in('started_on')} AS st,"
         f" {_in('produced_on')} AS p, {_in('cancelled_on')} AS c, v.investment_wan AS inv, {_FLOW_FUNDS} AS f,"
-        f" {_STALLED} AS stall FROM rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON}"
+        f" {_STALLED} AS stall FROM rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_COUNTED}"
     )
     return (
         "SELECT key, count(*) FILTER (WHERE s) AS signed, count(*) FILTER (WHERE l) AS landed,"

@@ -255,6 +255,7 @@ rm_project_version = Table(
     Column("funds_on", ARRAY(Date), nullable=False, server_default=text("'{}'")),
     Column("funds_cny_wan", ARRAY(Double), nullable=False, server_default=text("'{}'")),
     Column("confidential", Boolean, nullable=False),
+    Column("merged_into", Text, comment="The project this one is a duplicate of (merged event): KPIs skip it"),
     PrimaryKeyConstraint("project_id", "valid_from", name="rm_project_version_pkey"),
     Index("rm_project_version_valid", "valid_to", "valid_from"),
     comment="Valid-time versions of each project's state (as of a day, known at rm_position.seq): what KPIs sum",

@@ -33,6 +33,7 @@ ROUTE_MODULES = (
     "web.routes.auth",
     "web.routes.home",
     "web.routes.progress",
+    "web.routes.duplicates",
 )
 
 CSP = (

@@ -42,6 +42,8 @@ def nav_items(principal: Principal) -> list[tuple[str, str, str]]:
         ("/reports", "进度上报", "Progress reports"),
         ("/public", "推介", "Public site"),
     ]
+    if principal.user.role in ("admin", "planner"):
+        items.append(("/duplicates", "重复签约", "Duplicates"))
     if principal.user.role == "admin":
         items.append(("/deadletters", "死信", "Dead letters"))
     return items
