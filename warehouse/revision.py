@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
-SCHEMA_REVISION = "0013_merged_projects"
+SCHEMA_REVISION = "0014_proposals"
 
 
 def current_revision(conn: Connection) -> str | None:

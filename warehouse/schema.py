@@ -378,3 +378,21 @@ progress_report = Table(
     Index("progress_report_project", "project_id"),
     comment="Progress reported by unit officers with evidence; approval appends the event",
 )
+
+proposal = Table(
+    "proposal",
+    metadata,
+    Column("proposal_id", BigInteger, primary_key=True, autoincrement=True),
+    Column("title", Text, nullable=False),
+    Column("investor", Text, nullable=False, server_default=text("''")),
+    Column("requirement", JSONB, nullable=False),
+    Column("result", JSONB, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("created_by", Text, nullable=False),
+    _stamp("created_at"),
+    Column("share_token", Text),
+    Column("share_expires_at", DateTime(timezone=True)),
+    Column("share_revoked_at", DateTime(timezone=True)),
+    UniqueConstraint("share_token", name="proposal_share_token_key"),
+    comment="Saved matches for investors, with a revocable, expiring share link",
+)

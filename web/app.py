@@ -34,6 +34,7 @@ ROUTE_MODULES = (
     "web.routes.home",
     "web.routes.progress",
     "web.routes.duplicates",
+    "web.routes.proposals",
 )
 
 CSP = (

@@ -39,6 +39,7 @@ def nav_items(principal: Principal) -> list[tuple[str, str, str]]:
         ("/projects", "项目库", "Projects"),
         ("/land", "土地", "Land"),
         ("/match", "智能选址", "Site matching"),
+        ("/proposals", "招商方案", "Proposals"),
         ("/reports", "进度上报", "Progress reports"),
         ("/public", "推介", "Public site"),
     ]
