@@ -10,7 +10,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
 from events.store import Horizon
@@ -386,9 +385,12 @@ def test_project_page_in_the_browser_posts_an_event(browser: Any, district_serve
         login(page, district_server, "planner1")
         page.goto(f"{district_server}/projects/T-B")
         assert page.locator("li[data-event-id='T-B-l'] .struck").evaluate("e => getComputedStyle(e).textDecorationLine") == "line-through"
-        _shots(page, "project", f"{district_server}/projects/T-A")
+        produced = page.request.get(f"{district_server}/api/projects?stage=produced&page_size=200").json()["items"]
+        sited = next(r["project_id"] for r in produced if r["park"])
+        _shots(page, "project", f"{district_server}/projects/{sited}")
+        page.wait_for_selector("#project-map[data-ready='1'] path.leaflet-interactive")
         page.set_viewport_size({"width": 1280, "height": 800})
-        page.wait_for_selector("#project-map[data-ready='1']")
+        page.goto(f"{district_server}/projects/T-A")
         assert page.locator("li[data-event-id='T-A-st'] .late-mark").count() == 1
         day = (web_district.today - timedelta(days=3)).isoformat()
         page.select_option("#event-form select[name=type]", "funds_arrived")

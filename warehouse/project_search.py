@@ -192,6 +192,8 @@ def _base(conn: Connection, horizon: Horizon, flt: ProjectFilter, unit_scope: st
 
 
 def _page_sql(source: str, sort: str, paged: bool) -> str:
+    """The rows in the list's order (``paged``: one page; a top-N sort), with the record's columns and
+    the park looked up for those rows only."""
     order = SORTS.get(sort, SORTS["signed_desc"])
     limit = " LIMIT :limit OFFSET :offset" if paged else ""
     wide = ", ".join(f"coalesce(v.{c}, {_RECORD_EXPR[c]}) AS {c}" for c in _WIDE)
@@ -208,7 +210,11 @@ def _page_sql(source: str, sort: str, paged: bool) -> str:
 def search_projects(
     conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None, limit: int, offset: int
 ) -> ProjectPage:
-    """One page of the matching projects at the horizon and how many match: a count and a page query."""
+    """One page of the matching projects at the horizon and how many match: a count and a page statement.
+
+    (A count as a window over the page query would scan once, but it sorts every matching row
+    instead of keeping the top N, and spills beyond ``work_mem`` at 200,000 projects.)
+    """
     source, params = _base(conn, horizon, flt, unit_scope)
     total = int(conn.execute(text(f"SELECT count(*) {source}"), params).scalar_one())
     if offset >= total:
