@@ -114,3 +114,12 @@ def xlsx_append(ws: Any, row: Iterable[Any]) -> None:
             cell.data_type = "s"
             if v.startswith(XLSX_FORMULA_START):
                 cell.quotePrefix = True
+
+
+def csv_cell(value: Any) -> Any:
+    """A value for a CSV cell (the ``csv`` module quotes): a string a spreadsheet would read as a
+    formula (:data:`XLSX_FORMULA_START`) gets a leading apostrophe, so it opens as text; other
+    values pass unchanged."""
+    if isinstance(value, str) and value.startswith(XLSX_FORMULA_START):
+        return "'" + value
+    return value

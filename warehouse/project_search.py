@@ -1,0 +1,374 @@
+"""项目库: the project list (search, filters, paging), one project's detail, and what a posted event may touch.
+
+The list answers at a horizon (as of a day, as known at an instant) from the read models in two
+statements, a count and a page, whatever the size of the warehouse: the versions valid on the day
+(``rm_project_version``), joined with their records (``rm_project_record``) only where the search
+or the park needs them and for the page's rows. The projects the read models do not answer for at
+that horizon (touched after their position, or known later than ``known_at``:
+``warehouse.read_models``) are re-folded there and enter the same statements as a JSON row set, so
+filters, counts and order treat them alike.
+
+Park (园区): the park of the project's site in the land inventory: the parcel or factory of its
+last landing, else the parcel named when it was signed (current inventory versions). Stalled (停滞):
+the KPIs' definition (``warehouse.read_models._STALLED``), so the list and the dashboard agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, text
+
+from events.calendar import months_before
+from events.model import Event, EventType
+from events.projection import STALLED_AFTER_MONTHS, ProjectState, fold
+from events.store import Horizon
+from events.timeline import Sourced, TimelineEntry, timeline
+from warehouse.read_models import _STALLED, _VALID_ON, _read
+
+STAGES = ("signed", "landed", "started", "produced", "cancelled")
+SORTS = {
+    "signed_desc": "v.signed_on DESC NULLS LAST, v.project_id",
+    "signed_asc": "v.signed_on ASC NULLS LAST, v.project_id",
+    "investment_desc": "v.investment_wan DESC, v.project_id",
+    "funds_desc": "v.funds_wan DESC, v.project_id",
+    "id": "v.project_id",
+}
+
+# The narrow columns every row carries (the version's), then what the record adds.
+_NARROW = (
+    "project_id", "valid_from", "unit", "industry", "channel", "reached", "signed_on", "landed_on", "started_on",
+    "produced_on", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "confidential",
+)  # fmt: skip
+_WIDE = ("name", "investor", "parcel_id", "factory_id", "anomalies")
+_TYPES = {
+    "project_id": "text", "valid_from": "date", "unit": "text", "industry": "text", "channel": "text", "reached": "smallint",
+    "signed_on": "date", "landed_on": "date", "started_on": "date", "produced_on": "date", "cancelled_on": "date",
+    "last_change_on": "date", "investment_wan": "double precision", "funds_wan": "double precision", "confidential": "boolean",
+    "name": "text", "investor": "text", "parcel_id": "text", "factory_id": "text", "anomalies": "integer",
+}  # fmt: skip
+
+# From a record (alias r): the site of the last landing, else the parcel named at signing.
+_RECORD_EXPR = {
+    "name": "r.record->>'name'",
+    "investor": "r.record->>'investor'",
+    "parcel_id": "coalesce(r.record->'sites'->-1->>2, r.record->>'intended_parcel_id')",
+    "factory_id": "r.record->'sites'->-1->>3",
+    "anomalies": "jsonb_array_length(r.record->'anomalies')",
+}
+_STAGE_SQL = (
+    "CASE WHEN v.cancelled_on IS NOT NULL THEN 'cancelled'"
+    " ELSE (ARRAY['none','signed','landed','started','produced'])[v.reached + 1] END"
+)
+_STAGE_FILTER = {
+    "cancelled": "v.cancelled_on IS NOT NULL",
+    **{s: f"(v.cancelled_on IS NULL AND v.reached = {i + 1})" for i, s in enumerate(STAGES[:4])},
+}
+_PARK_OF = (
+    "(SELECT li.park FROM land_inventory li WHERE (li.kind = 'idle' AND li.site_id = {parcel})"
+    " OR (li.kind = 'factory' AND li.site_id = {factory}) ORDER BY li.valid_to IS NULL DESC, li.valid_from DESC,"
+    " li.kind = 'factory' DESC LIMIT 1)"
+)
+_IN_PARK = (
+    "(v.parcel_id IN (SELECT site_id FROM land_inventory WHERE kind = 'idle' AND park = :park AND valid_to IS NULL)"
+    " OR v.factory_id IN (SELECT site_id FROM land_inventory WHERE kind = 'factory' AND park = :park AND valid_to IS NULL))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFilter:
+    """What the list asks for; ``None`` is "any". ``q`` searches the id, the name and the investor."""
+
+    q: str | None = None
+    unit: str | None = None
+    industry: str | None = None
+    stage: str | None = None  # one of STAGES
+    stalled: bool | None = None
+    park: str | None = None
+    signed_from: date | None = None
+    signed_to: date | None = None
+    sort: str = "signed_desc"
+
+
+@dataclass(slots=True)
+class ProjectPage:
+    total: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _like(q: str) -> str:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(flt: ProjectFilter, unit_scope: str | None, params: dict[str, Any]) -> list[str]:
+    """The filter's conditions on the combined rows (alias v), binding their parameters."""
+    conds: list[str] = []
+    if unit_scope is not None:  # a unit officer: only that unit, whatever the form says
+        conds.append("v.unit = :scope")
+        params["scope"] = unit_scope
+    elif flt.unit:
+        conds.append("v.unit = :unit")
+        params["unit"] = flt.unit
+    if flt.industry:
+        conds.append("v.industry = :industry")
+        params["industry"] = flt.industry
+    if flt.stage:
+        conds.append(_STAGE_FILTER[flt.stage])
+    if flt.stalled is not None:
+        conds.append(_STALLED if flt.stalled else f"NOT coalesce({_STALLED}, false)")
+    if flt.signed_from:
+        conds.append("v.signed_on >= :signed_from")
+        params["signed_from"] = flt.signed_from
+    if flt.signed_to:
+        conds.append("v.signed_on <= :signed_to")
+        params["signed_to"] = flt.signed_to
+    if flt.q:
+        conds.append("(v.project_id ILIKE :q OR v.name ILIKE :q OR v.investor ILIKE :q)")
+        params["q"] = _like(flt.q.strip())
+    if flt.park:
+        conds.append(_IN_PARK)
+        params["park"] = flt.park
+    return conds
+
+
+def _touched_row(state: ProjectState) -> dict[str, Any]:
+    site = state.sites[-1] if state.sites else None
+    return {
+        "project_id": state.project_id,
+        "valid_from": None,
+        "unit": state.unit,
+        "industry": state.industry,
+        "channel": state.channel,
+        "reached": state.reached,
+        **{k: (v.isoformat() if v else None) for k, v in state.stage_dates().items()},
+        "last_change_on": state.last_change_on.isoformat() if state.last_change_on else None,
+        "investment_wan": state.investment_wan,
+        "funds_wan": state.funds_wan,
+        "confidential": state.confidential,
+        "name": state.name,
+        "investor": state.investor,
+        "parcel_id": (site.parcel_id if site else None) or state.intended_parcel_id,
+        "factory_id": site.factory_id if site else None,
+        "anomalies": len(state.anomalies),
+    }
+
+
+def _combined(wide: bool) -> str:
+    """The rows of every project at the horizon: stored versions of untouched projects, plus the
+    re-folded ones (``:touched_rows``). ``wide``: with the record's columns (search, park)."""
+    cols = [f"v.{c}" for c in _NARROW]
+    cols += [f"{_RECORD_EXPR[c]} AS {c}" if wide else f"CAST(NULL AS {_TYPES[c]}) AS {c}" for c in _WIDE]
+    join = " JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from" if wide else ""
+    stored = (
+        f"SELECT {', '.join(cols)} FROM rm_project_version v{join}"
+        " LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"
+        f" WHERE t.pid IS NULL AND {_VALID_ON}"
+    )
+    names = [*_NARROW, *_WIDE]
+    spec = ", ".join(f"{c} {_TYPES[c]}" for c in names)
+    refolded = f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:touched_rows AS jsonb)) AS x({spec})"
+    return f"({stored} UNION ALL {refolded}) v"
+
+
+def _base(conn: Connection, horizon: Horizon, flt: ProjectFilter, unit_scope: str | None) -> tuple[str, dict[str, Any]]:
+    """``FROM … WHERE …`` of the matching rows at the horizon, and its parameters."""
+    reading = _read(conn, horizon)
+    touched = [_touched_row(s) for s in reading.states.values()]
+    params: dict[str, Any] = {
+        "d": horizon.as_of,
+        "touched": reading.touched,
+        "touched_rows": orjson.dumps(touched).decode(),
+        "stalled_by": months_before(horizon.as_of, STALLED_AFTER_MONTHS),
+    }
+    conds = _where(flt, unit_scope, params)
+    wide = bool(flt.q or flt.park)
+    where = " WHERE " + " AND ".join(conds) if conds else ""
+    return f"FROM {_combined(wide)}{where}", params
+
+
+def _page_sql(source: str, sort: str, paged: bool) -> str:
+    """The rows in the list's order (``paged``: one page; a top-N sort), with the record's columns and
+    the park looked up for those rows only."""
+    order = SORTS.get(sort, SORTS["signed_desc"])
+    limit = " LIMIT :limit OFFSET :offset" if paged else ""
+    wide = ", ".join(f"coalesce(v.{c}, {_RECORD_EXPR[c]}) AS {c}" for c in _WIDE)
+    park = _PARK_OF.format(parcel=f"coalesce(v.parcel_id, {_RECORD_EXPR['parcel_id']})", factory=f"coalesce(v.factory_id, {_RECORD_EXPR['factory_id']})")
+    return (
+        f"SELECT {', '.join('v.' + c for c in _NARROW if c != 'valid_from')}, {wide}, {_STAGE_SQL} AS stage,"
+        f" coalesce({_STALLED}, false) AS stalled, {park} AS park"
+        f" FROM (SELECT v.* {source} ORDER BY {order}{limit}) v"
+        " LEFT JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from"
+        f" ORDER BY {order}"
+    )
+
+
+def search_projects(
+    conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None, limit: int, offset: int
+) -> ProjectPage:
+    """One page of the matching projects at the horizon and how many match: a count and a page statement.
+
+    (A count as a window over the page query would scan once, but it sorts every matching row
+    instead of keeping the top N, and spills beyond ``work_mem`` at 200,000 projects.)
+    """
+    source, params = _base(conn, horizon, flt, unit_scope)
+    total = int(conn.execute(text(f"SELECT count(*) {source}"), params).scalar_one())
+    if offset >= total:
+        return ProjectPage(total)
+    rows = conn.execute(text(_page_sql(source, flt.sort, True)), {**params, "limit": limit, "offset": offset}).mappings()
+    return ProjectPage(total, [dict(r) for r in rows])
+
+
+def iter_projects(conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None) -> Iterator[dict[str, Any]]:
+    """Every matching project at the horizon, in the list's order, streamed (the CSV export)."""
+    source, params = _base(conn, horizon, flt, unit_scope)
+    result = conn.execute(text(_page_sql(source, flt.sort, False)).execution_options(stream_results=True, yield_per=5000), params)
+    for row in result.mappings():
+        yield dict(row)
+
+
+def filter_choices(conn: Connection) -> dict[str, list[str]]:
+    """The values the filter form offers: units and industries of the current versions, parks of the inventory."""
+    rows = conn.execute(
+        text(
+            "SELECT unit, industry FROM rm_project_version WHERE valid_to = DATE '9999-12-31'"
+            " GROUP BY GROUPING SETS ((unit), (industry))"
+        )
+    ).all()
+    parks = conn.execute(
+        text("SELECT DISTINCT park FROM land_inventory WHERE kind IN ('idle', 'factory') AND valid_to IS NULL AND park IS NOT NULL ORDER BY 1")
+    ).scalars()
+    return {
+        "units": sorted({r.unit for r in rows if r.unit}),
+        "industries": sorted({r.industry for r in rows if r.industry}),
+        "parks": list(parks),
+    }
+
+
+# --- one project ------------------------------------------------------------------------------
+
+_COLUMNS = "seq, event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text, source, source_position"
+_DETAIL_SQL = f"""
+WITH RECURSIVE base AS (
+    SELECT {_COLUMNS} FROM event_log WHERE project_id = :pid
+), withdrawing AS (
+    SELECT {_COLUMNS} FROM event_log WHERE type = 'retracted' AND payload->>'event_id' IN (SELECT event_id FROM base)
+    UNION
+    SELECT {", ".join("e." + c.strip() for c in _COLUMNS.split(","))} FROM event_log e
+    JOIN withdrawing w ON e.type = 'retracted' AND e.payload->>'event_id' = w.event_id
+)
+SELECT * FROM base UNION SELECT * FROM withdrawing ORDER BY seq
+"""
+_EVENT_TYPES = {t.value: t for t in EventType}
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectDetail:
+    """A project at a horizon: its state there (None when nothing of it is seen yet), its unit as the
+    whole log knows it (for authorization), the timeline the horizon sees, its park and map."""
+
+    project_id: str
+    state: ProjectState | None
+    unit: str | None
+    timeline: list[TimelineEntry]
+    park: str | None
+    geojson: dict[str, Any]
+
+
+def _sourced(conn: Connection, project_id: str) -> list[Sourced]:
+    rows = conn.execute(text(_DETAIL_SQL), {"pid": project_id}).all()
+    payloads = orjson.loads("[" + ",".join(r[7] for r in rows) + "]") if rows else []
+    return [
+        Sourced(Event(r[1], r[2], _EVENT_TYPES[r[3]], r[4], r[5], r[6], p), r[8], r[9])
+        for r, p in zip(rows, payloads, strict=True)
+    ]
+
+
+def project_unit(conn: Connection, project_id: str) -> tuple[bool, str | None]:
+    """(whether the log holds any event of the project, its responsible unit as all events known give it)."""
+    items = _sourced(conn, project_id)
+    own = [i.event for i in items if i.event.project_id == project_id]
+    return (True, _unit_of(items, project_id)) if own else (False, None)
+
+
+def _unit_of(items: list[Sourced], project_id: str) -> str | None:
+    own = [i.event for i in items if i.event.project_id == project_id]
+    state = fold([i.event for i in items]).get(project_id)
+    if state is not None and state.unit is not None:
+        return state.unit
+    # Every event withdrawn, or no unit known: the last signing that named one.
+    signed = sorted((e for e in own if e.type is EventType.SIGNED and e.payload.get("unit")), key=Event.sort_key)
+    return str(signed[-1].payload["unit"]) if signed else None
+
+
+def event_project(conn: Connection, event_id: str) -> str | None:
+    """The project of a stored event (what a retraction names)."""
+    found = conn.execute(text("SELECT project_id FROM event_log WHERE event_id = :e"), {"e": event_id}).scalar()
+    return None if found is None else str(found)
+
+
+def _site_features(conn: Connection, state: ProjectState, as_of: date) -> tuple[str | None, list[dict[str, Any]]]:
+    """The project's sites on a map (the inventory version valid on ``as_of``, else the latest) and its park."""
+    wanted: list[tuple[str, str, str]] = []  # (kind, site_id, role)
+    for s in state.sites:
+        if s.parcel_id:
+            wanted.append(("idle", s.parcel_id, "landed"))
+        if s.factory_id:
+            wanted.append(("factory", s.factory_id, "landed"))
+    if state.intended_parcel_id and not wanted:
+        wanted.append(("idle", state.intended_parcel_id, "intended"))
+    features: list[dict[str, Any]] = []
+    park: str | None = None
+    for kind, site_id, role in wanted:
+        row = conn.execute(
+            text(
+                "SELECT name, park, area_mu, floor_area_m2, ST_AsGeoJSON(geom, 7) AS geometry FROM land_inventory"
+                " WHERE kind = :k AND site_id = :s"
+                " ORDER BY (valid_from <= :d AND (valid_to IS NULL OR valid_to > :d)) DESC, valid_from DESC LIMIT 1"
+            ),
+            {"k": kind, "s": site_id, "d": as_of},
+        ).first()
+        if row is None:
+            continue
+        park = park or row.park
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": orjson.loads(row.geometry),
+                "properties": {
+                    "label": f"{site_id} {row.name or ''}".strip(),
+                    "lines": [x for x in (row.park, f"{row.area_mu:.1f} 亩" if row.area_mu else None) if x],
+                    "kind": kind,
+                    "role": role,
+                    "color": "#b3261e" if role == "landed" else "#f9a825",
+                },
+            }
+        )
+    return park, features
+
+
+def project_detail(conn: Connection, project_id: str, horizon: Horizon) -> ProjectDetail | None:
+    """The project's page at the horizon; None when the log holds no event of it."""
+    items = _sourced(conn, project_id)
+    if not any(i.event.project_id == project_id for i in items):
+        return None
+    seen = [i for i in items if horizon.sees(i.event)]
+    state = fold([i.event for i in seen]).get(project_id)
+    unit = _unit_of(items, project_id)
+    park: str | None = None
+    features: list[dict[str, Any]] = []
+    if state is not None:
+        park, features = _site_features(conn, state, horizon.as_of)
+        if state.location is not None:
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": list(state.location)},
+                    "properties": {"label": state.name or project_id, "lines": [], "color": "#1f5fa8"},
+                }
+            )
+    return ProjectDetail(project_id, state, unit, timeline(seen), park, {"type": "FeatureCollection", "features": features})
