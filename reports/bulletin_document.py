@@ -18,6 +18,7 @@ import base64
 import math
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from io import BytesIO
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,23 @@ Light = Literal["green", "yellow", "red"]
 LIGHT_LABEL_ZH: dict[str, str] = {"green": "绿", "yellow": "黄", "red": "红"}
 LIGHT_COLOUR: dict[str, str] = {"green": "43A047", "yellow": "FBC02D", "red": "E53935"}
 Version = Literal["published", "corrected"]
+
+
+class BulletinVersion(StrEnum):
+    """Which knowledge a bulletin ranks on: as published (known at the month end) or as corrected since."""
+
+    PUBLISHED = "published"
+    CORRECTED = "corrected"
+
+
+class BulletinFormat(StrEnum):
+    """The files a bulletin is written as."""
+
+    MD = "md"
+    DOCX = "docx"
+    PDF = "pdf"
+    HTML = "html"
+
 
 # The ranking table's figures, in order (after 排名 and 责任单位, before 亮灯).
 TABLE_KEYS = ("signed", "landed", "started", "produced", "landing_rate", "start_rate", "investment_wan", "funds_wan", "stalled")

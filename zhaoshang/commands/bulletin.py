@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from events.calendar import month_end
+from reports.bulletin_document import BulletinFormat, BulletinVersion
 from zhaoshang.common import (
     DatabaseUrl,
     ExitCode,
@@ -27,20 +27,6 @@ from zhaoshang.groups import report_app
 from zhaoshang.settings import load_settings
 
 
-class BulletinFormat(StrEnum):
-    MD = "md"
-    DOCX = "docx"
-    PDF = "pdf"
-    HTML = "html"
-
-
-class BulletinAs(StrEnum):
-    """Which knowledge the bulletin ranks on: as it was published (month end) or as corrected since."""
-
-    PUBLISHED = "published"
-    CORRECTED = "corrected"
-
-
 def parse_month(value: str) -> date:
     """``YYYY-MM`` → that month's last day (a usage error otherwise)."""
     m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", value)
@@ -51,7 +37,7 @@ def parse_month(value: str) -> date:
 
 def report_bulletin(
     month: Annotated[str, typer.Option("--month", help="The month of the bulletin, YYYY-MM (ranked on the year to its end).")],
-    as_: Annotated[BulletinAs, typer.Option("--as", help="published: as known at the month end; corrected: as known now, with the corrections since.")] = BulletinAs.PUBLISHED,
+    as_: Annotated[BulletinVersion, typer.Option("--as", help="published: as known at the month end; corrected: as known now, with the corrections since.")] = BulletinVersion.PUBLISHED,
     fmt: Annotated[BulletinFormat, typer.Option("--format", help="md, docx (Word), pdf (headless Chromium) or html.")] = BulletinFormat.MD,
     out_file: Annotated[Path | None, typer.Option("--out", help="The file to write (md: default stdout).")] = None,
     district: Annotated[str, typer.Option("--district", help="The district named in the title, e.g. 平坝区.")] = "",
@@ -89,12 +75,12 @@ def report_bulletin(
         console.print(styled(("✓", "green"), f" 月通报 bulletin {day:%Y-%m} ({as_.value}, {corrections} 更正 corrections): ", str(out_file.resolve())))
 
 
-def _write_document(reports: dict[str, Any], day: date, as_: BulletinAs, fmt: BulletinFormat, path: Path, district: str) -> None:
+def _write_document(reports: dict[str, Any], day: date, as_: BulletinVersion, fmt: BulletinFormat, path: Path, district: str) -> None:
     from maps.browser import BrowserError
     from reports.bulletin_document import BulletinReports, Version, build_bulletin
     from reports.bulletin_render import write_bulletin_files
 
-    version: Version = "corrected" if as_ == BulletinAs.CORRECTED else "published"
+    version: Version = "corrected" if as_ == BulletinVersion.CORRECTED else "published"
     content = build_bulletin(BulletinReports(**reports), day, version=version, district=district)
     chromium = load_settings().chromium
     try:
