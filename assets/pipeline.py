@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from assets.partitions import month_end, partition_keys_of
 from assets.resources import OutputResource, WarehouseResource
@@ -20,6 +20,8 @@ from events.escape import markdown_cell
 from events.model import STAGE_LABEL_ZH, end_of_day
 from events.store import Horizon
 from reports.bulletin import bulletin_difference, bulletin_markdown
+from reports.bulletin_document import Version
+from warehouse.bulletin import bulletin_reports
 from warehouse.marts import open_dead_letters, replace_bulletin, replace_project_states, snapshot_dead_letters
 from warehouse.replay import kpi_report, log_high_water, replay_rows
 
@@ -49,6 +51,33 @@ def project_event_log(warehouse: WarehouseResource) -> dg.ObserveResult:
             "events_by_type": dg.MetadataValue.json(by_type),
         },
     )
+
+
+def _write_documents(
+    context: dg.AssetExecutionContext, engine: Engine, output: OutputResource, m_end: date, stem: str, published: dict[str, Any], corrected: dict[str, Any]
+) -> list[str]:
+    """The bulletin of ``m_end`` as .docx and .pdf beside its .md (as published; as corrected too when
+    something was corrected since). Only the run's newest month: a backfill of years would print one
+    PDF per month, and older months' documents are reproduced on demand (``zhaoshang report bulletin``).
+    A machine without Chromium keeps the Markdown and says why the documents are missing."""
+    from maps.browser import BrowserError
+    from reports.bulletin_document import BulletinReports, build_bulletin
+    from reports.bulletin_render import write_bulletin_files
+
+    versions: list[Version] = ["published", "corrected"] if bulletin_difference(published, corrected) else ["published"]
+    written: list[str] = []
+    for version in versions:
+        with engine.connect() as conn:
+            reports = bulletin_reports(conn, m_end, version)
+        content = build_bulletin(BulletinReports(**reports), m_end, version=version)
+        name = stem if version == "published" else f"{stem}-corrected"
+        try:
+            files = write_bulletin_files(content, docx=output.path(f"{name}.docx"), pdf=output.path(f"{name}.pdf"))
+        except BrowserError as exc:
+            context.log.warning(f"bulletin {m_end:%Y-%m}: no .docx/.pdf ({exc})")
+            return written
+        written += [str(f.resolve()) for f in files]
+    return written
 
 
 def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
@@ -152,13 +181,15 @@ def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="pipeline",
-        description="月通报 · year-to-date KPIs by responsible unit, ranked, as known at month end and as corrected since.",
+        description="月通报 · year-to-date KPIs by responsible unit, ranked, as known at month end and as corrected since"
+        " (Markdown and JSON each month; Word and PDF for the run's newest month, as corrected too when corrected).",
     )
     def monthly_bulletin(context: dg.AssetExecutionContext, warehouse: WarehouseResource, output: OutputResource) -> dg.MaterializeResult[Any]:
         engine = warehouse.engine()
         md = ""
         paths = []
         diff: list[dict[str, Any]] = []
+        last: tuple[date, str, dict[str, Any], dict[str, Any]] | None = None
         for key in partition_keys_of(context):
             m_end = month_end(key)
             published_at = end_of_day(m_end)
@@ -177,12 +208,15 @@ def build_pipeline_assets(partitions: dg.PartitionsDefinition) -> list[Any]:
                 encoding="utf-8",
             )
             paths.append(str(output.path(f"{stem}.md").resolve()))
+            last = (m_end, stem, published, corrected)
+        documents = _write_documents(context, engine, output, *last) if last is not None else []
         return dg.MaterializeResult(
             metadata={
                 "bulletin": dg.MetadataValue.md(md),
                 "corrections": dg.MetadataValue.json(diff),
                 "paths": dg.MetadataValue.json(paths[-3:]),
                 "path": dg.MetadataValue.path(paths[-1] if paths else ""),
+                "documents": dg.MetadataValue.json(documents),
             }
         )
 

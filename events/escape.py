@@ -9,6 +9,7 @@ shows as written:
   terminal would obey them (colour, cursor moves, reordered text) and cannot show them.
 - :func:`markdown_cell`: a cell of a (GFM) Markdown table; exact when rendered.
 - :func:`html_text`: HTML text or an attribute value; exact.
+- :func:`docx_text`: the text of a Word run; control and bidi characters written out.
 - :func:`xlsx_text` / :func:`xlsx_append`: an Excel cell; text stays text (never a formula),
   characters XML cannot hold in OOXML's own ``_xHHHH_`` form, which Excel shows decoded.
 
@@ -78,6 +79,20 @@ def markdown_cell(value: Any) -> str:
 def html_text(value: Any) -> str:
     """``value`` as HTML text or a quoted attribute value."""
     return html.escape("" if value is None else str(value), quote=True)
+
+
+_XML_NONCHARACTERS = re.compile("[\ufffe\uffff\ud800-\udfff]")
+
+
+def docx_text(value: Any) -> str:
+    """``value`` as the text of a Word run: shown as written, never markup (python-docx writes XML text).
+
+    XML cannot hold C0 controls (lxml refuses them) and Word would obey bidi overrides: both are
+    written out as ``\\x1b``/``\\u202e`` (:func:`visible_controls`); newlines and tabs stay (python-docx
+    makes them breaks and tabs); non-characters become U+FFFD.
+    """
+    text = visible_controls("" if value is None else str(value))
+    return _XML_NONCHARACTERS.sub("\ufffd", text)
 
 
 # XML 1.0 cannot hold these; OOXML writes them (and a literal "_xHHHH_", to keep it literal) as _xHHHH_.

@@ -19,6 +19,7 @@ from events.choices import Lang, member
 from events.kpis import KpiGroup, KpiMode
 from land.vocabulary import SITE_KIND_LABELS, SITE_KINDS, SiteKind
 from maps.vocabulary import Basemap, Profile
+from reports.bulletin_document import BulletinFormat, BulletinVersion
 from zhaoshang.cli import app
 from zhaoshang.common import EXIT_CODES, ExitCode
 from zhaoshang.logs import LogFormat
@@ -28,12 +29,15 @@ runner = CliRunner()
 # A database no command could use: a value typer refuses must end the command before it is reached.
 NO_DATABASE = ["--database-url", "sqlite:///never-used.db"]
 KPIS = ["report", "kpis", "--from", "2024-01-01", "--to", "2024-12-31"]
+BULLETIN = ["report", "bulletin", "--month", "2024-03"]
 
 # (the command and its required arguments, the option, its vocabulary)
 CHOICES: list[tuple[list[str], str, type[StrEnum]]] = [
     (KPIS, "--mode", KpiMode),
     (KPIS, "--by", KpiGroup),
     (KPIS, "--lang", Lang),
+    (BULLETIN, "--as", BulletinVersion),
+    (BULLETIN, "--format", BulletinFormat),
     (["land", "load", "land.geojson"], "--kind", SiteKind),
     (["land", "history", "P1"], "--kind", SiteKind),
     (["match", "req.json"], "--lang", Lang),
@@ -82,7 +86,7 @@ def test_a_bad_choice_is_a_usage_error(args: list[str], option: str, vocabulary:
 
 def test_every_closed_option_is_one_of_the_vocabularies() -> None:
     """No command keeps a hand-made list: every Choice option takes exactly one vocabulary's values."""
-    vocabularies = {tuple(v.value for v in e) for e in (Lang, KpiMode, KpiGroup, SiteKind, Basemap, Profile, LogFormat)}
+    vocabularies = {tuple(v.value for v in e) for e in (Lang, KpiMode, KpiGroup, SiteKind, Basemap, Profile, LogFormat, BulletinVersion, BulletinFormat)}
     choices = {(path, p.opts[0]): tuple(v.value for v in vocabulary_of(p)) for path, p in options() if vocabulary_of(p)}
     assert choices and all(values in vocabularies for values in choices.values()), choices
     listed = {(" ".join(command_words(args)), option) for args, option, _ in CHOICES}

@@ -20,6 +20,7 @@ app = typer.Typer(
 # Each command group lives in its own module and registers itself.
 COMMAND_MODULES = (
     "zhaoshang.commands.core",
+    "zhaoshang.commands.bulletin",
     "zhaoshang.commands.demo",
     "zhaoshang.commands.stream",
     "zhaoshang.commands.ledger",
