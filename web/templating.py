@@ -12,7 +12,15 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from web.i18n import lang_of, translator
-from web.security import PRE_SESSION_COOKIE, Principal, current_principal, pre_session_csrf, secret_of, unsign
+from web.security import (
+    BUREAU_ROLES,
+    PRE_SESSION_COOKIE,
+    Principal,
+    current_principal,
+    pre_session_csrf,
+    secret_of,
+    unsign,
+)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -41,6 +49,8 @@ def nav_items(principal: Principal) -> list[tuple[str, str, str]]:
         ("/match", "智能选址", "Site matching"),
         ("/public", "推介", "Public site"),
     ]
+    if principal.has(BUREAU_ROLES):
+        items.append(("/ledger", "台账导入", "Ledger upload"))
     if principal.user.role == "admin":
         items.append(("/deadletters", "死信", "Dead letters"))
     return items
