@@ -285,3 +285,24 @@ def test_browser_uploads_previews_and_confirms(browser: Any, web_server: str, we
         assert outside == []
     finally:
         context.close()
+
+
+def test_file_names_are_kept_safe_and_typed_by_content() -> None:
+    from warehouse.uploads import MAX_NAME_BYTES, safe_filename
+    from web.routes.ledger import ledger_file_name
+
+    assert safe_filename("C:\\Users\\张三\\台账_2018-03.xlsx") == "台账_2018-03.xlsx"
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("..") == "upload" and safe_filename("a\x00b\n.csv") == "ab.csv"
+    long_name = safe_filename("台" * 300 + ".xlsx")
+    assert long_name.endswith(".xlsx") and len(long_name.encode()) <= MAX_NAME_BYTES
+    assert ledger_file_name("台账_2018-03.xlsx", "csv") == "台账_2018-03.csv"  # CSV text named .xlsx is read as CSV
+    assert ledger_file_name("ledger", "xlsx") == "ledger.xlsx" and ledger_file_name("x.XLSM", "xlsx") == "x.XLSM"
+
+
+def test_a_csv_field_over_the_csv_limit_is_refused_not_an_error(client: TestClient, web_db: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "huge_2018-03.csv"
+    path.write_text('项目名称,总投资(万元),签约时间\n"' + "长" * 200_000 + '",1,2018.1.1\n', encoding="utf-8")
+    csrf = client_login(client, "planner1")
+    res = client.post("/api/ledger/preview", files=_files(path), headers={"X-CSRF-Token": csrf})
+    assert res.status_code in (200, 422), res.text

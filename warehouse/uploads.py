@@ -36,6 +36,7 @@ KIND_LABELS = {
 LEDGER_KINDS = ("xlsx", "csv")
 # A workbook inflating past this many times the upload limit is refused before openpyxl opens it.
 MAX_INFLATE_RATIO = 50
+MAX_NAME_BYTES = 180
 
 
 class UploadError(ValueError):
@@ -123,13 +124,16 @@ def check_upload(data: bytes, *, max_bytes: int, allowed: tuple[str, ...]) -> st
 
 def safe_filename(name: str | None, fallback: str = "upload") -> str:
     """The file's own name without any folder (browsers on Windows may send ``C:\\...``), control
-    characters or leading dots; at most 150 characters."""
+    characters or leading dots; at most :data:`MAX_NAME_BYTES` bytes of UTF-8 (file systems allow 255)."""
     base = re.split(r"[\\/]", name or "")[-1]
     base = "".join(ch for ch in unicodedata.normalize("NFC", base) if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
-    if len(base) > 150:
-        stem, dot, ext = base.rpartition(".")
-        base = (stem[: 150 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else base[:150]
-    return base or fallback
+    stem, dot, ext = base.rpartition(".")
+    if not dot or len(ext) > 10:
+        stem, dot, ext = base, "", ""
+    while len((stem + dot + ext).encode()) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    base = (stem + dot + ext).strip()
+    return base if stem.strip() else fallback
 
 
 _COLUMNS = "upload_id, purpose, filename, content_type, size_bytes, sha256, uploaded_by, uploaded_at"

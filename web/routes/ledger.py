@@ -10,6 +10,7 @@ officer's ledger would write events for other units' projects, which the ledger 
 
 from __future__ import annotations
 
+import csv
 import tempfile
 from dataclasses import dataclass
 from datetime import date
@@ -224,7 +225,7 @@ class Refusal(Exception):
 def _refusal(exc: Exception) -> Refusal:
     if isinstance(exc, UploadError):
         return Refusal(exc.status, str(exc))
-    if isinstance(exc, LedgerError):
+    if isinstance(exc, LedgerError | csv.Error):
         return Refusal(422, f"台账无法读取 · the ledger cannot be read: {exc}")
     if isinstance(exc, LedgerOrderError | LedgerPlanChanged):
         return Refusal(409, str(exc))
@@ -237,7 +238,7 @@ def preview_upload(request: Request, principal: Principal, data: bytes, filename
     try:
         kind = check_upload(data, max_bytes=max_bytes, allowed=LEDGER_KINDS)
         result = run_import(request, data, filename, kind, options, dry_run=True)
-    except (UploadError, LedgerError, LedgerOrderError) as exc:
+    except (UploadError, LedgerError, LedgerOrderError, csv.Error) as exc:  # csv.Error: a field over the csv module's limit
         raise _refusal(exc) from None
     with engine_of(request).begin() as conn:
         upload = store_upload(conn, data, filename=filename, purpose=PURPOSE, uploaded_by=principal.name, max_bytes=max_bytes, allowed=LEDGER_KINDS)
@@ -259,7 +260,7 @@ def confirm_upload(
             request, upload.content, upload.filename, upload.kind, options, dry_run=False,
             recorded_by=f"{principal.name} upload {upload.upload_id}", expect_plan=plan,
         )  # fmt: skip
-    except (LedgerError, LedgerOrderError, LedgerPlanChanged) as exc:
+    except (LedgerError, LedgerOrderError, LedgerPlanChanged, csv.Error) as exc:
         raise _refusal(exc) from None
     if result.append is not None:
         read_models.refresh(engine_of(request))
