@@ -3,6 +3,7 @@ and check that the warehouse now says what the ledger says."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,19 @@ from warehouse.ledger_log import load_ledger_scope, lock_ledger_imports
 log = logging.getLogger(__name__)
 
 TOTAL_KEYS = ("signed", "landed", "started", "produced", "cancelled", "investment_wan", "funds_wan")
+
+
+class LedgerPlanChanged(ValueError):
+    """The log changed between a preview and its confirmation: the events would differ from those shown."""
+
+
+def plan_digest(plan: LedgerPlan) -> str:
+    """SHA-256 of the planned events (their wire JSON, in order): what a preview showed, to confirm exactly that."""
+    digest = hashlib.sha256()
+    for e in plan.events:
+        digest.update(_wire_text(e).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
 
 
 @dataclass(slots=True)
@@ -131,12 +145,19 @@ def import_ledger(
     publish: tuple[str, str] | None = None,
     dry_run: bool = False,
     series: str | None = None,
+    recorded_by: str | None = None,
+    expect_plan: str | None = None,
 ) -> LedgerImport:
     """Read ``path``, diff it against the log and write the events.
 
     Into the warehouse in one transaction (``append_validated``), or with ``publish=(bootstrap,
     topic)`` to Kafka. ``dry_run`` plans and reports only. ``series`` names the ledger whose
-    successive months these are (default: its title without the date, see :func:`series_name`). Raises :class:`ingestion.ledger.LedgerError`
+    successive months these are (default: its title without the date, see :func:`series_name`).
+    ``recorded_by`` (e.g. ``web:planner1``) is added to each event's ``source_position``: the
+    ``source`` stays ``ledger:{series}``, which later months of the ledger look for.
+    ``expect_plan``: the :func:`plan_digest` a preview showed; when the events to write differ (the
+    log changed since), :class:`LedgerPlanChanged` is raised and nothing is written (an empty plan
+    writes nothing anyway: confirming twice adds nothing). Raises :class:`ingestion.ledger.LedgerError`
     for an unreadable ledger and :class:`ingestion.ledger_events.LedgerOrderError` for one older
     than a ledger already imported.
     """
@@ -154,9 +175,13 @@ def import_ledger(
         if dry_run:
             result.notes.append("dry run: nothing written")
             return result
+        if expect_plan is not None and plan.events and plan_digest(plan) != expect_plan:
+            raise LedgerPlanChanged(
+                f"the log changed since the preview: {len(plan.events)} events would be written, not those shown · 数据已变化，请重新预览"
+            )
         if publish is None:
             batch = [
-                (e, Incoming(_wire_text(e), source, _position(table.source, rows_by_project.get(e.project_id), day)))
+                (e, Incoming(_wire_text(e), source, _position(table.source, rows_by_project.get(e.project_id), day, recorded_by)))
                 for e in plan.events
             ]
             result.append = append_validated(conn, batch)
@@ -181,5 +206,6 @@ def _wire_text(e: Event) -> str:
     return wire_json(e.to_wire())
 
 
-def _position(where: str, row: int | None, as_of: date) -> str:
-    return f"{where} row {row} as of {as_of.isoformat()}" if row is not None else f"{where} as of {as_of.isoformat()}"
+def _position(where: str, row: int | None, as_of: date, recorded_by: str | None = None) -> str:
+    text = f"{where} row {row} as of {as_of.isoformat()}" if row is not None else f"{where} as of {as_of.isoformat()}"
+    return f"{text} by {recorded_by}" if recorded_by else text

@@ -289,6 +289,10 @@ def test_unit_officer_posts_only_for_its_unit(district_client: Any, web_district
     assert district_client.post("/api/events", json=_signed("T-WEB-U2", UNIT_B), headers=headers).status_code == 403
     retract_b = {"event_id": "T-WEB-U3", "project_id": web_district.unit_a_project, "type": "retracted", "occurred_at": "2024-05-01", "payload": {"event_id": "T-B-s"}}
     assert district_client.post("/api/events", json=retract_b, headers=headers).status_code == 403
+    # Progress on its own unit's project goes through a report and a planner's sign-off, not straight into the log.
+    start_a = {"event_id": "T-WEB-U5", "project_id": web_district.unit_a_project, "type": "produced", "occurred_at": "2024-05-01", "payload": {}}
+    refused = district_client.post("/api/events", json=start_a, headers=headers)
+    assert refused.status_code == 403 and "/reports" in refused.json()["detail"]
     own = district_client.post("/api/events", json=_signed("T-WEB-U4", UNIT_A), headers=headers)
     assert own.status_code == 201 and own.json()["source"] == "web:unit_a"
     district_client.cookies.clear()

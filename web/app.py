@@ -36,6 +36,7 @@ ROUTE_MODULES = (
     "web.routes.progress",
     "web.routes.duplicates",
     "web.routes.proposals",
+    "web.routes.ledger",
 )
 
 CSP = (

@@ -12,7 +12,15 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from web.i18n import lang_of, translator
-from web.security import PRE_SESSION_COOKIE, Principal, current_principal, pre_session_csrf, secret_of, unsign
+from web.security import (
+    BUREAU_ROLES,
+    PRE_SESSION_COOKIE,
+    Principal,
+    current_principal,
+    pre_session_csrf,
+    secret_of,
+    unsign,
+)
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -43,7 +51,8 @@ def nav_items(principal: Principal) -> list[tuple[str, str, str]]:
         ("/reports", "进度上报", "Progress reports"),
         ("/public", "推介", "Public site"),
     ]
-    if principal.user.role in ("admin", "planner"):
+    if principal.has(BUREAU_ROLES):
+        items.append(("/ledger", "台账导入", "Ledger upload"))
         items.append(("/duplicates", "重复签约", "Duplicates"))
     if principal.user.role == "admin":
         items.append(("/deadletters", "死信", "Dead letters"))

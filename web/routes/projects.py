@@ -272,7 +272,7 @@ def project_page(
     return page(
         request, "projects/detail.html", d=detail, s=detail.state, horizon=horizon, as_of=as_of, known_at=known_at,
         stage_label=stage_label, event_labels=EVENT_LABELS, summary=lambda ev: summary(ev, lang),
-        may_write=principal.role in ("admin", "planner", "unit"), fmt=local_time,
+        may_write=principal.role in ("admin", "planner"), may_report=principal.role in ("admin", "planner", "unit"), fmt=local_time,
     )  # fmt: skip
 
 
@@ -459,6 +459,9 @@ def _authorize(conn: Any, principal: Principal, ev: Event) -> None:
         raise HTTPException(403, "this project belongs to another responsible unit")
     if ev.type is EventType.SIGNED and ev.payload.get("unit") != scope:
         raise HTTPException(403, f"a unit officer signs projects for its own unit only ({scope})")
+    if ev.type is not EventType.SIGNED:
+        # Progress needs evidence and a planner's sign-off (进度上报): web.routes.progress.
+        raise HTTPException(403, f"a unit officer reports progress for sign-off: POST /api/projects/{ev.project_id}/reports (进度上报)")
     if not exists and ev.type is not EventType.SIGNED:
         raise HTTPException(403, "a unit officer may add events only to its unit's projects")
     if ev.type is EventType.RETRACTED:
