@@ -113,9 +113,9 @@ def test_officer_cannot_report_on_another_units_project_nor_decide(client: Any, 
 def test_renamed_exe_and_oversized_files_are_refused_with_a_clear_message(client: Any, projects: Engine) -> None:
     csrf = client_login(client, "unit_a")
     exe = _report(client, csrf, "P-A", [("合同.pdf", EXE, "application/pdf")])
-    assert exe.status_code == 422 and "only PDF, JPEG or PNG" in exe.text
+    assert exe.status_code == 415 and "合同.pdf" in exe.text and "by its content this file is not PDF" in exe.text
     big = _report(client, csrf, "P-A", [("big.pdf", PDF + b"0" * (10 * 1024 * 1024), "application/pdf")])
-    assert big.status_code == 413 and "too large" in big.text
+    assert big.status_code == 413 and "big.pdf" in big.text and "the limit is" in big.text
     with projects.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM progress_report")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM web_upload")).scalar_one() == 0

@@ -8,7 +8,6 @@ in one transaction, so an approved report always has its event and a crash leave
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, text
 from events.model import SHANGHAI
 from events.store import Incoming
 from warehouse.event_store import append_raw
+from warehouse.uploads import Upload
 
 KINDS = ("landed", "started", "produced", "funds_arrived", "cancelled")
 STATUSES = ("pending", "approved", "rejected")
@@ -56,17 +56,8 @@ class Report:
     event_id: str | None
 
 
-def store_upload(conn: Connection, *, purpose: str, filename: str, content_type: str, content: bytes, uploaded_by: str) -> Evidence:
-    """Keep a received file in the warehouse (any web process can serve it) with its SHA-256."""
-    sha256 = hashlib.sha256(content).hexdigest()
-    upload_id = conn.execute(
-        text(
-            "INSERT INTO web_upload (purpose, filename, content_type, size_bytes, sha256, content, uploaded_by)"
-            " VALUES (:p, :f, :t, :n, :h, :c, :by) RETURNING upload_id"
-        ),
-        {"p": purpose, "f": filename, "t": content_type, "n": len(content), "h": sha256, "c": content, "by": uploaded_by},
-    ).scalar_one()
-    return Evidence(int(upload_id), filename, content_type, len(content), sha256)
+def evidence_of(upload: Upload) -> Evidence:
+    return Evidence(upload.upload_id, upload.filename, upload.content_type, upload.size_bytes, upload.sha256)
 
 
 def create_report(

@@ -22,7 +22,7 @@ from events.model import STAGE_LABELS
 from events.store import Horizon
 from warehouse import progress, read_models
 from warehouse.progress import Report, ReportError
-from web.evidence import EvidenceError, evidence_type
+from warehouse.uploads import UploadError, check_upload, store_upload
 from web.security import Bureau, CsrfChecked, Principal, Reader, Writer, engine_of, require_unit
 from web.templating import page
 
@@ -42,6 +42,7 @@ STATUS_LABELS: dict[str, tuple[str, str]] = {
     "rejected": ("已退回", "Rejected"),
 }
 MAX_FILES = 10
+EVIDENCE_KINDS = ("pdf", "png", "jpeg")  # 营业执照, 投资协议, 用地合同 and bank vouchers arrive as scans or PDFs
 
 
 def _project_unit(conn: Connection, project_id: str, today: date) -> tuple[str | None, str]:
@@ -64,24 +65,29 @@ def _payload(kind: str, amount_wan: float | None, currency: str, reason: str, la
     return {}
 
 
-async def _read_evidence(request: Request, files: list[UploadFile]) -> list[tuple[str, str, bytes]]:
+async def _read_evidence(request: Request, files: list[UploadFile]) -> list[tuple[str, bytes]]:
+    """(file name, bytes) of each evidence file, each checked by content and size (:class:`UploadError` names the file)."""
     limit = request.app.state.config.upload_max_bytes
     chosen = [f for f in files if f.filename]
     if not chosen:
-        raise EvidenceError("请附上证明材料(营业执照、投资协议、用地合同或银行凭证) · attach evidence (PDF, JPEG or PNG)")
+        raise UploadError("请附上证明材料(营业执照、投资协议、用地合同或银行凭证) · attach evidence (PDF, JPEG or PNG)", 422)
     if len(chosen) > MAX_FILES:
-        raise EvidenceError(f"最多 {MAX_FILES} 个文件 · at most {MAX_FILES} files")
-    read: list[tuple[str, str, bytes]] = []
+        raise UploadError(f"最多 {MAX_FILES} 个文件 · at most {MAX_FILES} files", 422)
+    read: list[tuple[str, bytes]] = []
     for upload in chosen:
         content = await upload.read(limit + 1)  # one byte over tells "too large" without reading it all
         name = upload.filename or "file"
-        read.append((name, evidence_type(name, content, max_bytes=limit), content))
+        try:
+            check_upload(content, max_bytes=limit, allowed=EVIDENCE_KINDS)
+        except UploadError as exc:
+            raise UploadError(f"{name}: {exc}", exc.status) from None
+        read.append((name, content))
     return read
 
 
 def _file_report(
     request: Request, principal: Principal, project_id: str, kind: str, occurred_on: date, payload: dict[str, Any], note: str,
-    files: list[tuple[str, str, bytes]],
+    files: list[tuple[str, bytes]],
 ) -> int:
     today = request.app.state.config.today()
     if occurred_on > today:
@@ -89,9 +95,12 @@ def _file_report(
     with engine_of(request).begin() as conn:
         unit, _name = _project_unit(conn, project_id, today)
         require_unit(principal, unit)
+        limit = request.app.state.config.upload_max_bytes
         evidence = [
-            progress.store_upload(conn, purpose="evidence", filename=name, content_type=ctype, content=content, uploaded_by=principal.name)
-            for name, ctype, content in files
+            progress.evidence_of(
+                store_upload(conn, content, filename=name, purpose="evidence", uploaded_by=principal.name, max_bytes=limit, allowed=EVIDENCE_KINDS)
+            )
+            for name, content in files
         ]
         return progress.create_report(
             conn, project_id=project_id, unit=unit, kind=kind, occurred_on=occurred_on, payload=payload, note=note,
@@ -137,11 +146,11 @@ async def report_submit(
         files = await _read_evidence(request, evidence)
         payload = _payload(kind, amount_wan, currency, reason.strip(), land_area_mu)
         report_id = _file_report(request, principal, project_id, kind, occurred_on, payload, note.strip(), files)
-    except (EvidenceError, ReportError) as exc:
+    except (UploadError, ReportError) as exc:
         with engine_of(request).connect() as conn:
             unit, name = _project_unit(conn, project_id, request.app.state.config.today())
             history = progress.list_reports(conn, project_id=project_id, limit=50)
-        status = 413 if "too large" in str(exc) else 422
+        status = exc.status if isinstance(exc, UploadError) else 422
         return page(
             request, "progress/form.html", status_code=status, project_id=project_id, project_name=name, unit=unit,
             kinds=KIND_LABELS, statuses=STATUS_LABELS, reports=history, error=str(exc), form=form,
@@ -269,8 +278,8 @@ async def api_report(
         files = await _read_evidence(request, evidence)
         payload = _payload(kind, amount_wan, currency, reason.strip(), land_area_mu)
         report_id = _file_report(request, principal, project_id, kind, occurred_on, payload, note.strip(), files)
-    except EvidenceError as exc:
-        raise HTTPException(413 if "too large" in str(exc) else 415, str(exc)) from None
+    except UploadError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
     except ReportError as exc:
         raise HTTPException(422, str(exc)) from None
     with engine_of(request).connect() as conn:
