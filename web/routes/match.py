@@ -313,7 +313,7 @@ REQUIREMENT_EXAMPLE = {
 }  # fmt: skip
 
 
-@api.post("/match", response_model=MatchResult, summary="Rank sites for an investor's requirement · 智能选址")
+@api.post("/match", response_model=MatchResult, response_model_exclude_unset=True, summary="Rank sites for an investor's requirement · 智能选址")
 def api_match(
     request: Request,
     principal: Reader,
