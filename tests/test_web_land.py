@@ -269,3 +269,14 @@ def test_filters_work_in_a_real_browser(browser: Any, district_server: str) -> N
         page.screenshot(path=str(SCREENSHOTS / "land-phone.png"))
     finally:
         page.close()
+
+
+def test_the_pages_read_in_english(district_client: Any, takes: pd.DataFrame) -> None:
+    client_login(district_client, "planner1")
+    land = district_client.get("/land?lang=en&kind=idle")
+    assert land.status_code == 200 and "Land: idle parcels and standard factories" in land.text and "Page 1 of" in land.text
+    take = takes.iloc[0]
+    site = district_client.get(f"/land/{take['kind']}/{take['site_id']}?lang=en")
+    assert site.status_code == 200 and "Occupancy over time" in site.text
+    sites = district_client.get("/api/land/sites?lang=en&page_size=1").json()["sites"]
+    assert sites[0]["kind_label"] in ("Land parcel", "Standard factory")

@@ -232,3 +232,10 @@ def test_a_date_before_any_land_matches_nothing_without_failing(district_client:
     assert body.json()["results"] == [] and body.json()["candidates"] == 0
     assert district_client.get("/api/land/sites?as_of=1990-01-02").json()["total"] == 0
     assert district_client.get("/land?as_of=1990-01-02").status_code == 200
+
+
+def test_the_match_page_reads_in_english(district_client: Any) -> None:
+    csrf = client_login(district_client, "planner1")
+    assert "Site matching" in district_client.get("/match?lang=en").text
+    page = district_client.post("/match?lang=en", data={**LAND_FORM, "csrf_token": csrf})
+    assert page.status_code == 200 and "Ranked sites" in page.text and "within 20–150 mu" in page.text

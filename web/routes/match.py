@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from events.store import Horizon
@@ -223,8 +224,8 @@ async def match_post(request: Request, principal: Reader) -> HTMLResponse:
         requirement, values = requirement_from_form(form)
         horizon = Horizon(parse_as_of(request, values["as_of"]), None)
         top = _top(values["top"])
-        view = land_views(request).get(horizon)
-        result = run_match(view, requirement, top, principal)
+        # Building a land view and matching are CPU and database work: off the event loop.
+        result = await run_in_threadpool(lambda: run_match(land_views(request).get(horizon), requirement, top, principal))
     except (FormError, RequirementError) as exc:
         error = {"field": exc.field, "zh": exc.reason_zh, "en": exc.reason_en}
         ctx = _context(request, values, result=None, error=error, requirement=None)
