@@ -37,6 +37,8 @@ ROUTE_MODULES = (
     "web.routes.duplicates",
     "web.routes.proposals",
     "web.routes.ledger",
+    "web.routes.land",
+    "web.routes.match",
 )
 
 CSP = (
