@@ -225,3 +225,35 @@ def test_a_new_land_file_shows_at_once(client: Any, web_db: Engine, tmp_path: Pa
     assert client.get("/api/public/sites").json()["total"] == 3
     with TestClient(client.app) as again:
         assert again.get("/api/public/sites").json()["total"] == 3
+
+
+def test_hostile_names_stay_text_in_the_map_popups(browser: Any, web_server: str, web_db: Engine, tmp_path: Path) -> None:
+    _hostile_district(web_db, tmp_path)
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.goto(f"{web_server}/public?projects=1")
+        page.wait_for_selector("#public-map[data-loaded='1']")
+        # Open every feature's popup: each title must read as the name, with no element made from it.
+        titles = page.evaluate(
+            """() => {
+                const out = [];
+                const m = document.querySelector('#public-map')._zsMap;
+                m.layer.eachLayer(g => g.eachLayer(l => {
+                    if (!l.getPopup()) { return; }
+                    l.openPopup();
+                    const box = l.getPopup().getContent();  // the element map.js built from the properties
+                    out.push({text: box.firstChild.textContent, html: box.innerHTML});
+                    l.closePopup();
+                }));
+                return out;
+            }"""
+        )
+        texts = {t["text"] for t in titles}
+        assert set(HOSTILE_NAMES) <= texts
+        assert not any("<img" in t["html"] or "<script" in t["html"] for t in titles)
+        assert dialogs == []
+    finally:
+        context.close()
