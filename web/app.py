@@ -39,6 +39,8 @@ ROUTE_MODULES = (
     "web.routes.ledger",
     "web.routes.land",
     "web.routes.match",
+    "web.routes.public",
+    "web.routes.deadletters",
 )
 
 CSP = (
@@ -118,7 +120,8 @@ def create_app(config: WebConfig, engine: Engine) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        # The shape the OpenAPI schema declares for 422 (FastAPI's ValidationError: loc, msg, type).
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in exc.errors()]
         if _wants_json(request):
             return JSONResponse({"detail": errors}, status_code=422)
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
