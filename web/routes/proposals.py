@@ -14,12 +14,14 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from events.store import Horizon
 from land.matching import RequirementError, match, public_match
-from reports.matches import load_sites, stamp
+from reports.matches import stamp
 from reports.proposal_document import proposal_html
 from warehouse import proposals
 from warehouse.proposals import Proposal
 from web.i18n import lang_of
+from web.landview import land_views
 from web.security import CsrfChecked, Reader, Writer, engine_of, new_token
 from web.templating import page
 
@@ -42,8 +44,9 @@ def _get(request: Request, proposal_id: int) -> Proposal:
 def _create(request: Request, by: str, title: str, requirement: dict[str, Any]) -> int:
     today = request.app.state.config.today()
     try:
-        _sites, index = load_sites(engine_of(request), today)
-        result = stamp(match(requirement, index), today, None)
+        # The match page's engine and land view (cached per process), so a saved proposal equals what was shown.
+        view = land_views(request).get(Horizon(today))
+        result = stamp(match(requirement, view.index), today, None)
     except (RequirementError, ValueError) as exc:
         raise HTTPException(422, f"requirement: {exc}") from None
     with engine_of(request).begin() as conn:
