@@ -32,6 +32,7 @@ LEAFLET_DIR = Path(__file__).resolve().parent.parent / "maps" / "vendor" / "leaf
 ROUTE_MODULES = (
     "web.routes.auth",
     "web.routes.home",
+    "web.routes.dashboard",
 )
 
 CSP = (
