@@ -418,3 +418,21 @@ def test_hostile_unit_names_in_the_browser(browser: Any, web_server: str, web_db
         assert dialogs == []
     finally:
         page.close()
+
+
+def test_figures_follow_the_log_whatever_is_cached(client: Any, db: Engine) -> None:
+    """Figures are reused only while the read models are current and unchanged: an event appended
+    shows at once (read models lagging), and still after the models catch up."""
+    end = date(2025, 6, 30)
+    load_records(db, _hostile_events(end))
+    read_models.refresh(db)
+    client_login(client, "planner1")
+    p = {"as_of": end.isoformat(), "date_from": "2024-07-01", "date_to": end.isoformat()}
+    first = DashboardHTML(client.get("/dashboard", params=p).text).cards
+    assert DashboardHTML(client.get("/dashboard", params=p).text).cards == first
+    recorded = datetime.combine(end, datetime.min.time(), SHANGHAI)
+    load_records(db, [_event("X-s", "X", "signed", end - timedelta(days=3), {"investment_wan": 1, "investor": "某", "industry": "新材料", "name": "x", "unit": "某单位"}, recorded)])
+    lagging = DashboardHTML(client.get("/dashboard", params=p).text).cards
+    assert int(lagging["signed"]) == int(first["signed"]) + 1
+    read_models.refresh(db)
+    assert DashboardHTML(client.get("/dashboard", params=p).text).cards == lagging

@@ -42,10 +42,33 @@ from events.kpis import (
 )
 from events.projection import STALLED_AFTER_MONTHS, ProjectState
 from events.store import Horizon
-from warehouse.read_models import _UNTOUCHED, _VALID_ON, _kpi_sql, _read, _Reading
+from warehouse.read_models import _UNTOUCHED, _VALID_ON, PROJECTION, _kpi_sql, _read, _Reading
 
 TREND_KEYS = ("signed", "landed", "started", "produced", "funds_wan")
 _STAGE_COLUMNS = ("signed", "landed", "started", "produced")
+
+# --- when answers can be reused ---------------------------------------------------------------
+
+
+def current_version(conn: Connection) -> tuple[int, datetime] | None:
+    """(position, updated_at) of the read models when they are current with the log, else None.
+
+    Current means the log's newest event is the position: every event up to it was committed when
+    the projector settled it (``read_models.settled_seq``) and the log is append-only, so every
+    answer at any horizon stays the same until the log grows or the models are rebuilt (which
+    moves ``updated_at``). Holds the position ``FOR SHARE`` for the caller's transaction, as readers do.
+    """
+    row = conn.execute(
+        text(
+            "SELECT p.seq, p.updated_at, (SELECT coalesce(max(seq), 0) FROM event_log) AS log_seq"
+            " FROM rm_position p WHERE p.projection = :p FOR SHARE OF p"
+        ),
+        {"p": PROJECTION},
+    ).one_or_none()
+    if row is None or row.seq != row.log_seq:
+        return None
+    return int(row.seq), row.updated_at
+
 
 # --- the monthly trend --------------------------------------------------------------------------
 
@@ -64,37 +87,54 @@ def _unit_filter(unit: str | None) -> str:
     return "" if unit is None else " AND v.unit = :unit"
 
 
-_TREND_SQL = """
-SELECT date_trunc('month', x.d)::date AS month, x.k AS kind, count(*) AS n, coalesce(sum(x.a), 0) AS amount
-FROM rm_project_version v {untouched}
-CROSS JOIN LATERAL (
-    SELECT 'signed', v.signed_on, 0.0::float8 UNION ALL SELECT 'landed', v.landed_on, 0.0
-    UNION ALL SELECT 'started', v.started_on, 0.0 UNION ALL SELECT 'produced', v.produced_on, 0.0
-    UNION ALL SELECT 'funds_wan', f.d, f.a FROM unnest(v.funds_on, v.funds_cny_wan) AS f(d, a)
-) AS x(k, d, a)
-WHERE t.pid IS NULL AND {valid_on} AND x.d BETWEEN :lo AND :hi{unit}
-GROUP BY 1, 2
+# One statement for the trend and the units' activity. ``cur``: the versions valid on the as-of day
+# (one index scan, materialised once, only the columns used); ``w``: those with anything in the
+# trend's window (most of a long history has nothing). Then one grouped pass per kind: the units'
+# open projects (grouped in the "C" collation: a byte sort, the names come back unchanged), each
+# stage's entries by month, the CNY fund arrivals by month.
+_MONTH = "date_trunc('month', {col}::timestamp)::date"
+_STAGE_PASS = (
+    "SELECT '{kind}', {month}, NULL, count(*), 0, 0.0::float8, NULL::date FROM w WHERE w.{kind}_on BETWEEN :lo AND :hi GROUP BY 2"
+)
+_SERIES_SQL = (
+    """
+WITH cur AS MATERIALIZED (
+    SELECT coalesce(nullif(v.unit, ''), :unassigned) COLLATE "C" AS unit, v.reached, v.cancelled_on, v.last_change_on,
+           v.signed_on, v.landed_on, v.started_on, v.produced_on, v.funds_on, v.funds_cny_wan
+    FROM rm_project_version v {untouched}
+    WHERE t.pid IS NULL AND {valid_on}{unit}
+), w AS (
+    SELECT * FROM cur
+    WHERE cur.signed_on >= :lo OR cur.landed_on >= :lo OR cur.started_on >= :lo OR cur.produced_on >= :lo OR :lo <= ANY(cur.funds_on)
+)
+SELECT 'open' AS kind, NULL::date AS month, unit, count(*) AS n, count(*) FILTER (WHERE last_change_on <= :stalled_by) AS stalled,
+       0.0::float8 AS amount, max(last_change_on) AS latest
+FROM cur WHERE reached BETWEEN 1 AND 3 AND cancelled_on IS NULL GROUP BY unit
 """
+    + "".join("UNION ALL " + _STAGE_PASS.format(kind=k, month=_MONTH.format(col=f"w.{k}_on")) + "\n" for k in ("signed", "landed", "started", "produced"))
+    + "UNION ALL SELECT 'funds_wan', "
+    + _MONTH.format(col="f.d")
+    + ", NULL, count(*), 0, coalesce(sum(f.a), 0), NULL FROM w CROSS JOIN LATERAL unnest(w.funds_on, w.funds_cny_wan) AS f(d, a)"
+    " WHERE f.d BETWEEN :lo AND :hi GROUP BY 2"
+)
 
 
-def _trend_sums(conn: Connection, reading: _Reading, months: list[tuple[date, date]], as_of: date, unit: str | None) -> list[KpiSums]:
+def _scoped(states: Iterable[ProjectState], unit: str | None) -> list[ProjectState]:
+    return [s for s in states if unit is None or s.unit == unit]
+
+
+def _trend_sums(rows: list[Any], reading: _Reading, months: list[tuple[date, date]], as_of: date, unit: str | None) -> list[KpiSums]:
+    """The statement's month rows plus the re-folded projects, month by month with the KPI rules themselves."""
     sums = [zero_sums() for _ in months]
     index = {first: i for i, (first, _) in enumerate(months)}
-    sql = _TREND_SQL.format(untouched=_UNTOUCHED, valid_on=_VALID_ON, unit=_unit_filter(unit))
-    params: dict[str, Any] = {"d": as_of, "lo": months[0][0], "hi": months[-1][1], "touched": reading.touched, "unit": unit}
-    for row in conn.execute(text(sql), params):
+    for row in rows:
         into = sums[index[row.month]]
         into[row.kind] += float(row.amount) if row.kind == "funds_wan" else float(row.n)
-    # The re-folded projects, month by month with the KPI rules themselves (a handful of states).
     states = _scoped(reading.states.values(), unit)
     for i, (first, last) in enumerate(months):
         total, _ = accumulate_kpis(states, date_from=first, date_to=last, as_of=as_of, mode=KpiMode.FLOW, by=None)
         add_sums(sums[i], {k: total[k] for k in TREND_KEYS})
     return sums
-
-
-def _scoped(states: Iterable[ProjectState], unit: str | None) -> list[ProjectState]:
-    return [s for s in states if unit is None or s.unit == unit]
 
 
 def _trend_rows(sums: list[KpiSums], months: list[tuple[date, date]]) -> list[dict[str, Any]]:
@@ -131,22 +171,9 @@ def months_without_progress(latest: date, as_of: date) -> int:
     return months
 
 
-_OPEN = "v.reached BETWEEN 1 AND 3 AND v.cancelled_on IS NULL"
-
-_ACTIVITY_SQL = """
-SELECT coalesce(nullif(v.unit, ''), :unassigned) AS unit, count(*) AS open_projects,
-       count(*) FILTER (WHERE v.last_change_on <= :stalled_by) AS stalled_projects, max(v.last_change_on) AS latest
-FROM rm_project_version v {untouched}
-WHERE t.pid IS NULL AND {valid_on} AND {open}{unit}
-GROUP BY 1
-"""
-
-
-def _activity(conn: Connection, reading: _Reading, as_of: date, unit: str | None) -> dict[str, UnitActivity]:
-    stalled_by = months_before(as_of, STALLED_AFTER_MONTHS)
-    sql = _ACTIVITY_SQL.format(untouched=_UNTOUCHED, valid_on=_VALID_ON, open=_OPEN, unit=_unit_filter(unit))
-    params: dict[str, Any] = {"d": as_of, "touched": reading.touched, "unit": unit, "unassigned": UNASSIGNED, "stalled_by": stalled_by}
-    found: dict[str, list[Any]] = {r.unit: [int(r.open_projects), int(r.stalled_projects), r.latest] for r in conn.execute(text(sql), params)}
+def _activity(rows: list[Any], reading: _Reading, as_of: date, unit: str | None) -> dict[str, UnitActivity]:
+    """The statement's per-unit rows plus the re-folded projects' open ones."""
+    found: dict[str, list[Any]] = {r.unit: [int(r.n), int(r.stalled), r.latest] for r in rows}
     for s in _scoped(reading.states.values(), unit):
         if not (1 <= s.reached <= 3 and s.cancelled_on is None):
             continue
@@ -171,11 +198,17 @@ class Series:
 
 def series_at(conn: Connection, horizon: Horizon, *, unit: str | None = None, months: int = 12) -> Series:
     """The trend of the ``months`` months to the horizon's day and every unit's activity on it
-    (``unit``: that unit's projects only), from one reading of the read models."""
+    (``unit``: that unit's projects only): one reading of the read models, one statement."""
     reading = _read(conn, horizon)
     spans = trend_months(horizon.as_of, months)
-    trend = _trend_rows(_trend_sums(conn, reading, spans, horizon.as_of, unit), spans)
-    return Series(trend, _activity(conn, reading, horizon.as_of, unit))
+    sql = _SERIES_SQL.format(untouched=_UNTOUCHED, valid_on=_VALID_ON, unit=_unit_filter(unit))
+    params: dict[str, Any] = {
+        "d": horizon.as_of, "lo": spans[0][0], "hi": spans[-1][1], "touched": reading.touched, "unit": unit,
+        "unassigned": UNASSIGNED, "stalled_by": months_before(horizon.as_of, STALLED_AFTER_MONTHS),
+    }  # fmt: skip
+    rows = conn.execute(text(sql), params).all()
+    trend = _trend_rows(_trend_sums([r for r in rows if r.kind != "open"], reading, spans, horizon.as_of, unit), spans)
+    return Series(trend, _activity([r for r in rows if r.kind == "open"], reading, horizon.as_of, unit))
 
 
 # --- KPIs of one unit ---------------------------------------------------------------------------

@@ -16,6 +16,8 @@ the latest lifecycle change (signing, landing, start, cancellation) of any of it
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -31,7 +33,7 @@ from events.model import STAGE_LABELS, end_of_day
 from events.store import Horizon
 from reports.kpi import format_kpi
 from reports.ranking import write_ranking_xlsx
-from warehouse.dashboard import Series, UnitActivity, series_at, unit_kpi_report
+from warehouse.dashboard import Series, UnitActivity, current_version, series_at, unit_kpi_report
 from warehouse.replay import kpi_report, parse_known_at
 from web.config import Lights
 from web.i18n import lang_of
@@ -172,6 +174,32 @@ def figures(conn: Connection, view: View, unit: str | None) -> Figures:
     return Figures(cards, ranking, series)
 
 
+# Figures at one read-model version are the same for every request (the log is append-only): a small
+# cache per process spares the same dashboard being summed again for each user. Keyed by the
+# database, the read models' (position, updated_at) and the query; nothing is cached while the models lag.
+_CACHE_SIZE = 128
+_cache: OrderedDict[tuple[Any, ...], Figures] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def cached_figures(conn: Connection, view: View, unit: str | None) -> Figures:
+    version = current_version(conn)
+    if version is None:
+        return figures(conn, view, unit)
+    key = (conn.engine.url.render_as_string(hide_password=True), version, view, unit)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    found = figures(conn, view, unit)
+    with _cache_lock:
+        _cache[key] = found
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return found
+
+
 def _cards(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
     return [
         {"key": k, "label": KPI_LABELS[k][1 if lang == "en" else 0], "value": report[k], "text": format_kpi(k, report[k])}
@@ -197,7 +225,7 @@ def _trend_chart(trend: list[dict[str, Any]], lang: str) -> dict[str, Any]:
 def dashboard(request: Request, principal: Reader, view: DashboardView) -> Response:
     unit = principal.unit_scope
     with engine_of(request).connect() as conn:
-        found = figures(conn, view, unit)
+        found = cached_figures(conn, view, unit)
     lights: Lights = request.app.state.config.lights
     rows, ranked = ranking_rows(found.ranking, found.series.activity, lights, principal)
     lang = lang_of(request)

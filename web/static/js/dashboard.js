@@ -58,6 +58,11 @@
   }
 
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
-  document.addEventListener("DOMContentLoaded", function () { scan(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    // On a phone the filters fold away so the figures come first (the summary line says what is shown).
+    var box = document.getElementById("dash-filters-box");
+    if (box && window.matchMedia("(max-width: 700px)").matches) { box.removeAttribute("open"); }
+    scan(document);
+  });
   document.addEventListener("htmx:afterSettle", function (e) { scan(e.target); });
 })();
