@@ -158,9 +158,11 @@ def test_ranking_and_its_xlsx_equal_report_kpis_by_unit(district_client: Any, we
     p = {**period(district), "ranking": "period"}
     page = DashboardHTML(district_client.get("/dashboard", params=p).text)
     report = cli_kpis(url, *cli_args(p), "--by", "unit")
-    assert [(r["unit"], int(r["rank"])) for r in page.rows] == [(g["key"], g["rank"]) for g in report["groups"]]
-    for row, group in zip(page.rows, report["groups"], strict=True):
+    ranked = [r for r in page.rows if r["rank"]]
+    assert [(r["unit"], int(r["rank"])) for r in ranked] == [(g["key"], g["rank"]) for g in report["groups"]]
+    for row, group in zip(ranked, report["groups"], strict=True):
         same_figures(row, group)
+    assert all(r["signed"] == "0" for r in page.rows[len(ranked) :])  # unranked: nothing counted, open projects
     assert {r["light"] for r in page.rows} <= {"green", "yellow", "red"}
 
     response = district_client.get("/dashboard/ranking.xlsx", params=p)
@@ -170,9 +172,11 @@ def test_ranking_and_its_xlsx_equal_report_kpis_by_unit(district_client: Any, we
     values = [list(r) for r in ws.iter_rows(values_only=True)]
     assert values[2][:2] == ["rank", "unit"] and values[2][5:] == list(KPI_KEYS)
     body = values[3:-1]
-    assert [(r[0], xlsx_unescape(r[1])) for r in body] == [(g["rank"], g["key"]) for g in report["groups"]]
-    for r, g, shown in zip(body, report["groups"], page.rows, strict=True):
+    assert [xlsx_unescape(r[1]) for r in body] == [r["unit"] for r in page.rows]
+    assert [(r[0], xlsx_unescape(r[1])) for r in body if r[0] is not None] == [(g["rank"], g["key"]) for g in report["groups"]]
+    for r, g in zip(body, report["groups"], strict=False):
         assert r[5:] == [g[k] for k in KPI_KEYS]
+    for r, shown in zip(body, page.rows, strict=True):
         assert {"绿": "green", "黄": "yellow", "红": "red"}[r[2]] == shown["light"]
     assert values[-1][1] == "合计" and values[-1][5:] == [report["total"][k] for k in KPI_KEYS]
 
@@ -184,7 +188,7 @@ def test_quarter_ranking_is_the_default(district_client: Any, web_district_url: 
     q_start = date(end.year, 3 * ((end.month - 1) // 3) + 1, 1)
     page = DashboardHTML(district_client.get("/dashboard", params={"as_of": end.isoformat()}).text)
     report = cli_kpis(url, "--from", q_start.isoformat(), "--to", end.isoformat(), "--as-of", end.isoformat(), "--by", "unit")
-    assert [(r["unit"], int(r["rank"])) for r in page.rows] == [(g["key"], g["rank"]) for g in report["groups"]]
+    assert [(r["unit"], int(r["rank"])) for r in page.rows if r["rank"]] == [(g["key"], g["rank"]) for g in report["groups"]]
 
 
 def test_api_kpis_equals_report_kpis(district_client: Any, web_district_url: Any) -> None:

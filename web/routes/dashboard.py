@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from events.calendar import month_end, previous_month_end
-from events.kpis import KPI_KEYS, KpiGroup, KpiMode
+from events.kpis import KPI_KEYS, KpiGroup, KpiMode, finish_kpis, zero_sums
 from events.model import STAGE_LABELS, end_of_day
 from events.store import Horizon
 from reports.kpi import format_kpi
@@ -137,9 +137,15 @@ def light_of(months: int | None, lights: Lights) -> str:
 def ranking_rows(
     report: dict[str, Any], activity: dict[str, UnitActivity], lights: Lights, principal: Principal
 ) -> tuple[list[dict[str, Any]], int]:
-    """The ranking's rows with their lights (a unit officer: its own row only), and how many units are ranked."""
+    """The ranking's rows with their lights (a unit officer: its own row only), and how many units are ranked.
+
+    After the ranked units come, unranked (rank None, zero figures), the units with open projects
+    but nothing counted in the ranking's period: a unit that has gone quiet is the one a light is for.
+    """
+    zero = finish_kpis(zero_sums(), {}, None)
+    groups = [*report["groups"], *({"key": k, "rank": None, **zero} for k in activity if k not in {g["key"] for g in report["groups"]})]
     rows = []
-    for group in report["groups"]:
+    for group in groups:
         if not principal.may_see_unit(group["key"]):
             continue
         act = activity.get(group["key"])
