@@ -239,6 +239,8 @@ def test_access(district_client: Any, web_district_url: Any) -> None:
     assert district_client.get("/dashboard/ranking.xlsx", follow_redirects=False).status_code == 303
     client_login(district_client, "leader1")
     assert district_client.get("/dashboard").status_code == 200  # defaults: today, this year, this quarter
+    english = district_client.get("/dashboard", params={"lang": "en"}).text
+    assert "Landing rate" in english and "months without progress" in english
     assert district_client.get("/api/kpis").status_code == 200
     for bad in ({"as_of": "0001-01-01"}, {"date_from": "2024-05-01", "date_to": "2024-01-01"}, {"published_at": "not a time"},
                 {"published_at": "9999-12-31", "version": "published"}, {"mode": "x"}, {"ranking": "<b>"}):  # fmt: skip

@@ -62,7 +62,14 @@ KPI_LABELS: dict[str, tuple[str, str]] = {
 LIGHT_TEXT: dict[str, tuple[str, str]] = {"green": ("绿灯", "green"), "yellow": ("黄灯", "yellow"), "red": ("红灯", "red")}
 
 DayQuery = Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
-InstantQuery = Annotated[str | None, Query(max_length=40, description="ISO date or date-time; a date means the end of that day (Asia/Shanghai)")]
+INSTANT_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+InstantQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40, pattern=INSTANT_PATTERN,
+        description="ISO date or date-time; a date means the end of that day, no zone Asia/Shanghai",
+    ),
+]
 
 
 def _instant(value: str, name: str) -> datetime:
