@@ -41,6 +41,7 @@ ROUTE_MODULES = (
     "web.routes.match",
     "web.routes.public",
     "web.routes.deadletters",
+    "web.routes.dashboard",
 )
 
 CSP = (
