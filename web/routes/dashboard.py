@@ -34,6 +34,7 @@ from events.store import Horizon
 from reports.kpi import format_kpi
 from reports.ranking import write_ranking_xlsx
 from warehouse.dashboard import Series, UnitActivity, current_version, series_at, unit_kpi_report
+from warehouse.progress import pending_count
 from warehouse.replay import kpi_report, parse_known_at
 from web.config import Lights
 from web.i18n import lang_of
@@ -239,6 +240,7 @@ def dashboard(request: Request, principal: Reader, view: DashboardView) -> Respo
     unit = principal.unit_scope
     with engine_of(request).connect() as conn:
         found = cached_figures(conn, view, unit)
+        pending = pending_count(conn, unit)  # 进度上报 awaiting sign-off (a unit officer: their unit's)
     lights: Lights = request.app.state.config.lights
     rows, ranked = ranking_rows(found.ranking, found.series.activity, lights, principal)
     lang = lang_of(request)
@@ -260,6 +262,7 @@ def dashboard(request: Request, principal: Reader, view: DashboardView) -> Respo
         kpi_keys=KPI_KEYS,
         format_kpi=format_kpi,
         export_query=request.url.query,
+        pending_reports=pending,
     )
 
 
