@@ -11,8 +11,11 @@ requirements). Every request is checked against the statuses its endpoint expect
 (a 404 of a page not built yet, a 403, a redirect to the login page, a 5xx) is a failure in
 locust's statistics with the status as its reason: reported, never the end of the run.
 
-Bounded in time by ``-t`` and in count by ``max_requests`` of the plan (the run stops once that many
-requests were made).
+Logging in is measured apart: once every user has logged in, the login figures go to
+``<csv prefix>_final_logins.json``, the statistics are reset and browsing is measured for
+``duration_s`` of the plan. Bounded in time by that (and by ``-t``, the harness's hard limit, which
+includes the time to log in) and in count by ``max_requests`` (the run stops once that many requests
+were made).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import os
 import random
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -37,7 +41,9 @@ ACCOUNTS = itertools.cycle(PLAN["accounts"])
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _made = itertools.count(1)
+_logged_in = itertools.count(1)
 _env: list[Environment] = []
+LOGIN_NAMES = ("GET /login", "POST /login", "GET (landing after login)")
 
 
 @events.init.add_listener
@@ -65,6 +71,37 @@ def _final_csv(environment: Environment, **_kw: Any) -> None:
             write(csv.writer(fh))
 
 
+def _login_done(environment: Environment) -> None:
+    """Once every user has logged in: keep the login figures, reset the statistics and measure
+    browsing alone for ``duration_s`` (Argon2 is slow by design; a session lasts hours, so the
+    logins of 20 people arriving at once are not what a page costs)."""
+    if next(_logged_in) != PLAN["users"]:
+        return
+    stats = environment.stats
+    logins = {}
+    for name in LOGIN_NAMES:
+        for (entry_name, _method), entry in stats.entries.items():
+            if entry_name == name and entry.num_requests:
+                logins[name] = {
+                    "requests": entry.num_requests,
+                    "failures": entry.num_failures,
+                    "p50": entry.get_response_time_percentile(0.5),
+                    "p95": entry.get_response_time_percentile(0.95),
+                    "max": entry.max_response_time,
+                }
+    prefix = getattr(environment.parsed_options, "csv_prefix", None) or "locust"
+    started = time.time()
+    Path(f"{prefix}_final_logins.json").write_text(
+        json.dumps({"logins": logins, "login_phase_s": started - _started[0], "measured_from": started}), encoding="utf-8"
+    )
+    stats.reset_all()
+    if environment.runner is not None:
+        gevent.spawn_later(PLAN["duration_s"], environment.runner.quit)
+
+
+_started = [time.time()]
+
+
 def _wait() -> Any:
     low, high = PLAN["think_s"]
     return constant(0) if high <= 0 else between(low, high)
@@ -84,7 +121,10 @@ class WorkspaceUser(HttpUser):
         unit = self.account.get("unit")
         self.project_ids: list[str] = PLAN["projects_by_unit"].get(unit, []) if unit else PLAN["projects_all"]
         self.csrf = ""
-        self._login()
+        try:
+            self._login()
+        finally:
+            _login_done(self.environment)
 
     def _login(self) -> None:
         form = self.client.get("/login", name="GET /login")
