@@ -537,7 +537,7 @@ def probe(base: str, account: dict[str, Any], the_plan: dict[str, Any]) -> list[
     for ep in the_plan["endpoints"]:
         def fill(m: re.Match[str]) -> str:
             key = m.group(1)
-            value = the_plan["projects_all"][0] if key == "project_id" else 1 if key == "page" else values[key][0]
+            value = (the_plan["projects_all"] or ["none"])[0] if key == "project_id" else 1 if key == "page" else values[key][0]
             return urllib.parse.quote(str(value), safe="")
 
         path = re.sub(r"\{(\w+)\}", fill, ep["path"])
