@@ -16,7 +16,7 @@
 3. **The probe**: every endpoint of the mix (``ENDPOINTS``, or ``--endpoints FILE``, a JSON list of
    the same shape) fetched once as a planner; one that answers 404/405 is not built (yet) and left
    out of the run, and said so.
-4. **The load**: ``locust -f bench/web_locustfile.py --headless -u USERS -r RATE -t DURATION --csv``
+4. **The load**: ``locust -f bench/_web_locustfile.py --headless -u USERS -r RATE -t DURATION --csv``
    as a subprocess (locust patches the standard library with gevent: only its own process imports
    it). Each user logs in (planners, unit officers and leaders in turn), then picks endpoints by
    weight, waiting ``--think`` seconds between them (a person reading the page; ``--think 0``: none,
@@ -65,7 +65,7 @@ from warehouse.users import add_user
 from web.passwords import hash_password
 from zhaoshang.settings import load_settings
 
-LOCUSTFILE = Path(__file__).resolve().parent / "web_locustfile.py"
+LOCUSTFILE = Path(__file__).resolve().parent / "_web_locustfile.py"
 ZHAOSHANG = str(Path(sys.executable).with_name("zhaoshang"))
 PUBLISHED = {"events": FULL_EVENTS, "parcels": 100_000, "users": 20, "workers": 2, "duration": "60s"}
 BUILD_VERSION = 1  # bump when the warehouse built here changes for the same sizes
@@ -693,6 +693,8 @@ def report(
     p95 = total.get("p95", float("nan"))
     errors = total.get("failures", 0)
     met = logins is not None and not math.isnan(p95) and p95 <= 300 and errors == 0
+    # Only the whole mix can meet the goal: floors alone say nothing about the pages.
+    verdict = "not met" if not met else f"not judged: {len(missing)} endpoints of the mix not built" if missing else "met"
     if logins is None:
         login_line = f"**Not every user logged in within {args.login_timeout} s**: the figures below include the login phase and the run is void."
     else:
@@ -724,7 +726,7 @@ server, PostgreSQL and locust share them).
 
 {table(rows, total)}
 
-{capped}Goal p95 ≤ 300 ms with no errors: **{'met' if met else 'not met'}** (p95 {_ms(p95)} ms, {errors:,} failed of {total.get('requests', 0):,}).
+{capped}Goal p95 ≤ 300 ms with no errors: **{verdict}** (p95 {_ms(p95)} ms, {errors:,} failed of {total.get('requests', 0):,}).
 
 Failures:
 {reasons}
