@@ -66,7 +66,8 @@ DIR_VAR = "ZHAOSHANG_BENCH_DIR"
 CACHE_VAR = "ZHAOSHANG_BENCH_CACHE"
 # Marks a database a benchmark may empty: its own, or a given one that was empty when first used.
 BENCH_MARK = "zhaoshang benchmark data: benchmarks empty its tables"
-NOT_DATA_TABLES = {"spatial_ref_sys", "alembic_version", "rm_position"}  # rm_position: the read models' position row, seeded by a migration
+# Seeded by migrations, never emptied: rm_position (the read models' position row), web_secret (the cookie-signing key).
+NOT_DATA_TABLES = {"spatial_ref_sys", "alembic_version", "rm_position", "web_secret"}
 
 # The event file's generator and its parameters (also the cache key).
 SEED = 20261122
