@@ -23,7 +23,7 @@ runner = CliRunner()
 ROW_KEYS = [
     "project_id", "name", "stage", "signed_on", "landed_on", "started_on", "produced_on", "cancelled_on",
     "investment_wan", "funds_wan", "funds_usd_wan", "unit", "industry", "channel", "investor", "confidential",
-    "stalled", "anomalies",
+    "stalled", "anomalies", "merged_into",
 ]
 META_KEYS = ["from", "to", "as_of", "known_at", "mode"]
 
