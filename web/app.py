@@ -42,6 +42,7 @@ ROUTE_MODULES = (
     "web.routes.public",
     "web.routes.deadletters",
     "web.routes.dashboard",
+    "web.routes.bulletins",
 )
 
 CSP = (

@@ -48,6 +48,7 @@ def nav_items(principal: Principal) -> list[tuple[str, str, str]]:
         ("/land", "土地", "Land"),
         ("/match", "智能选址", "Site matching"),
         ("/proposals", "招商方案", "Proposals"),
+        ("/bulletins", "月通报", "Bulletins"),
         ("/reports", "进度上报", "Progress reports"),
         ("/public", "推介", "Public site"),
     ]
