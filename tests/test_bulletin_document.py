@@ -25,17 +25,16 @@ from assets.resources import OutputResource, WarehouseResource
 from events.escape import docx_text, visible_controls
 from events.model import end_of_day
 from reports.bulletin_document import (
-    TABLE_KEYS,
     BulletinReports,
     LightRules,
     build_bulletin,
     format_amount,
     light_of,
-    unit_lights,
     write_docx,
 )
 from reports.bulletin_render import write_bulletin_files
 from reports.kpi import format_kpi
+from tests.bulletin_docs import expected_rows, table_rows, ytd
 from tests.kpi_district import DISTRICT, LATE, NOVEMBER, U_ANPING, U_BAIYUN, U_XIAYUN
 from warehouse.bulletin import bulletin_reports
 from warehouse.event_store import Incoming, load_records
@@ -43,7 +42,6 @@ from warehouse.replay import kpi_report
 from zhaoshang.cli import app
 
 runner = CliRunner()
-LABEL = {"green": "绿", "yellow": "黄", "red": "红"}
 needs_poppler = pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler-utils missing (./run installs it)")
 
 
@@ -58,29 +56,9 @@ def zs(url: str, *args: str, code: int = 0) -> Any:
     return result
 
 
-def ytd(engine: Engine, month_end_day: date, *, published: bool) -> dict[str, Any]:
-    """The KPI report the bulletin ranks on: year to date by unit, known at the month end or now."""
-    with engine.connect() as conn:
-        return kpi_report(
-            conn, date_from=date(month_end_day.year, 1, 1), date_to=month_end_day, known_at=end_of_day(month_end_day) if published else None, by="unit"
-        )
-
-
 def month_flow(engine: Engine, first: date, last: date, known_at: Any = None) -> dict[str, Any]:
     with engine.connect() as conn:
         return kpi_report(conn, date_from=first, date_to=last, known_at=known_at, mode="flow")
-
-
-def table_rows(path: Path) -> list[list[str]]:
-    document = docx.Document(str(path))
-    assert len(document.tables) == 1
-    return [[c.text for c in row.cells] for row in document.tables[0].rows]
-
-
-def expected_rows(report: dict[str, Any]) -> list[list[str]]:
-    lights = unit_lights(report, LightRules())
-    body = [[str(g["rank"]), docx_text(g["key"]), *(format_kpi(k, g[k]) for k in TABLE_KEYS), LABEL[lights[g["key"]]]] for g in report["groups"]]
-    return [*body, ["", "合计", *(format_kpi(k, report["total"][k]) for k in TABLE_KEYS), ""]]
 
 
 def paragraphs(path: Path) -> str:

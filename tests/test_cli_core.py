@@ -65,7 +65,7 @@ def test_replay_json_rows(db: Engine, db_url_str: str, tmp_path: Path) -> None:
         "project_id": "P2", "name": "P2项目", "stage": "landed", "signed_on": "2024-02-15", "landed_on": "2024-05-10",
         "started_on": None, "produced_on": None, "cancelled_on": None, "investment_wan": 5000.0, "funds_wan": 1000.0,
         "funds_usd_wan": 100.0, "unit": "白云镇", "industry": "装备制造", "channel": "长三角驻点招商", "investor": None,
-        "confidential": False, "stalled": True, "anomalies": [],
+        "confidential": False, "stalled": True, "anomalies": [], "merged_into": None,
     }
     assert (rows[2]["stage"], rows[2]["cancelled_on"]) == ("cancelled", "2024-08-01")
     early = zs(db_url_str, "replay", "--as-of", "2023-12-31", "--json")

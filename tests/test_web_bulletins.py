@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from events.calendar import previous_month_end
-from tests.test_bulletin_document import expected_rows, table_rows, ytd
+from tests.bulletin_docs import expected_rows, table_rows, ytd
 from tests.web_district import WebDistrict
 from tests.webutil import client_login
 from warehouse.db import make_engine

@@ -200,7 +200,7 @@ def test_a_zip_that_is_not_a_workbook_and_an_unreadable_ledger_are_refused(clien
     junk = tmp_path / "junk.csv"
     junk.write_text("a,b\n1,2\n", encoding="utf-8")
     res = client.post("/api/ledger/preview", files=_files(junk), headers={"X-CSRF-Token": csrf})
-    assert res.status_code == 422 and "no header row" in res.json()["detail"]
+    assert res.status_code == 422 and "no header row" in str(res.json()["detail"])
     assert _count(web_db, "web_upload") == 0
 
 

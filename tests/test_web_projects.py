@@ -261,7 +261,7 @@ def test_invalid_event_is_refused_with_its_reason_and_dead_lettered(district_cli
     csrf = client_login(district_client, "planner1")
     bad = {"event_id": "T-WEB-BAD", "project_id": "T-A", "type": "funds_arrived", "occurred_at": "2024-04-02", "payload": {}}
     response = district_client.post("/api/events", json=bad, headers={"X-CSRF-Token": csrf})
-    assert response.status_code == 422 and "amount_wan" in response.json()["detail"]
+    assert response.status_code == 422 and "amount_wan" in str(response.json()["detail"])
     engine = make_engine(web_district_url[0], as_app=False)
     with engine.connect() as conn:
         letters = conn.execute(text("SELECT source, reason FROM dead_letter WHERE event_id = 'T-WEB-BAD'")).all()

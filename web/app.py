@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -117,7 +118,11 @@ def create_app(config: WebConfig, engine: Engine) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         if _wants_json(request) or request.headers.get("hx-request"):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            detail: Any = exc.detail
+            if exc.status_code == 422 and isinstance(detail, str):
+                # One shape for every 422, the one the OpenAPI schema declares (a list of loc/msg/type).
+                detail = [{"loc": [], "msg": detail, "type": "value_error"}]
+            return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
         return page(request, "error.html", status_code=exc.status_code, status=exc.status_code, detail=str(exc.detail))
 
     @app.exception_handler(RequestValidationError)

@@ -330,6 +330,6 @@ def api_match(
     try:
         return run_match(view, requirement, top, principal)
     except RequirementError as exc:
-        raise HTTPException(422, [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason_en, "msg_zh": exc.reason_zh}]) from None
+        raise HTTPException(422, [{"loc": ["body", *exc.field.split(".")], "msg": exc.reason_en, "type": "value_error", "msg_zh": exc.reason_zh}]) from None
     except (ValueError, TypeError, OverflowError) as exc:  # numbers beyond a float, and the like
-        raise HTTPException(422, [{"loc": ["body"], "msg": f"unusable requirement: {exc}", "msg_zh": "需求无法使用"}]) from None
+        raise HTTPException(422, [{"loc": ["body"], "msg": f"unusable requirement: {exc}", "type": "value_error", "msg_zh": "需求无法使用"}]) from None

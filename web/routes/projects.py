@@ -483,7 +483,9 @@ def _post(request: Request, principal: Principal, raw: bytes) -> Response:
     )  # fmt: skip
     if status >= 400:
         reason = result.reasons[0] if result.reasons else "refused"
-        return JSONResponse({"detail": reason, **body.model_dump()}, status_code=status)
+        # A 422 in the shape the schema declares for it (loc/msg/type), like every other 422 of the API.
+        detail: Any = [{"loc": ["body"], "msg": reason, "type": "value_error"}] if status == 422 else reason
+        return JSONResponse({**body.model_dump(), "detail": detail}, status_code=status)
     return JSONResponse(body.model_dump(), status_code=status)
 
 
