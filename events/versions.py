@@ -76,13 +76,18 @@ def versions(project_id: str, events: Iterable[Event]) -> list[Version]:
     the project has no state (nothing visible yet, or everything withdrawn) have none.
     """
     evs = list(events)
-    active = active_events(evs)
-    active_ids = {e.event_id for e in active}
-    withdrawn_ids = {e.event_id for e in evs if e.type is EventType.SIGNED and e.event_id not in active_ids}
     # Every non-retraction event, in the fold's order: a withdrawn `signed` still counts for
     # confidentiality from its day on.
     timeline = sorted((e for e in evs if e.type is not EventType.RETRACTED and e.project_id == project_id), key=Event.sort_key)
+    if len(timeline) == len(evs):  # no retraction: every event is active (most projects)
+        return _by_day(project_id, timeline, _always, None, None, _Disclosure([], set()))
+    active_ids = {e.event_id for e in active_events(evs)}
+    withdrawn_ids = {e.event_id for e in evs if e.type is EventType.SIGNED and e.event_id not in active_ids}
     return _by_day(project_id, timeline, active_ids.__contains__, None, None, _Disclosure([], withdrawn_ids))
+
+
+def _always(_event_id: str) -> bool:
+    return True
 
 
 def extend_versions(last: Version, events: Iterable[Event]) -> list[Version]:
@@ -100,7 +105,7 @@ def extend_versions(last: Version, events: Iterable[Event]) -> list[Version]:
     if evs and local_date(evs[0].occurred_at) <= last.valid_from:
         raise ValueError("extend_versions takes events after the open version's first day")
     # Confidentiality is unchanged: it depends only on the signed events and the retractions.
-    return _by_day(last.project_id, evs, lambda _event_id: True, state_from_record(last.record), (last.valid_from, last.record), None)
+    return _by_day(last.project_id, evs, _always, state_from_record(last.record), (last.valid_from, last.record), None)
 
 
 @dataclass(slots=True)
@@ -125,23 +130,28 @@ def _by_day(
     out: list[Version] = []
     start, previous = open_version if open_version is not None else (None, None)
     days = [local_date(e.occurred_at) for e in timeline]
+    confidential = False  # is_confidential of no signing
     i = 0
     n = len(timeline)
     while i < n:
         day = days[i]
+        signed_today = False
         while i < n and days[i] == day:
             ev = timeline[i]
             if disclosure is not None and ev.type is EventType.SIGNED:
                 disclosure.signed.append(ev)
+                signed_today = True
             if is_active(ev.event_id):
                 if state is None:
                     state = ProjectState(project_id=project_id)
                 apply_event(state, ev, day)
             i += 1
+        if disclosure is not None and signed_today:  # the verdict changes only with the signings known
+            confidential = is_confidential(disclosure.signed, disclosure.withdrawn_ids)
         if state is None:
             continue
         if disclosure is not None:
-            state.confidential = is_confidential(disclosure.signed, disclosure.withdrawn_ids)
+            state.confidential = confidential
         record = state_record(state)
         if record == previous:
             continue

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 
 from events.calendar import months_before
 from events.kpis import (
@@ -56,8 +58,10 @@ from events.store import Horizon
 from events.versions import Version, extend_versions, group_by_subject, versions
 from warehouse.collector import gc_paused
 from warehouse.copy_text import NULL, copy_escape, copy_in
+from warehouse.db import make_engine
 from warehouse.event_store import LOG_APPEND_LOCK
 from warehouse.horizon import NOT_YET_KNOWN, OCCURRED, horizon_clause
+from warehouse.roles import assume_app_role
 
 log = logging.getLogger(__name__)
 
@@ -764,36 +768,59 @@ def project_at(conn: Connection, project_id: str, horizon: Horizon) -> ProjectAt
 
 
 class Follower:
-    """The projector following the log beside a long-running writer (``zhaoshang stream``): a thread
-    that brings the read models up to the log every ``every_s`` seconds while there is lag.
+    """The projector following the log beside a long-running writer (``zhaoshang stream``): a
+    process that brings the read models up to the log every ``every_s`` seconds while there is lag.
 
-    Its own connections; the advisory lock of :func:`settled_seq` orders it with the appends. A
-    failed round is logged and retried at the next one (answers stay exact while the models lag).
+    A process of its own, at a lower CPU priority: the writer keeps its interpreter (no shared
+    lock) and the cores first, the projector takes what they leave (it lags more under load, and
+    answers stay exact whatever the lag). Its own connections; the advisory lock of
+    :func:`settled_seq` orders it with the appends. A failed round is logged and retried at the
+    next one; whatever is left is caught up by the writer's last refresh.
     """
 
+    NICE = 10
+
     def __init__(self, engine: Engine, every_s: float) -> None:
-        self.engine = engine
         self.every_s = every_s
-        self.stop = threading.Event()
-        self.rounds = 0
-        self.thread = threading.Thread(target=self._run, name="read-model-follower", daemon=True)
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process holding connections and threads
+        self.stop = spawn.Event()
+        self._rounds = spawn.Value("i", 0)
+        url = engine.url.render_as_string(hide_password=False)
+        as_app = event.contains(engine, "connect", assume_app_role)
+        self.process = spawn.Process(
+            target=_follow, args=(url, as_app, every_s, self.stop, self._rounds), name="read-model-follower", daemon=True
+        )
+
+    @property
+    def rounds(self) -> int:
+        """Rounds that moved the position."""
+        return int(self._rounds.value)
 
     def __enter__(self) -> Follower:
         if self.every_s > 0:
-            self.thread.start()
+            self.process.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
+        if self.process.pid is not None:
+            self.process.join()
 
-    def _run(self) -> None:
-        while not self.stop.wait(self.every_s):
+
+def _follow(url: str, as_app: bool, every_s: float, stop: Any, rounds: Any) -> None:
+    """The follower process: a refresh every ``every_s`` seconds until ``stop`` is set."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer stops it (an interrupt reaches the whole group)
+    os.nice(Follower.NICE)
+    engine = make_engine(url, as_app=as_app)
+    try:
+        while not stop.wait(every_s):
             try:
-                done = refresh(self.engine)
+                done = refresh(engine)
             except Exception:  # the writer goes on; the next round or the final refresh catches up
                 log.exception("read models: a follow round failed")
                 continue
             if done.to_seq > done.from_seq:
-                self.rounds += 1
+                with rounds.get_lock():
+                    rounds.value += 1
+    finally:
+        engine.dispose()
