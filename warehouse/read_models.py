@@ -773,11 +773,11 @@ class Follower:
     """The projector following the log beside a long-running writer (``zhaoshang stream``): a
     process that brings the read models up to the log every ``every_s`` seconds while there is lag.
 
-    A process of its own, at a lower CPU priority: the writer keeps its interpreter (no shared
-    lock) and the cores first, the projector takes what they leave (it lags more under load, and
-    answers stay exact whatever the lag). Its own connections; the advisory lock of
-    :func:`settled_seq` orders it with the appends. A failed round is logged and retried at the
-    next one; whatever is left is caught up by the writer's last refresh.
+    A process of its own, so the writer keeps its interpreter to itself (a thread shared its lock).
+    Not at a lower CPU priority: starved while it holds the advisory lock of :func:`settled_seq`,
+    it would hold the appends queued behind it. Its own connections; that lock orders it with the
+    appends. A failed round is logged and retried at the next one (answers stay exact while the
+    models lag); whatever is left is caught up by the writer's last refresh.
     """
 
     def __init__(self, engine: Engine, every_s: float) -> None:
