@@ -318,10 +318,6 @@ def fold(events: Iterable[Event]) -> dict[str, ProjectState]:
     return states
 
 
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None
-
-
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
@@ -329,6 +325,8 @@ def _day(text: str | None) -> date | None:
 def state_record(state: ProjectState) -> dict[str, Any]:
     """Everything a :class:`ProjectState` holds, JSON-ready (dates as ISO strings): what a read model
     stores, so :func:`state_from_record` gives back an equal state without the events."""
+    # Spelled out field by field: the projector builds one record per version (a million of them).
+    loc = state.location
     return {
         "project_id": state.project_id,
         "name": state.name,
@@ -340,18 +338,24 @@ def state_record(state: ProjectState) -> dict[str, Any]:
         "foreign": state.foreign,
         "foreign_usd_wan": state.foreign_usd_wan,
         "confidential": state.confidential,
-        "location": list(state.location) if state.location else None,
+        "location": [loc[0], loc[1]] if loc else None,
         "intended_parcel_id": state.intended_parcel_id,
         "reached": state.reached,
-        **{k: _iso(v) for k, v in state.stage_dates().items()},
+        "signed_on": state.signed_on.isoformat() if state.signed_on else None,
+        "landed_on": state.landed_on.isoformat() if state.landed_on else None,
+        "started_on": state.started_on.isoformat() if state.started_on else None,
+        "produced_on": state.produced_on.isoformat() if state.produced_on else None,
+        "cancelled_on": state.cancelled_on.isoformat() if state.cancelled_on else None,
         "cancel_reason": state.cancel_reason,
-        "last_change_on": _iso(state.last_change_on),
-        "funds": [[f.arrived_on.isoformat(), f.amount_wan, f.currency] for f in state.funds],
+        "last_change_on": state.last_change_on.isoformat() if state.last_change_on else None,
+        "funds": [[f.arrived_on.isoformat(), f.amount_wan, f.currency] for f in state.funds] if state.funds else [],
         "sites": [
             [s.event_id, s.landed_on.isoformat(), s.parcel_id, s.factory_id, s.land_area_mu, s.floor_area_m2, list(s.location) if s.location else None]
             for s in state.sites
-        ],
-        "anomalies": [[a.code, a.event_id, a.detail] for a in state.anomalies],
+        ]
+        if state.sites
+        else [],
+        "anomalies": [[a.code, a.event_id, a.detail] for a in state.anomalies] if state.anomalies else [],
         "merged_into": state.merged_into,
         "signed_seen": state._signed_seen,
     }

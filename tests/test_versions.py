@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import given, settings
 
-from events.model import Event
+from events.model import CORRECTION_TYPES, Event, EventType, end_of_day, local_date
 from events.projection import fold, state_record
 from events.store import Horizon
-from events.versions import group_by_subject, versions
+from events.versions import Version, extend_versions, group_by_subject, versions
 from tests.strategies import histories
 
 
@@ -40,3 +41,33 @@ def test_versions_equal_the_fold_on_every_day(history: list[Event]) -> None:
             visible = [e for e in history if Horizon(day).sees(e)]  # corrections (retracted, merged) whatever their date
             state = fold(visible).get(pid)
             assert _version_on(vs, day) == (state_record(state) if state is not None else None), (pid, day)
+
+
+@settings(max_examples=500, deadline=None)
+@given(history=histories())
+def test_extending_the_open_version_equals_versioning_the_whole_history(history: list[Event]) -> None:
+    # What the projector does when a project's new events come after its stored ones (the stream's
+    # case): the versions of the earlier events, their open version extended by the later ones,
+    # are the versions of the whole history. Every cut where extend_versions applies is tried.
+    lifecycle = [e for e in history if e.type.value not in CORRECTION_TYPES]  # the projector re-versions whole on a correction
+    for pid in {e.project_id for e in lifecycle}:
+        own = sorted((e for e in lifecycle if e.project_id == pid), key=Event.sort_key)
+        whole = versions(pid, own)
+        for cut in range(1, len(own)):
+            earlier, later = own[:cut], own[cut:]
+            before = versions(pid, earlier)
+            if not before or any(e.type is EventType.SIGNED for e in later):
+                continue
+            if later[0].occurred_at <= earlier[-1].occurred_at or local_date(later[0].occurred_at) <= before[-1].valid_from:
+                continue
+            assert [*before[:-1], *extend_versions(before[-1], later)] == whole, (pid, cut)
+
+
+def test_extending_refuses_what_it_cannot_extend_exactly() -> None:
+    last = Version("P1", date(2024, 1, 2), None, {})
+    signed = Event("e1", "P1", EventType.SIGNED, end_of_day(date(2024, 1, 5)))
+    with pytest.raises(ValueError):
+        extend_versions(last, [signed])
+    same_day = Event("e2", "P1", EventType.STARTED, end_of_day(date(2024, 1, 1)))
+    with pytest.raises(ValueError):
+        extend_versions(last, [same_day])

@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+import multiprocessing
+import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 
 from events.calendar import months_before
 from events.kpis import (
@@ -43,7 +46,7 @@ from events.kpis import (
     kpi_arguments,
     zero_sums,
 )
-from events.model import Event, EventType
+from events.model import Event, EventType, local_date
 from events.projection import (
     STALLED_AFTER_MONTHS,
     ProjectState,
@@ -52,11 +55,13 @@ from events.projection import (
     state_from_record,
 )
 from events.store import Horizon
-from events.versions import Version, group_by_subject, versions
+from events.versions import Version, extend_versions, group_by_subject, versions
 from warehouse.collector import gc_paused
 from warehouse.copy_text import NULL, copy_escape, copy_in
+from warehouse.db import make_engine
 from warehouse.event_store import LOG_APPEND_LOCK
 from warehouse.horizon import NOT_YET_KNOWN, OCCURRED, horizon_clause
+from warehouse.roles import assume_app_role
 
 log = logging.getLogger(__name__)
 
@@ -199,23 +204,42 @@ def _version_row(version: Version) -> tuple[Any, ...]:
     )
 
 
-def _field(value: Any) -> str:
-    if value is None:
-        return NULL
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, list):
-        return "{" + ",".join(str(v) for v in value) + "}"  # ISO dates and numbers: nothing to quote
-    return copy_escape(str(value))
+def _text(value: Any) -> str:
+    return NULL if value is None else copy_escape(value if isinstance(value, str) else str(value))
 
 
-def _write_versions(conn: Connection, new: list[Version]) -> None:
-    """COPY the versions and their records in, as COPY text built here (per-value adaptation costs several times more)."""
-    if not new:
-        return
-    field = _field
-    lines = ["\t".join([field(x) for x in _version_row(v)]) for v in new]
-    copy_in(conn, f"COPY rm_project_version ({', '.join(_VERSION_COLUMNS)}) FROM STDIN", lines)
+def _version_line(version: Version) -> str:
+    """:func:`_version_row` as a line of COPY text (the record's dates are ISO text already)."""
+    r = version.record
+    cny = [f for f in r["funds"] if f[2] == "CNY"]
+    return "\t".join(
+        (
+            copy_escape(version.project_id),
+            version.valid_from.isoformat(),
+            (version.valid_to or OPEN_END).isoformat(),
+            _text(r["unit"]),
+            _text(r["industry"]),
+            _text(r["channel"]),
+            str(r["reached"]),
+            r["signed_on"] or NULL,
+            r["landed_on"] or NULL,
+            r["started_on"] or NULL,
+            r["produced_on"] or NULL,
+            r["cancelled_on"] or NULL,
+            r["last_change_on"] or NULL,
+            str(r["investment_wan"]),
+            str(sum(f[1] for f in cny)),
+            "{" + ",".join(f[0] for f in cny) + "}",  # ISO dates and numbers: nothing to quote
+            "{" + ",".join(str(f[1]) for f in cny) + "}",
+            "t" if r["confidential"] else "f",
+            _text(r.get("merged_into")),
+        )
+    )
+
+
+def _version_copy(new: list[Version]) -> tuple[str, bytes]:
+    """The COPY text of the versions' narrow rows and of their records (built here: per-value adaptation costs several times more)."""
+    lines = "\n".join([_version_line(v) for v in new]) + "\n"
     dumps = orjson.dumps
     records = bytearray()
     for v in new:
@@ -223,7 +247,19 @@ def _write_versions(conn: Connection, new: list[Version]) -> None:
         records += f"{copy_escape(v.project_id)}\t{v.valid_from.isoformat()}\t".encode()
         records += dumps(v.record).replace(b"\\", b"\\\\")
         records += b"\n"
-    copy_in(conn, "COPY rm_project_record (project_id, valid_from, record) FROM STDIN", bytes(records))
+    return lines, bytes(records)
+
+
+def _write_versions(conn: Connection, new: list[Version]) -> None:
+    """COPY the versions and their records in."""
+    if new:
+        _copy_versions(conn, _version_copy(new))
+
+
+def _copy_versions(conn: Connection, copy: tuple[str, bytes]) -> None:
+    lines, records = copy
+    copy_in(conn, f"COPY rm_project_version ({', '.join(_VERSION_COLUMNS)}) FROM STDIN", lines.encode())
+    copy_in(conn, "COPY rm_project_record (project_id, valid_from, record) FROM STDIN", records)
 
 
 def project_versions(conn: Connection, project_ids: list[str], upto: int | None) -> list[Version]:
@@ -236,10 +272,10 @@ def project_versions(conn: Connection, project_ids: list[str], upto: int | None)
 
 
 def _rewrite(
-    conn: Connection, project_ids: list[str], upto: int, *, stored: bool, on_progress: Callable[[int, int], None] | None
+    conn: Connection, project_ids: list[str], upto: int, *, stored: bool, on_progress: Callable[[int], None] | None
 ) -> int:
     """Replace the stored versions of these projects with those of the log up to ``upto``, a chunk
-    at a time, and move the position to ``upto`` (``stored=False``: none are stored, nothing to delete)."""
+    at a time, from all their events (``stored=False``: none are stored, nothing to delete)."""
     written = 0
     for i in range(0, len(project_ids), _CHUNK_PROJECTS):
         chunk = project_ids[i : i + _CHUNK_PROJECTS]
@@ -251,9 +287,203 @@ def _rewrite(
             _write_versions(conn, new)
         written += len(new)
         if on_progress:
-            on_progress(min(i + _CHUNK_PROJECTS, len(project_ids)), len(project_ids))
-    conn.execute(text("UPDATE rm_position SET seq = :s, updated_at = now() WHERE projection = :p"), {"s": upto, "p": PROJECTION})
+            on_progress(len(chunk))
     return written
+
+
+# Projects whose events appended in (lo, hi] a retraction withdraws (one appended before or after them).
+_WITHDRAWN_NEW_SQL = """
+SELECT DISTINCT e.project_id FROM event_log e
+JOIN event_log r ON r.type = 'retracted' AND r.payload->>'event_id' = e.event_id AND r.seq <= :hi
+WHERE e.seq > :lo AND e.seq <= :hi
+"""
+_NEW_EVENTS_SQL = f"SELECT {_EVENT_COLUMNS} FROM event_log WHERE seq > %(lo)s AND seq <= %(hi)s ORDER BY project_id, seq"
+_FETCH_ROWS = 20_000  # smaller batches reuse memory: allocating fresh pages costs more than the round trips
+_TOUCHED_COUNT_SQL = """
+SELECT count(*) FROM (
+    SELECT project_id FROM event_log WHERE seq > :lo AND seq <= :hi UNION SELECT unnest(CAST(:whole AS text[]))
+) touched
+"""
+_OLD_LATEST_SQL = """
+SELECT project_id, max(occurred_at) FROM event_log
+WHERE project_id = ANY(:p) AND seq <= :lo AND type <> 'retracted' GROUP BY project_id
+"""
+_OPEN_VERSIONS_SQL = """
+SELECT v.project_id, v.valid_from, r.record::text FROM rm_project_version v
+JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from
+WHERE v.project_id = ANY(:p) AND v.valid_to = DATE '9999-12-31'
+"""
+_CLOSE_SQL = """
+UPDATE rm_project_version v SET valid_to = u.valid_to
+FROM unnest(CAST(:p AS text[]), CAST(:f AS date[]), CAST(:t AS date[])) AS u(project_id, valid_from, valid_to)
+WHERE v.project_id = u.project_id AND v.valid_from = u.valid_from
+"""
+
+
+def _new_event_groups(conn: Connection, lo: int, hi: int, skip: set[str]) -> Iterator[list[tuple[str, list[Event]]]]:
+    """The events appended in (lo, hi] of every project not in ``skip``, by project in project order,
+    a batch of projects at a time (read through a server-side cursor: memory stays bounded)."""
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    held: list[Any] = []  # the rows of the last project of a batch: it may go on in the next one
+    with dbapi.cursor(name="rm_new_events") as cur:
+        cur.execute(_NEW_EVENTS_SQL, {"lo": lo, "hi": hi})
+        while True:
+            fetched = cur.fetchmany(_FETCH_ROWS)
+            rows = held + [r for r in fetched if r[2] not in skip]
+            if fetched:  # hold the last project back
+                last = rows[-1][2] if rows else None
+                cut = len(rows)
+                while cut > 0 and rows[cut - 1][2] == last:
+                    cut -= 1
+                rows, held = rows[:cut], rows[cut:]
+            if rows:
+                yield _grouped(_events(rows))
+            if not fetched:
+                return
+
+
+def _grouped(events: list[Event]) -> list[tuple[str, list[Event]]]:
+    """Events in project order, as (project, its events)."""
+    out: list[tuple[str, list[Event]]] = []
+    for ev in events:
+        if out and out[-1][0] == ev.project_id:
+            out[-1][1].append(ev)
+        else:
+            out.append((ev.project_id, [ev]))
+    return out
+
+
+@dataclass(slots=True)
+class _Step:
+    """What one batch of projects gives the store: versions to add (and their COPY text), open
+    versions to close, projects to re-version whole."""
+
+    new: list[Version]
+    closed: list[tuple[str, date, date]]
+    whole: list[str]
+    copy: tuple[str, bytes] | None = None
+
+
+@dataclass(slots=True)
+class _Heads:
+    """What the store and the log hold of a batch's projects before the new events."""
+
+    latest: dict[str, datetime]  # each project's latest event (but retractions) up to the position
+    open_versions: dict[str, Version]
+
+
+def _heads(conn: Connection, pids: list[str], lo: int) -> _Heads:
+    if lo == 0:  # nothing before: every project is new
+        return _Heads({}, {})
+    latest: dict[str, datetime] = {r[0]: r[1] for r in conn.execute(text(_OLD_LATEST_SQL), {"p": pids, "lo": lo})}
+    rows = conn.execute(text(_OPEN_VERSIONS_SQL), {"p": pids}).all()
+    records = orjson.loads("[" + ",".join(r[2] for r in rows) + "]") if rows else []
+    return _Heads(latest, {r[0]: Version(r[0], r[1], None, record) for r, record in zip(rows, records, strict=True)})
+
+
+def _step(groups: list[tuple[str, list[Event]]], heads: _Heads) -> _Step:
+    """Version a batch of projects from their new events alone where that is exact (:func:`_extends`); the others are left whole."""
+    step = _Step([], [], [])
+    for pid, evs in groups:
+        last = heads.open_versions.get(pid)
+        old_latest = heads.latest.get(pid)
+        if old_latest is None and last is None:  # a new project: its new events are all it has
+            step.new.extend(versions(pid, evs))
+        elif _extends(last, old_latest, evs):
+            assert last is not None
+            extended = extend_versions(last, evs)
+            if extended[0].valid_to is not None:
+                step.closed.append((pid, last.valid_from, extended[0].valid_to))
+                step.new.extend(extended[1:])
+        else:
+            step.whole.append(pid)
+    if step.new:
+        step.copy = _version_copy(step.new)
+    return step
+
+
+def _extends(last: Version | None, old_latest: datetime | None, evs: list[Event]) -> bool:
+    """Whether the project's new events only extend its stored versions (``events.versions.extend_versions``):
+    none signed (confidentiality looks at every signing), all after its other events and after the first day of its open version."""
+    if last is None or old_latest is None:
+        return False
+    first = min(e.occurred_at for e in evs)
+    return first > old_latest and local_date(first) > last.valid_from and all(e.type not in (EventType.SIGNED, EventType.MERGED) for e in evs)
+
+
+def _store_step(conn: Connection, step: _Step) -> None:
+    if step.closed:
+        p, f, t = zip(*step.closed, strict=True)
+        conn.execute(text(_CLOSE_SQL), {"p": list(p), "f": list(f), "t": list(t)})
+    if step.copy is not None:
+        _copy_versions(conn, step.copy)
+
+
+def _extend(conn: Connection, lo: int, hi: int, skip: set[str], on_progress: Callable[[int], None] | None) -> tuple[int, int, list[str]]:
+    """Version every project with events appended in (lo, hi], but those in ``skip``, from these
+    events alone where that is exact; (projects, versions written, projects left to re-version whole).
+
+    PostgreSQL stores a batch (a thread waiting on the server) while the next one is computed
+    here; the connection is used by one of them at a time.
+    """
+    projects = written = 0
+    whole: list[str] = []
+    ready: _Step | None = None  # computed, not yet stored
+    pending: Future[None] | None = None
+    # Paused throughout (events, records and COPY text are acyclic): left to allocation counts, the
+    # collector would rescan each batch's objects several times (a third of the work, measured).
+    with gc_paused() as collector, ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-model-copy") as storing:
+        for groups in _new_event_groups(conn, lo, hi, skip):  # the connection is free here
+            heads = _heads(conn, [pid for pid, _ in groups], lo)
+            if ready is not None:
+                pending = storing.submit(_store_step, conn, ready)
+            step = _step(groups, heads)
+            if pending is not None:
+                pending.result()
+                pending = None
+            ready = step
+            whole.extend(step.whole)
+            projects += len(groups) - len(step.whole)
+            written += len(step.new)
+            if on_progress:
+                on_progress(len(groups) - len(step.whole))
+            collector.tick(wrote=False)  # whatever cycles the database layers leave: at most once a second
+        if ready is not None:
+            _store_step(conn, ready)
+    return projects, written, whole
+
+
+def _advance(conn: Connection, start: int, target: int, on_progress: Callable[[int, int], None] | None) -> Progress:
+    """Bring the stored versions from log position ``start`` to ``target`` and move the position.
+
+    The projects whose new events are their own lifecycle events, withdrawn by no retraction, are
+    versioned from these events alone: a new project from them, a known one by extending its open
+    version when they come after its other events (the stream's case). The others — retractions,
+    late records, a new signing — are re-versioned from all their events.
+    """
+    params = {"lo": start, "hi": target}
+    # Retractions appended, and events appended that a retraction withdraws: re-versioned whole.
+    whole = _projects_of(conn, "seq > :lo AND seq <= :hi AND type IN ('retracted', 'merged')", params)
+    whole |= set(conn.execute(text(_WITHDRAWN_NEW_SQL), params).scalars())
+    total = 0
+    if on_progress:
+        total = int(conn.execute(text(_TOUCHED_COUNT_SQL), {**params, "whole": sorted(whole)}).scalar_one())
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(done, max(total, done))
+
+    projects, written, rest = _extend(conn, start, target, whole, progress)
+    whole.update(rest)
+    if whole:
+        stored = conn.execute(text("SELECT EXISTS (SELECT 1 FROM rm_project_version)")).scalar_one()
+        written += _rewrite(conn, sorted(whole), target, stored=stored, on_progress=progress)
+    conn.execute(text("UPDATE rm_position SET seq = :s, updated_at = now() WHERE projection = :p"), {"s": target, "p": PROJECTION})
+    return Progress(start, target, projects + len(whole), written)
 
 
 def update(conn: Connection, *, upto: int | None = None, on_progress: Callable[[int, int], None] | None = None) -> Progress:
@@ -266,11 +496,12 @@ def update(conn: Connection, *, upto: int | None = None, on_progress: Callable[[
     target = upto if upto is not None else _log_seq(conn)
     if target <= start:
         return Progress(start, start, 0, 0)
-    touched = sorted(_projects_of(conn, "seq > :lo AND seq <= :hi", {"lo": start, "hi": target}))
-    empty = conn.execute(text("SELECT NOT EXISTS (SELECT 1 FROM rm_project_version)")).scalar_one()
-    written = _rewrite(conn, touched, target, stored=not empty, on_progress=on_progress)
-    log.info("project versions %d → %d: %d projects, %d versions", start, target, len(touched), written)
-    return Progress(start, target, len(touched), written)
+    if start == 0:  # nothing is reflected yet: whatever the store holds goes
+        conn.exec_driver_sql("DELETE FROM rm_project_version")
+        conn.exec_driver_sql("DELETE FROM rm_project_record")
+    done = _advance(conn, start, target, on_progress)
+    log.info("project versions %d → %d: %d projects, %d versions", start, target, done.projects, done.versions)
+    return done
 
 
 def refresh(engine: Engine, on_progress: Callable[[int, int], None] | None = None) -> Progress:
@@ -287,9 +518,8 @@ def rebuild(conn: Connection, on_progress: Callable[[int, int], None] | None = N
     target = _log_seq(conn)
     conn.exec_driver_sql("DELETE FROM rm_project_version")
     conn.exec_driver_sql("DELETE FROM rm_project_record")
-    projects = list(conn.execute(text("SELECT DISTINCT project_id FROM event_log WHERE seq <= :t ORDER BY 1"), {"t": target}).scalars())
-    written = _rewrite(conn, projects, target, stored=False, on_progress=on_progress)
-    return Progress(start, target, len(projects), written)
+    done = _advance(conn, 0, target, on_progress)
+    return Progress(start, target, done.projects, done.versions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,36 +773,56 @@ def project_at(conn: Connection, project_id: str, horizon: Horizon) -> ProjectAt
 
 
 class Follower:
-    """The projector following the log beside a long-running writer (``zhaoshang stream``): a thread
-    that brings the read models up to the log every ``every_s`` seconds while there is lag.
+    """The projector following the log beside a long-running writer (``zhaoshang stream``): a
+    process that brings the read models up to the log every ``every_s`` seconds while there is lag.
 
-    Its own connections; the advisory lock of :func:`settled_seq` orders it with the appends. A
-    failed round is logged and retried at the next one (answers stay exact while the models lag).
+    A process of its own, so the writer keeps its interpreter to itself (a thread shared its lock).
+    Not at a lower CPU priority: starved while it holds the advisory lock of :func:`settled_seq`,
+    it would hold the appends queued behind it. Its own connections; that lock orders it with the
+    appends. A failed round is logged and retried at the next one (answers stay exact while the
+    models lag); whatever is left is caught up by the writer's last refresh.
     """
 
     def __init__(self, engine: Engine, every_s: float) -> None:
-        self.engine = engine
         self.every_s = every_s
-        self.stop = threading.Event()
-        self.rounds = 0
-        self.thread = threading.Thread(target=self._run, name="read-model-follower", daemon=True)
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process holding connections and threads
+        self.stop = spawn.Event()
+        self._rounds = spawn.Value("i", 0)
+        url = engine.url.render_as_string(hide_password=False)
+        as_app = event.contains(engine, "connect", assume_app_role)
+        self.process = spawn.Process(
+            target=_follow, args=(url, as_app, every_s, self.stop, self._rounds, os.getpid()), name="read-model-follower", daemon=True
+        )
+
+    @property
+    def rounds(self) -> int:
+        """Rounds that moved the position."""
+        return int(self._rounds.value)
 
     def __enter__(self) -> Follower:
         if self.every_s > 0:
-            self.thread.start()
+            self.process.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
-        if self.thread.is_alive():
-            self.thread.join()
+        if self.process.pid is not None:
+            self.process.join()
 
-    def _run(self) -> None:
-        while not self.stop.wait(self.every_s):
+
+def _follow(url: str, as_app: bool, every_s: float, stop: Any, rounds: Any, writer_pid: int) -> None:
+    """The follower process: a refresh every ``every_s`` seconds until ``stop`` is set or the writer is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer stops it (an interrupt reaches the whole group)
+    engine = make_engine(url, as_app=as_app)
+    try:
+        while not stop.wait(every_s) and os.getppid() == writer_pid:  # a killed writer leaves no orphan behind
             try:
-                done = refresh(self.engine)
+                done = refresh(engine)
             except Exception:  # the writer goes on; the next round or the final refresh catches up
                 log.exception("read models: a follow round failed")
                 continue
             if done.to_seq > done.from_seq:
-                self.rounds += 1
+                with rounds.get_lock():
+                    rounds.value += 1
+    finally:
+        engine.dispose()
