@@ -84,22 +84,28 @@ def _plain(value: Any, decimals: int | None = None) -> Any:
 
 
 def _rows(sites: gpd.GeoDataFrame) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The public rows, sorted by park, kind and id, with a representative point (lon/lat, CGCS2000).
+
+    Column-wise: each column is read out once (``.at`` per cell costs ~100 s at 100,000 sites)."""
     sites = sites.sort_values(["park", "kind", "site_id"], na_position="last", kind="stable").reset_index(drop=True)
-    points = sites.geometry.representative_point()
+    points = sites.geometry.representative_point().values
+    empty = shapely.is_empty(points) | shapely.is_missing(points)
+    lons, lats = shapely.get_x(points), shapely.get_y(points)
+    columns: dict[str, list[Any]] = {}
+    for col in ROW_FIELDS:
+        if col not in sites.columns:
+            columns[col] = [None] * len(sites)
+            continue
+        f = FIELD_BY_COL.get(col)
+        decimals = f.decimals if f is not None and f.type == "num" else None
+        columns[col] = [_plain(v, decimals) for v in sites[col].tolist()]
     rows: list[dict[str, Any]] = []
     for i in range(len(sites)):
-        row: dict[str, Any] = {}
-        for col in ROW_FIELDS:
-            if col not in sites.columns:
-                row[col] = None
-                continue
-            f = FIELD_BY_COL.get(col)
-            row[col] = _plain(sites.at[i, col], f.decimals if f is not None and f.type == "num" else None)
+        row = {col: values[i] for col, values in columns.items()}
         if row["floors"] is not None:
             row["floors"] = int(row["floors"])
-        pt = points.iloc[i]
-        row["lon"] = None if pt is None or pt.is_empty else round(pt.x, 6)
-        row["lat"] = None if pt is None or pt.is_empty else round(pt.y, 6)
+        row["lon"] = None if empty[i] else round(float(lons[i]), 6)
+        row["lat"] = None if empty[i] else round(float(lats[i]), 6)
         rows.append(row)
     return rows, list(sites.geometry.values)
 
