@@ -9,6 +9,8 @@ Security Policy allows nothing else): bureau intranets have no internet.
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +27,8 @@ from warehouse import users
 from web.config import WebConfig
 from web.security import LoginRequired
 from web.templating import page
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 LEAFLET_DIR = Path(__file__).resolve().parent.parent / "maps" / "vendor" / "leaflet" / "dist"
@@ -135,4 +139,20 @@ def create_app(config: WebConfig, engine: Engine) -> FastAPI:
         return page(request, "error.html", status_code=422, status=422, detail=detail)
 
     app.add_middleware(SecurityHeaders)
+    if config.warm_caches:
+        threading.Thread(target=_warm, args=(app,), name="warm-caches", daemon=True).start()
     return app
+
+
+def _warm(app: FastAPI) -> None:
+    """Build today's land view and public view in the background (a failure only means a cold first request)."""
+    from events.store import Horizon
+    from web.landview import land_views_of
+    from web.public_view import cache_of
+
+    day = app.state.config.today()
+    try:
+        land_views_of(app.state).get(Horizon(day))
+        cache_of(app.state).get(app.state.engine, day)
+    except Exception:
+        log.exception("warming the land and public views failed; the first request builds them")

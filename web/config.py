@@ -32,3 +32,6 @@ class WebConfig:
     lights: Lights = field(default_factory=Lights)
     upload_max_bytes: int = 10 * 1024 * 1024
     chromium: str | None = None
+    # Build today's land and public views when the process starts, so no user waits for the first
+    # (seconds at a province's size); `zhaoshang serve` turns it on, tests leave it off.
+    warm_caches: bool = False

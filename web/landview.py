@@ -97,7 +97,11 @@ _CACHE_LOCK = threading.Lock()
 
 def land_views(request: Request) -> LandViewCache:
     """The app's land view cache (made on first use: the app knows nothing of it)."""
-    state = request.app.state
+    return land_views_of(request.app.state)
+
+
+def land_views_of(state: Any) -> LandViewCache:
+    """:func:`land_views` from the app's ``state`` (the start-up warm-up has no request)."""
     with _CACHE_LOCK:
         cache: LandViewCache | None = getattr(state, "land_views", None)
         if cache is None:

@@ -23,7 +23,7 @@ def app_factory():  # type: ignore[no-untyped-def]
     from web.config import WebConfig
 
     settings = load_settings()
-    config = WebConfig(today=clock.today, secure_cookies=settings.web_secure_cookies, chromium=settings.chromium)
+    config = WebConfig(today=clock.today, secure_cookies=settings.web_secure_cookies, chromium=settings.chromium, warm_caches=True)
     return create_app(config, engine_of(None))
 
 
