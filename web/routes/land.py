@@ -13,7 +13,6 @@ inventory; whose project took it is not theirs to see): no id, no name, no link.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -30,7 +29,6 @@ from events.store import Horizon
 from land.vocabulary import LAND_STATUS_LABELS, POI_KIND_LABELS, SITE_STATUSES
 from warehouse.land import parks, pois, site_history
 from warehouse.land_sites import site_outline
-from warehouse.replay import parse_known_at
 from web.i18n import label, lang_of
 from web.landview import (
     LABEL_TABLES,
@@ -45,6 +43,7 @@ from web.landview import (
     site_rows,
     status_counts,
 )
+from web.query import DATE, choice, horizon_of, parse_as_of
 from web.security import Principal, Reader, engine_of
 from web.templating import page
 
@@ -54,40 +53,7 @@ api = APIRouter(tags=["land"])
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAP_ALL_LIMIT = 1000  # sites the map draws at most; beyond, the table's page
-EARLIEST, LATEST = date(1990, 1, 1), date(2200, 12, 31)  # as-of dates the land can be asked for
 NUMBER = r"^$|^\d{1,9}(\.\d{1,6})?$"  # an empty form field, or a plain non-negative number
-DATE = r"^$|^\d{4}-\d{2}-\d{2}$"
-
-
-def _choice(values: Iterable[str]) -> str:
-    """A query pattern: empty (no filter) or one of ``values``."""
-    return "^(|" + "|".join(values) + ")$"
-
-
-def parse_as_of(request: Request, as_of: str | None) -> date:
-    """The as-of date of a query (the product's today when absent); 422 when it is no date or out of range."""
-    if not as_of:
-        today: date = request.app.state.config.today()
-        return today
-    try:
-        day = date.fromisoformat(as_of)
-    except ValueError:
-        raise HTTPException(422, f"as_of: 不是有效日期 not a valid date: {as_of!r}") from None
-    if not EARLIEST <= day <= LATEST:
-        raise HTTPException(422, f"as_of: 应在 {EARLIEST} 至 {LATEST} 之间 must be between {EARLIEST} and {LATEST}")
-    return day
-
-
-def parse_known(known_at: str | None) -> datetime | None:
-    if not known_at:
-        return None
-    try:
-        instant = parse_known_at(known_at)
-    except Exception:  # noqa: BLE001 - any unreadable instant is the caller's error, said as such
-        raise HTTPException(422, f"known_at: 不是有效时刻 not a valid date or instant: {known_at!r}") from None
-    if not EARLIEST <= instant.date() <= LATEST:
-        raise HTTPException(422, f"known_at: 应在 {EARLIEST} 至 {LATEST} 之间 must be between {EARLIEST} and {LATEST}")
-    return instant
 
 
 def _float(value: str) -> float | None:
@@ -113,17 +79,17 @@ def land_query(
     known_at: Annotated[str, Query(max_length=40, description="Only facts recorded by this instant")] = "",
     kind: Annotated[str, Query(pattern="^(|idle|factory)$", description="idle (地块) or factory (标准厂房)")] = "",
     park: Annotated[str, Query(max_length=200)] = "",
-    land_use: Annotated[str, Query(pattern=_choice(LABEL_TABLES["land_use"]), description="Land class 100101/100102/100103")] = "",
-    land_status: Annotated[str, Query(pattern=_choice(LAND_STATUS_LABELS), description="The land file's status (闲置, 批而未供…)")] = "",
-    status: Annotated[str, Query(pattern=_choice(SITE_STATUSES), description="Supply status as of the date")] = "",
+    land_use: Annotated[str, Query(pattern=choice(LABEL_TABLES["land_use"]), description="Land class 100101/100102/100103")] = "",
+    land_status: Annotated[str, Query(pattern=choice(LAND_STATUS_LABELS), description="The land file's status (闲置, 批而未供…)")] = "",
+    status: Annotated[str, Query(pattern=choice(SITE_STATUSES), description="Supply status as of the date")] = "",
     area_min: Annotated[str, Query(pattern=NUMBER, description="Smallest area, 亩")] = "",
     area_max: Annotated[str, Query(pattern=NUMBER, description="Largest area, 亩")] = "",
     max_price: Annotated[str, Query(pattern=NUMBER, description="Land price cap, 万元/亩 (leaves factories out)")] = "",
-    sort: Annotated[str, Query(pattern=_choice(SORTS))] = "",
+    sort: Annotated[str, Query(pattern=choice(SORTS))] = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = PAGE_SIZE,
 ) -> LandQuery:
-    horizon = Horizon(parse_as_of(request, as_of), parse_known(known_at))
+    horizon = horizon_of(request, as_of, known_at)
     filters = LandFilters(
         kind=kind or None,
         park=park or None,
@@ -200,7 +166,7 @@ def site_page(
     as_of: Annotated[str, Query(pattern=DATE)] = "",
     known_at: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    horizon = Horizon(parse_as_of(request, as_of), parse_known(known_at))
+    horizon = horizon_of(request, as_of, known_at)
     with engine_of(request).connect() as conn:
         versions = site_history(conn, site_id, kind)
         outline = site_outline(conn, kind, site_id, horizon.as_of) if versions else None

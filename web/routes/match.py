@@ -33,7 +33,7 @@ from land.vocabulary import CRITERION_LABELS, LAND_USE_LABELS, SITE_KIND_LABELS
 from warehouse.land_sites import LandView
 from web.i18n import lang_of
 from web.landview import land_views, site_href
-from web.routes.land import DATE, parse_as_of, parse_known
+from web.query import DATE, parse_as_of, parse_known
 from web.security import CsrfChecked, Principal, Reader
 from web.templating import page
 

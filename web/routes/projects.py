@@ -43,8 +43,8 @@ from warehouse.project_search import (
     project_unit,
     search_projects,
 )
-from warehouse.replay import parse_known_at
 from web.i18n import lang_of, translator
+from web.query import DATE, choice, horizon_of, parse_day
 from web.security import CsrfChecked, Principal, Reader, Writer, engine_of, require_unit
 from web.templating import page
 
@@ -54,42 +54,7 @@ api = APIRouter(tags=["projects"])
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 MAX_EVENT_BYTES = 64 * 1024
-EARLIEST, LATEST = date(1990, 1, 1), date(2200, 12, 31)
-DATE = r"^$|^\d{4}-\d{2}-\d{2}$"
 PROJECT_ID = r"^[^\x00-\x1f]{1,200}$"
-
-
-def _choice(values: object) -> str:
-    return "^(|" + "|".join(str(v) for v in values) + ")$"  # type: ignore[attr-defined]
-
-
-def _day(name: str, value: str) -> date | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(422, f"{name}: 不是有效日期 not a valid date: {value!r}") from None
-    if not EARLIEST <= day <= LATEST:
-        raise HTTPException(422, f"{name}: 应在 {EARLIEST} 至 {LATEST} 之间 must be between {EARLIEST} and {LATEST}")
-    return day
-
-
-def _known(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        instant = parse_known_at(value)
-    except Exception:  # noqa: BLE001 - any unreadable instant is the caller's error
-        raise HTTPException(422, f"known_at: 不是有效时刻 not a valid date or instant: {value!r}") from None
-    if not EARLIEST <= instant.date() <= LATEST:
-        raise HTTPException(422, f"known_at: 应在 {EARLIEST} 至 {LATEST} 之间 must be between {EARLIEST} and {LATEST}")
-    return instant
-
-
-def horizon_of(request: Request, as_of: str, known_at: str) -> Horizon:
-    today: date = request.app.state.config.today()
-    return Horizon(_day("as_of", as_of) or today, _known(known_at))
 
 
 @dataclass(frozen=True)
@@ -115,12 +80,12 @@ def list_query(
     q: Annotated[str, Query(max_length=200, description="Text in the project id, name or investor")] = "",
     unit: Annotated[str, Query(max_length=200, description="Responsible unit 责任单位")] = "",
     industry: Annotated[str, Query(max_length=200)] = "",
-    stage: Annotated[str, Query(pattern=_choice(STAGES))] = "",
+    stage: Annotated[str, Query(pattern=choice(STAGES))] = "",
     stalled: Annotated[str, Query(pattern="^(|1|0)$", description="1: stalled only (停滞), 0: not stalled")] = "",
     park: Annotated[str, Query(max_length=200, description="Park 园区 of the project's site")] = "",
     signed_from: Annotated[str, Query(pattern=DATE)] = "",
     signed_to: Annotated[str, Query(pattern=DATE)] = "",
-    sort: Annotated[str, Query(pattern=_choice(SORTS))] = "",
+    sort: Annotated[str, Query(pattern=choice(SORTS))] = "",
     as_of: AsOf = "",
     known_at: KnownAt = "",
     page_no: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
@@ -133,8 +98,8 @@ def list_query(
         stage=stage or None,
         stalled=None if not stalled else stalled == "1",
         park=park or None,
-        signed_from=_day("signed_from", signed_from),
-        signed_to=_day("signed_to", signed_to),
+        signed_from=parse_day("signed_from", signed_from),
+        signed_to=parse_day("signed_to", signed_to),
         sort=sort or "signed_desc",
     )
     given = {
