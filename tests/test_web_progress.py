@@ -99,6 +99,8 @@ def test_officer_cannot_report_on_another_units_project_nor_decide(client: Any, 
     csrf = client_login(client, "unit_a")
     assert client.get("/projects/P-B/report").status_code == 403
     assert _report(client, csrf, "P-B", [("a.pdf", PDF, "application/pdf")]).status_code == 403
+    refused = _report(client, csrf, "P-B", [("a.pdf", EXE, "application/pdf")])  # a bad file: still no look at P-B
+    assert refused.status_code == 403 and "项目P-B" not in refused.text
     _report(client, csrf, "P-A", [("a.pdf", PDF, "application/pdf")])
     report_id = client.get("/api/reports").json()[0]["report_id"]
     assert client.post(f"/reports/{report_id}/approve", data={"csrf_token": csrf}).status_code == 403

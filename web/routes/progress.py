@@ -8,12 +8,12 @@ queue; ``planner``/``admin`` report on any project and decide, but never on thei
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection
@@ -115,23 +115,21 @@ def _visible(principal: Principal, report: Report) -> None:
 # --- pages --------------------------------------------------------------------------------------
 
 
-@router.get("/projects/{project_id}/report")
-def report_form(request: Request, project_id: str, principal: Writer) -> Response:
-    with engine_of(request).connect() as conn:
-        unit, name = _project_unit(conn, project_id, request.app.state.config.today())
-        require_unit(principal, unit)
-        history = progress.list_reports(conn, project_id=project_id, limit=50)
-    return page(
-        request, "progress/form.html", project_id=project_id, project_name=name, unit=unit, kinds=KIND_LABELS,
-        statuses=STATUS_LABELS, reports=history, error="", form={},
-    )
+@dataclass(frozen=True)
+class ReportForm:
+    """What an officer reports (the page's form and the API's multipart body)."""
+
+    kind: str
+    occurred_on: date
+    evidence: list[UploadFile]
+    amount_wan: float | None
+    currency: str
+    land_area_mu: float | None
+    reason: str
+    note: str
 
 
-@router.post("/projects/{project_id}/report", dependencies=[CsrfChecked])
-async def report_submit(
-    request: Request,
-    project_id: str,
-    principal: Writer,
+def report_fields(
     kind: Annotated[str, Form(pattern="^(landed|started|produced|funds_arrived|cancelled)$")],
     occurred_on: Annotated[date, Form()],
     evidence: Annotated[list[UploadFile], File()],
@@ -140,21 +138,47 @@ async def report_submit(
     land_area_mu: Annotated[float | None, Form(ge=0, le=1e6)] = None,
     reason: Annotated[str, Form(max_length=500)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
+) -> ReportForm:
+    return ReportForm(kind, occurred_on, evidence, amount_wan, currency, land_area_mu, reason, note)
+
+
+ReportFields = Annotated[ReportForm, Depends(report_fields)]
+
+
+async def _submit(request: Request, principal: Principal, project_id: str, form: ReportForm) -> int:
+    """Check the evidence, build the payload, file the report; :class:`UploadError` / :class:`ReportError` say why not."""
+    files = await _read_evidence(request, form.evidence)
+    payload = _payload(form.kind, form.amount_wan, form.currency, form.reason.strip(), form.land_area_mu)
+    return _file_report(request, principal, project_id, form.kind, form.occurred_on, payload, form.note.strip(), files)
+
+
+def _form_page(
+    request: Request, principal: Principal, project_id: str, *, status_code: int = 200, error: str = "", form: dict[str, Any] | None = None
 ) -> Response:
-    form = {"kind": kind, "occurred_on": occurred_on.isoformat(), "amount_wan": amount_wan, "reason": reason, "note": note}
+    """The report form of a project the principal may act on, with the project's earlier reports."""
+    with engine_of(request).connect() as conn:
+        unit, name = _project_unit(conn, project_id, request.app.state.config.today())
+        require_unit(principal, unit)
+        history = progress.list_reports(conn, project_id=project_id, limit=50)
+    return page(
+        request, "progress/form.html", status_code=status_code, project_id=project_id, project_name=name, unit=unit,
+        kinds=KIND_LABELS, statuses=STATUS_LABELS, reports=history, error=error, form=form or {},
+    )  # fmt: skip
+
+
+@router.get("/projects/{project_id}/report")
+def report_form(request: Request, project_id: str, principal: Writer) -> Response:
+    return _form_page(request, principal, project_id)
+
+
+@router.post("/projects/{project_id}/report", dependencies=[CsrfChecked])
+async def report_submit(request: Request, project_id: str, principal: Writer, form: ReportFields) -> Response:
     try:
-        files = await _read_evidence(request, evidence)
-        payload = _payload(kind, amount_wan, currency, reason.strip(), land_area_mu)
-        report_id = _file_report(request, principal, project_id, kind, occurred_on, payload, note.strip(), files)
+        report_id = await _submit(request, principal, project_id, form)
     except (UploadError, ReportError) as exc:
-        with engine_of(request).connect() as conn:
-            unit, name = _project_unit(conn, project_id, request.app.state.config.today())
-            history = progress.list_reports(conn, project_id=project_id, limit=50)
+        shown = {"kind": form.kind, "occurred_on": form.occurred_on.isoformat(), "amount_wan": form.amount_wan, "reason": form.reason, "note": form.note}
         status = exc.status if isinstance(exc, UploadError) else 422
-        return page(
-            request, "progress/form.html", status_code=status, project_id=project_id, project_name=name, unit=unit,
-            kinds=KIND_LABELS, statuses=STATUS_LABELS, reports=history, error=str(exc), form=form,
-        )
+        return _form_page(request, principal, project_id, status_code=status, error=str(exc), form=shown)
     return RedirectResponse(f"/reports?done={report_id}", status_code=303)
 
 
@@ -261,23 +285,9 @@ def api_reports(
 
 @api.post("/projects/{project_id}/reports", response_model=ReportOut, status_code=201, dependencies=[CsrfChecked],
           summary="Report progress with evidence (multipart) · 上报进度")
-async def api_report(
-    request: Request,
-    project_id: str,
-    principal: Writer,
-    kind: Annotated[str, Form(pattern="^(landed|started|produced|funds_arrived|cancelled)$")],
-    occurred_on: Annotated[date, Form()],
-    evidence: Annotated[list[UploadFile], File()],
-    amount_wan: Annotated[float | None, Form(ge=0, le=1e8)] = None,
-    currency: Annotated[str, Form(pattern="^(CNY|USD)$")] = "CNY",
-    land_area_mu: Annotated[float | None, Form(ge=0, le=1e6)] = None,
-    reason: Annotated[str, Form(max_length=500)] = "",
-    note: Annotated[str, Form(max_length=2000)] = "",
-) -> ReportOut:
+async def api_report(request: Request, project_id: str, principal: Writer, form: ReportFields) -> ReportOut:
     try:
-        files = await _read_evidence(request, evidence)
-        payload = _payload(kind, amount_wan, currency, reason.strip(), land_area_mu)
-        report_id = _file_report(request, principal, project_id, kind, occurred_on, payload, note.strip(), files)
+        report_id = await _submit(request, principal, project_id, form)
     except UploadError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     except ReportError as exc:
