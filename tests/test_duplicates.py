@@ -107,3 +107,18 @@ def test_planner_merges_in_the_workspace_and_unit_officer_may_not(client: Any, t
     merges = client.get("/duplicates").text
     assert "web:planner1" in merges and "撤销合并" in merges
     assert client.get("/api/duplicates").json() == []
+
+
+def test_the_dashboard_trend_counts_a_merged_project_once(twice_signed: Engine) -> None:
+    from warehouse.dashboard import series_at, trend_months
+
+    today = clock.today()
+    spans = trend_months(today, 12)
+    with twice_signed.begin() as conn:
+        duplicates.merge(conn, duplicate="D-2", into="D-1", on=today, reason="", by="web:planner1")
+    read_models.refresh(twice_signed)
+    with twice_signed.connect() as conn:
+        trend = series_at(conn, Horizon(today)).trend
+        flow = kpi_report(conn, date_from=spans[0][0], date_to=spans[-1][1], mode="flow")
+    assert sum(m["signed"] for m in trend) == flow["signed"]
+    assert sum(m["landed"] for m in trend) == flow["landed"]

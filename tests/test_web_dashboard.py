@@ -25,7 +25,7 @@ from reports.kpi import format_kpi
 from tests.web_district import HOSTILE_NAMES, WebDistrict
 from tests.webutil import UNIT_A, UNIT_B, client_login, login
 from warehouse import read_models
-from warehouse.dashboard import months_without_progress, series_at, trend_months, unit_kpi_report
+from warehouse.dashboard import months_without_progress, series_at, trend_months
 from warehouse.db import make_engine
 from warehouse.event_store import load_records
 from warehouse.replay import kpi_report
@@ -283,7 +283,7 @@ def test_trend_agrees_with_kpi_report(web_district_url: Any, district_client: An
                             p = {"date_from": as_of - timedelta(days=400), "date_to": as_of, "as_of": as_of, "known_at": known_at}
                             ranked = kpi_report(conn, **p, by="unit")
                             own = next(g for g in ranked["groups"] if g["key"] == unit)
-                            mine = unit_kpi_report(conn, unit=unit, **p)
+                            mine = kpi_report(conn, unit=unit, **p)
                             assert {k: mine[k] for k in KPI_KEYS} == {k: own[k] for k in KPI_KEYS}
         with engine.connect() as conn:
             total = sum(m["signed"] for m in series_at(conn, Horizon(district.history_end)).trend)

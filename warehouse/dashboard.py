@@ -1,4 +1,4 @@
-"""The dashboard's SQL (驾驶舱): the monthly trend, the units' latest progress, KPIs of one unit.
+"""The dashboard's SQL (驾驶舱): the monthly trend and the units' latest progress (one unit's KPIs: ``kpi_report(unit=…)``).
 
 Every answer reads the read models the way ``read_models.kpis_at`` does: the versions valid on the
 as-of day, except the projects the reading re-folds itself (touched after the read-model position,
@@ -7,8 +7,7 @@ So each figure here equals what ``warehouse.replay.kpi_report`` gives for the sa
 
 - the trend month M equals ``kpi_report(mode=flow, date_from=first day of M, date_to=last day of M
   (the as-of day in the as-of month), as_of, known_at)`` for signed, landed, started, produced and
-  funds — one SQL statement for the twelve months, not twelve reports;
-- :func:`unit_kpi_report` equals the unit's row of ``kpi_report(by="unit")`` (for ``by=None``).
+  funds — one SQL statement for the twelve months, not twelve reports.
 
 Months without progress (红黄绿灯, :func:`months_without_progress`): a unit's *open* projects are
 those signed, not yet produced and not cancelled on the as-of day (the projects the stalled rule
@@ -30,19 +29,15 @@ from sqlalchemy import Connection, text
 from events.calendar import add_months, month_end, months_before
 from events.kpis import (
     UNASSIGNED,
-    KpiGroup,
     KpiMode,
     KpiSums,
     accumulate_kpis,
     add_sums,
-    finish_kpis,
-    kpi_arguments,
-    kpi_meta,
     zero_sums,
 )
 from events.projection import STALLED_AFTER_MONTHS, ProjectState
 from events.store import Horizon
-from warehouse.read_models import _UNTOUCHED, _VALID_ON, PROJECTION, _kpi_sql, _read, _Reading
+from warehouse.read_models import _COUNTED, _IN_UNIT, _UNTOUCHED, _VALID_ON, PROJECTION, _read, _Reading
 
 TREND_KEYS = ("signed", "landed", "started", "produced", "funds_wan")
 _STAGE_COLUMNS = ("signed", "landed", "started", "produced")
@@ -83,10 +78,6 @@ def trend_months(as_of: date, months: int = 12) -> list[tuple[date, date]]:
     return out
 
 
-def _unit_filter(unit: str | None) -> str:
-    return "" if unit is None else " AND v.unit = :unit"
-
-
 # One statement for the trend and the units' activity. ``cur``: the versions valid on the as-of day
 # (one index scan, materialised once, only the columns used); ``w``: those with anything in the
 # trend's window (most of a long history has nothing). Then one grouped pass per kind: the units'
@@ -102,7 +93,7 @@ WITH cur AS MATERIALIZED (
     SELECT coalesce(nullif(v.unit, ''), :unassigned) COLLATE "C" AS unit, v.reached, v.cancelled_on, v.last_change_on,
            v.signed_on, v.landed_on, v.started_on, v.produced_on, v.funds_on, v.funds_cny_wan
     FROM rm_project_version v {untouched}
-    WHERE t.pid IS NULL AND {valid_on}{unit}
+    WHERE t.pid IS NULL AND {valid_on} AND {counted} AND {in_unit}
 ), w AS (
     SELECT * FROM cur
     WHERE cur.signed_on >= :lo OR cur.landed_on >= :lo OR cur.started_on >= :lo OR cur.produced_on >= :lo OR :lo <= ANY(cur.funds_on)
@@ -120,7 +111,8 @@ FROM cur WHERE reached BETWEEN 1 AND 3 AND cancelled_on IS NULL GROUP BY unit
 
 
 def _scoped(states: Iterable[ProjectState], unit: str | None) -> list[ProjectState]:
-    return [s for s in states if unit is None or s.unit == unit]
+    """The re-folded states the statement's rows stand beside: one unit's (or all), merged duplicates left out."""
+    return [s for s in states if (unit is None or s.unit == unit) and s.merged_into is None]
 
 
 def _trend_sums(rows: list[Any], reading: _Reading, months: list[tuple[date, date]], as_of: date, unit: str | None) -> list[KpiSums]:
@@ -201,7 +193,7 @@ def series_at(conn: Connection, horizon: Horizon, *, unit: str | None = None, mo
     (``unit``: that unit's projects only): one reading of the read models, one statement."""
     reading = _read(conn, horizon)
     spans = trend_months(horizon.as_of, months)
-    sql = _SERIES_SQL.format(untouched=_UNTOUCHED, valid_on=_VALID_ON, unit=_unit_filter(unit))
+    sql = _SERIES_SQL.format(untouched=_UNTOUCHED, valid_on=_VALID_ON, counted=_COUNTED, in_unit=_IN_UNIT)
     params: dict[str, Any] = {
         "d": horizon.as_of, "lo": spans[0][0], "hi": spans[-1][1], "touched": reading.touched, "unit": unit,
         "unassigned": UNASSIGNED, "stalled_by": months_before(horizon.as_of, STALLED_AFTER_MONTHS),
@@ -210,41 +202,3 @@ def series_at(conn: Connection, horizon: Horizon, *, unit: str | None = None, mo
     trend = _trend_rows(_trend_sums([r for r in rows if r.kind != "open"], reading, spans, horizon.as_of, unit), spans)
     return Series(trend, _activity([r for r in rows if r.kind == "open"], reading, horizon.as_of, unit))
 
-
-# --- KPIs of one unit ---------------------------------------------------------------------------
-
-
-def unit_kpi_report(
-    conn: Connection,
-    *,
-    unit: str,
-    date_from: date,
-    date_to: date,
-    as_of: date | None = None,
-    known_at: datetime | None = None,
-    mode: KpiMode | str = KpiMode.COHORT,
-    by: KpiGroup | str | None = None,
-) -> dict[str, Any]:
-    """``warehouse.replay.kpi_report`` over the projects of one responsible unit (a unit officer's view):
-    the same statement as ``read_models.kpis_at`` with the versions restricted to the unit."""
-    day, kpi_mode, group = kpi_arguments(date_from, date_to, as_of, mode, by)
-    horizon = Horizon(day, known_at)
-    reading = _read(conn, horizon)
-    total, groups = accumulate_kpis(
-        _scoped(reading.states.values(), unit), date_from=date_from, date_to=date_to, as_of=day, mode=kpi_mode, by=group
-    )
-    sql = _kpi_sql(kpi_mode, group)
-    source = "FROM rm_project_version v "
-    if sql.count(source) != 1:  # the statement of kpis_at changed shape: refuse rather than leak other units
-        raise RuntimeError("read_models._kpi_sql: expected one scan of rm_project_version")
-    sql = sql.replace(source, "FROM (SELECT * FROM rm_project_version WHERE unit = :unit) v ")
-    params = {
-        "d": day, "lo": date_from, "hi": date_to, "stalled_by": months_before(day, STALLED_AFTER_MONTHS),
-        "touched": reading.touched, "unassigned": UNASSIGNED, "unit": unit,
-    }  # fmt: skip
-    for row in conn.execute(text(sql), params).mappings():
-        sums = {k: float(v) for k, v in row.items() if k != "key"}
-        add_sums(total, sums)
-        if group is not None:
-            add_sums(groups.setdefault(row["key"], zero_sums()), sums)
-    return {**kpi_meta(horizon, date_from=date_from, date_to=date_to, mode=kpi_mode), **finish_kpis(total, groups, group)}

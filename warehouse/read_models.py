@@ -642,6 +642,7 @@ def _read(conn: Connection, horizon: Horizon) -> _Reading:
 
 _VALID_ON = "v.valid_from <= :d AND v.valid_to > :d"
 _COUNTED = "v.merged_into IS NULL"  # a merged duplicate counts as its kept project only (events.kpis)
+_IN_UNIT = "(CAST(:unit AS text) IS NULL OR v.unit = :unit)"  # one responsible unit (a unit officer's view), or all
 _UNTOUCHED = "LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"
 
 
@@ -705,13 +706,13 @@ def _kpi_sql(mode: KpiMode, by: KpiGroup | None) -> str:
             " coalesce(sum(v.investment_wan), 0) AS investment_wan, coalesce(sum(v.funds_wan), 0) AS funds_wan,"
             f" count(*) FILTER (WHERE {_STALLED}) AS stalled"
         )
-        source = f"rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_COUNTED} AND {_in('signed_on')}"
+        source = f"rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_COUNTED} AND {_IN_UNIT} AND {_in('signed_on')}"
         return f"SELECT {key} AS key, {sums} FROM {source} GROUP BY 1"
     # flow: each stage entry within [lo, hi]; a project counts where it contributes anything
     per_row = (
         f"SELECT {key} AS key, {_in('signed_on')} AS s, {_in('landed_on')} AS l, {_in('started_on')} AS st,"
         f" {_in('produced_on')} AS p, {_in('cancelled_on')} AS c, v.investment_wan AS inv, {_FLOW_FUNDS} AS f,"
-        f" {_STALLED} AS stall FROM rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_COUNTED}"
+        f" {_STALLED} AS stall FROM rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_COUNTED} AND {_IN_UNIT}"
     )
     return (
         "SELECT key, count(*) FILTER (WHERE s) AS signed, count(*) FILTER (WHERE l) AS landed,"
@@ -731,12 +732,15 @@ def kpis_at(
     known_at: datetime | None = None,
     mode: KpiMode | str = KpiMode.COHORT,
     by: KpiGroup | str | None = None,
+    unit: str | None = None,
 ) -> dict[str, Any]:
-    """``events.kpis.compute_kpis`` over the states at (as_of, known_at), summed in the warehouse."""
+    """``events.kpis.compute_kpis`` over the states at (as_of, known_at), summed in the warehouse;
+    ``unit``: only the projects of that responsible unit (a unit officer's view)."""
     day, kpi_mode, group = kpi_arguments(date_from, date_to, as_of, mode, by)
     horizon = Horizon(day, known_at)
     reading = _read(conn, horizon)
-    total, groups = accumulate_kpis(reading.states.values(), date_from=date_from, date_to=date_to, as_of=day, mode=kpi_mode, by=group)
+    states = [s for s in reading.states.values() if unit is None or s.unit == unit]
+    total, groups = accumulate_kpis(states, date_from=date_from, date_to=date_to, as_of=day, mode=kpi_mode, by=group)
     rows = conn.execute(
         text(_kpi_sql(kpi_mode, group)),
         {
@@ -746,6 +750,7 @@ def kpis_at(
             "stalled_by": months_before(day, STALLED_AFTER_MONTHS),
             "touched": reading.touched,
             "unassigned": UNASSIGNED,
+            "unit": unit,
         },
     ).mappings()
     for row in rows:

@@ -79,10 +79,14 @@ def kpi_report(
     known_at: datetime | None = None,
     mode: KpiMode | str = KpiMode.COHORT,
     by: KpiGroup | str | None = None,
+    unit: str | None = None,
 ) -> dict[str, Any]:
-    """KPIs with the horizon they were computed at, so a bulletin says what it is (from the read models)."""
+    """KPIs with the horizon they were computed at, so a bulletin says what it is (from the read models);
+    ``unit``: one responsible unit's projects only."""
     horizon = Horizon(as_of or date_to, known_at)
-    report = read_models.kpis_at(conn, date_from=date_from, date_to=date_to, as_of=horizon.as_of, known_at=known_at, mode=mode, by=by)
+    report = read_models.kpis_at(
+        conn, date_from=date_from, date_to=date_to, as_of=horizon.as_of, known_at=known_at, mode=mode, by=by, unit=unit
+    )
     return {**kpi_meta(horizon, date_from=date_from, date_to=date_to, mode=mode), **report}
 
 

@@ -33,7 +33,7 @@ from events.model import STAGE_LABELS, end_of_day
 from events.store import Horizon
 from reports.kpi import format_kpi
 from reports.ranking import write_ranking_xlsx
-from warehouse.dashboard import Series, UnitActivity, current_version, series_at, unit_kpi_report
+from warehouse.dashboard import Series, UnitActivity, current_version, series_at
 from warehouse.progress import pending_count
 from warehouse.replay import kpi_report, parse_known_at
 from web.config import Lights
@@ -180,7 +180,7 @@ class Figures:
 def figures(conn: Connection, view: View, unit: str | None) -> Figures:
     """Everything the dashboard shows, in one transaction (the read models' position held FOR SHARE)."""
     period: dict[str, Any] = {"date_from": view.date_from, "date_to": view.date_to, "as_of": view.as_of, "known_at": view.known_at, "mode": view.mode}
-    cards = kpi_report(conn, **period) if unit is None else unit_kpi_report(conn, unit=unit, **period)
+    cards = kpi_report(conn, **period, unit=unit)
     ranking = kpi_report(
         conn, date_from=view.rank_from, date_to=view.rank_to, as_of=view.as_of, known_at=view.known_at, mode=view.mode, by=KpiGroup.UNIT
     )
@@ -380,9 +380,9 @@ def api_kpis(
         elif by is KpiGroup.UNIT:
             report = kpi_report(conn, **args, by=by)
             report["groups"] = [g for g in report["groups"] if g["key"] == unit]
-            report["total"] = report["groups"][0] if report["groups"] else unit_kpi_report(conn, unit=unit, **args)
+            report["total"] = report["groups"][0] if report["groups"] else kpi_report(conn, unit=unit, **args)
         else:
-            report = unit_kpi_report(conn, unit=unit, **args, by=by)
+            report = kpi_report(conn, unit=unit, **args, by=by)
     if "groups" in report:
         return KpiRanking.model_validate(report)
     return KpiReport.model_validate(report)
