@@ -49,6 +49,19 @@ STATUS_COLUMNS: tuple[str, ...] = (
 )
 
 
+class SharedList(list[dict[str, Any]]):
+    """A list that ``copy.deepcopy`` hands back as itself: what a frame's ``attrs`` may hold cheaply.
+
+    pandas deep-copies ``attrs`` into every frame derived from another (each filter, sort or column
+    pick): a list of 80,000 anomaly dicts made each of them cost seconds. The list is the frame's
+    report, read and never changed after :func:`status_frame`, so sharing it is safe."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedList:
+        return self
+
+
 @dataclass(frozen=True, slots=True)
 class LandAnomaly:
     """A landing that does not fit the inventory. ``code`` is stable for scripts."""
@@ -214,7 +227,7 @@ def status_frame(sites: gpd.GeoDataFrame, takes: pd.DataFrame, anomalies: list[L
     out["remaining_area_mu"] = np.where(is_idle, remaining_mu, np.nan)
     out["vacant_area_m2"] = np.where(is_idle, out["vacant_area_m2"].to_numpy(dtype=float), vacant)
     frame = gpd.GeoDataFrame(out[[*STATUS_COLUMNS, "geometry"]].reset_index(drop=True), geometry="geometry", crs=CRS)
-    frame.attrs["anomalies"] = [asdict(a) for a in anomalies]
+    frame.attrs["anomalies"] = SharedList(asdict(a) for a in anomalies)
     return frame
 
 

@@ -31,7 +31,7 @@ TAKE_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: the workspace keys what it derives from a view by the view
 class LandView:
     """The land status at one horizon (``frame``: ``land.status.STATUS_COLUMNS`` + geometry, EPSG:4490),
     its prepared matching arrays, and every take of a site (``takes``: :data:`TAKE_COLUMNS`)."""

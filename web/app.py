@@ -147,12 +147,12 @@ def create_app(config: WebConfig, engine: Engine) -> FastAPI:
 def _warm(app: FastAPI) -> None:
     """Build today's land view and public view in the background (a failure only means a cold first request)."""
     from events.store import Horizon
-    from web.landview import land_views_of
+    from web.landview import land_views_of, prepared_of
     from web.public_view import cache_of
 
     day = app.state.config.today()
     try:
-        land_views_of(app.state).get(Horizon(day))
+        prepared_of(land_views_of(app.state).get(Horizon(day)))
         cache_of(app.state).get(app.state.engine, day)
     except Exception:
         log.exception("warming the land and public views failed; the first request builds them")
