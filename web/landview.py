@@ -176,7 +176,8 @@ def select(view: LandView, filters: LandFilters) -> pd.DataFrame:
     prepared = prepared_of(view)
     order = prepared.orders.get(filters.sort, prepared.orders["site"])
     keep = filters.mask(prepared.table)
-    return prepared.table.iloc[order[keep[order]]]
+    chosen: pd.DataFrame = prepared.table.iloc[order[keep[order]]]
+    return chosen
 
 
 def _number(value: Any) -> float | None:
