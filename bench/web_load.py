@@ -68,7 +68,7 @@ from zhaoshang.settings import load_settings
 LOCUSTFILE = Path(__file__).resolve().parent / "_web_locustfile.py"
 ZHAOSHANG = str(Path(sys.executable).with_name("zhaoshang"))
 PUBLISHED = {"events": FULL_EVENTS, "parcels": 100_000, "users": 20, "workers": 2, "duration": "60s"}
-BUILD_VERSION = 1  # bump when the warehouse built here changes for the same sizes
+BUILD_VERSION = 2  # bump when the warehouse built here changes for the same sizes
 SEED = 20261202
 PASSWORD = "bench-pass-123"
 VALID_FROM = date(2011, 12, 31)  # the inventory before the first event (2012-01-01)
@@ -355,7 +355,11 @@ def build(bench: Bench, args: argparse.Namespace) -> None:
     result = load_records(engine, read_jsonl(placed, "bench"))
     print(f"  events: {result.accepted:,} accepted of {result.read:,} ({time.perf_counter() - t0:.0f} s)", flush=True)
     read_models.refresh(engine)
-    print(f"  read models refreshed ({time.perf_counter() - t0:.0f} s)", flush=True)
+    # What autovacuum does soon after a bulk load on its own: the statistics, and the visibility map
+    # the index-only scans of the project list rely on. Measured before it, the first minutes differ.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM (ANALYZE) rm_project_version, rm_project_record, event_log, land_inventory"))
+    print(f"  read models refreshed, vacuumed ({time.perf_counter() - t0:.0f} s)", flush=True)
     password_hash = hash_password(PASSWORD)
     with engine.begin() as conn:
         for name, role in (("bench_admin", "admin"), ("bench_planner", "planner"), ("bench_leader", "leader")):

@@ -407,3 +407,32 @@ def test_project_page_in_the_browser_posts_an_event(browser: Any, district_serve
         assert dialogs == []
     finally:
         page.close()
+
+
+def test_the_list_equals_the_fold_at_every_horizon(web_district_url: Any, web_district: WebDistrict) -> None:
+    """Every project the list gives (stored versions and re-folded ones alike, counted and paged from
+    the open versions' index or the closed ones) with the stage, name and site the full fold gives."""
+    from warehouse.project_search import ProjectFilter, count_projects, iter_projects, page_projects
+    from warehouse.replay import fold_states
+    from zhaoshang import clock
+
+    engine = make_engine(web_district_url[0], as_app=False)
+    today = clock.today()
+    horizons = [Horizon(today), Horizon(date(2024, 6, 30)), Horizon(today, web_district.published_at), Horizon(date(2023, 12, 31), web_district.published_at)]
+    with engine.connect() as conn:
+        for horizon in horizons:
+            folded = fold_states(conn, horizon)
+            listed = list(iter_projects(conn, horizon, ProjectFilter(sort="id"), unit_scope=None))
+            assert [r["project_id"] for r in listed] == sorted(folded), horizon
+            for row in listed:
+                state = folded[row["project_id"]]
+                site = state.sites[-1] if state.sites else None
+                assert row["stage"] == state.stage.value and row["name"] == state.name and row["investor"] == state.investor, row
+                assert row["parcel_id"] == ((site.parcel_id if site else None) or state.intended_parcel_id), row
+                assert row["factory_id"] == (site.factory_id if site else None) and row["anomalies"] == len(state.anomalies), row
+            landed = ProjectFilter(stage="landed", sort="investment_desc")
+            want = sorted((p for p, s in folded.items() if s.stage.value == "landed"), key=lambda p: (-folded[p].investment_wan, p))
+            assert count_projects(conn, horizon, landed, unit_scope=None) == len(want)
+            pages = [r["project_id"] for off in range(0, len(want), 3) for r in page_projects(conn, horizon, landed, unit_scope=None, limit=3, offset=off)]
+            assert pages == want, horizon
+    engine.dispose()

@@ -2,11 +2,11 @@
 
 The list answers at a horizon (as of a day, as known at an instant) from the read models in two
 statements, a count and a page, whatever the size of the warehouse: the versions valid on the day
-(``rm_project_version``), joined with their records (``rm_project_record``) only where the search
-or the park needs them and for the page's rows. The projects the read models do not answer for at
-that horizon (touched after their position, or known later than ``known_at``:
-``warehouse.read_models``) are re-folded there and enter the same statements as a JSON row set, so
-filters, counts and order treat them alike.
+(``rm_project_version``, which carries what the list shows and searches; the open versions, the
+state today of nearly every project, are counted and paged from their covering index). The projects
+the read models do not answer for at that horizon (touched after their position, or known later
+than ``known_at``: ``warehouse.read_models``) are re-folded there and enter the same statements as a
+JSON row set, so filters, counts and order treat them alike.
 
 Park (园区): the park of the project's site in the land inventory: the parcel or factory of its
 last landing, else the parcel named when it was signed (current inventory versions). Stalled (停滞):
@@ -28,7 +28,7 @@ from events.model import Event, EventType
 from events.projection import STALLED_AFTER_MONTHS, ProjectState, fold
 from events.store import Horizon
 from events.timeline import Sourced, TimelineEntry, timeline
-from warehouse.read_models import _STALLED, _VALID_ON, _read
+from warehouse.read_models import _STALLED, _read
 
 STAGES = ("signed", "landed", "started", "produced", "cancelled")
 SORTS = {
@@ -39,27 +39,31 @@ SORTS = {
     "id": "v.project_id",
 }
 
-# The narrow columns every row carries (the version's), then what the record adds.
+# The columns every row carries (the version's): its state's figures, then what the list shows and searches.
 _NARROW = (
     "project_id", "valid_from", "unit", "industry", "channel", "reached", "signed_on", "landed_on", "started_on",
     "produced_on", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "confidential",
 )  # fmt: skip
 _WIDE = ("name", "investor", "parcel_id", "factory_id", "anomalies")
+# What the filters read (``_where``): a count selects only these, which the open versions' index holds.
+_FILTERED = (
+    "project_id", "valid_from", "unit", "industry", "reached", "signed_on", "cancelled_on", "last_change_on",
+    "name", "investor", "parcel_id", "factory_id",
+)  # fmt: skip
+_CHOSEN = (*_FILTERED, "investment_wan", "funds_wan")  # and the sort keys: all in that index
 _TYPES = {
     "project_id": "text", "valid_from": "date", "unit": "text", "industry": "text", "channel": "text", "reached": "smallint",
     "signed_on": "date", "landed_on": "date", "started_on": "date", "produced_on": "date", "cancelled_on": "date",
     "last_change_on": "date", "investment_wan": "double precision", "funds_wan": "double precision", "confidential": "boolean",
     "name": "text", "investor": "text", "parcel_id": "text", "factory_id": "text", "anomalies": "integer",
 }  # fmt: skip
-
-# From a record (alias r): the site of the last landing, else the parcel named at signing.
-_RECORD_EXPR = {
-    "name": "r.record->>'name'",
-    "investor": "r.record->>'investor'",
-    "parcel_id": "coalesce(r.record->'sites'->-1->>2, r.record->>'intended_parcel_id')",
-    "factory_id": "r.record->'sites'->-1->>3",
-    "anomalies": "jsonb_array_length(r.record->'anomalies')",
-}
+# The versions valid on :d, in two parts the planner can answer from indexes: the open versions (the
+# state from its last change on, which is "today" for nearly every project: the partial index
+# rm_project_version_open) and the closed ones still valid on :d (few, unless :d lies in the past).
+_VALID_PARTS = (
+    "v.valid_to = DATE '9999-12-31' AND v.valid_from <= :d",
+    "v.valid_to > :d AND v.valid_to < DATE '9999-12-31' AND v.valid_from <= :d",
+)
 _STAGE_SQL = (
     "CASE WHEN v.cancelled_on IS NOT NULL THEN 'cancelled'"
     " ELSE (ARRAY['none','signed','landed','started','produced'])[v.reached + 1] END"
@@ -158,25 +162,24 @@ def _touched_row(state: ProjectState) -> dict[str, Any]:
     }
 
 
-def _combined(wide: bool) -> str:
-    """The rows of every project at the horizon: stored versions of untouched projects, plus the
-    re-folded ones (``:touched_rows``). ``wide``: with the record's columns (search, park)."""
-    cols = [f"v.{c}" for c in _NARROW]
-    cols += [f"{_RECORD_EXPR[c]} AS {c}" if wide else f"CAST(NULL AS {_TYPES[c]}) AS {c}" for c in _WIDE]
-    join = " JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from" if wide else ""
-    stored = (
-        f"SELECT {', '.join(cols)} FROM rm_project_version v{join}"
+def _combined(columns: tuple[str, ...]) -> str:
+    """The rows of every project at the horizon (``columns`` of them): stored versions of untouched
+    projects, plus the re-folded ones (``:touched_rows``)."""
+    cols = ", ".join(f"v.{c}" for c in columns)
+    stored = [
+        f"SELECT {cols} FROM rm_project_version v"
         " LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"
-        f" WHERE t.pid IS NULL AND {_VALID_ON}"
-    )
+        f" WHERE t.pid IS NULL AND {part}"
+        for part in _VALID_PARTS
+    ]
     names = [*_NARROW, *_WIDE]
     spec = ", ".join(f"{c} {_TYPES[c]}" for c in names)
-    refolded = f"SELECT {', '.join(names)} FROM jsonb_to_recordset(CAST(:touched_rows AS jsonb)) AS x({spec})"
-    return f"({stored} UNION ALL {refolded}) v"
+    refolded = f"SELECT {', '.join(columns)} FROM jsonb_to_recordset(CAST(:touched_rows AS jsonb)) AS x({spec})"
+    return f"({' UNION ALL '.join([*stored, refolded])}) v"
 
 
 def _base(conn: Connection, horizon: Horizon, flt: ProjectFilter, unit_scope: str | None) -> tuple[str, dict[str, Any]]:
-    """``FROM … WHERE …`` of the matching rows at the horizon, and its parameters."""
+    """`` WHERE …`` of the matching rows at the horizon (over :func:`_combined`), and its parameters."""
     reading = _read(conn, horizon)
     touched = [_touched_row(s) for s in reading.states.values()]
     params: dict[str, Any] = {
@@ -186,25 +189,48 @@ def _base(conn: Connection, horizon: Horizon, flt: ProjectFilter, unit_scope: st
         "stalled_by": months_before(horizon.as_of, STALLED_AFTER_MONTHS),
     }
     conds = _where(flt, unit_scope, params)
-    wide = bool(flt.q or flt.park)
     where = " WHERE " + " AND ".join(conds) if conds else ""
-    return f"FROM {_combined(wide)}{where}", params
+    return where, params
 
 
-def _page_sql(source: str, sort: str, paged: bool) -> str:
-    """The rows in the list's order (``paged``: one page; a top-N sort), with the record's columns and
-    the park looked up for those rows only."""
+def _page_sql(where: str, sort: str, paged: bool) -> str:
+    """The matching rows in the list's order (``paged``: one page; a top-N sort), with the park looked
+    up for those rows only.
+
+    The rows are chosen over the columns the open versions' index holds (filters and sort keys), then
+    the chosen ones read whole: a top-N over 200,000 versions then never reads the table itself."""
     order = SORTS.get(sort, SORTS["signed_desc"])
     limit = " LIMIT :limit OFFSET :offset" if paged else ""
-    wide = ", ".join(f"coalesce(v.{c}, {_RECORD_EXPR[c]}) AS {c}" for c in _WIDE)
-    park = _PARK_OF.format(parcel=f"coalesce(v.parcel_id, {_RECORD_EXPR['parcel_id']})", factory=f"coalesce(v.factory_id, {_RECORD_EXPR['factory_id']})")
+    park = _PARK_OF.format(parcel="v.parcel_id", factory="v.factory_id")
+    names = (*_NARROW, *_WIDE)
+    spec = ", ".join(f"{c} {_TYPES[c]}" for c in names)
+    # A stored row is read back by its key; a re-folded one (valid_from NULL) from the JSON rows.
+    whole = ", ".join(f"coalesce(f.{c}, x.{c}) AS {c}" for c in names if c not in ("project_id", "valid_from"))
     return (
-        f"SELECT {', '.join('v.' + c for c in _NARROW if c != 'valid_from')}, {wide}, {_STAGE_SQL} AS stage,"
+        f"SELECT {', '.join('v.' + c for c in names if c != 'valid_from')}, {_STAGE_SQL} AS stage,"
         f" coalesce({_STALLED}, false) AS stalled, {park} AS park"
-        f" FROM (SELECT v.* {source} ORDER BY {order}{limit}) v"
-        " LEFT JOIN rm_project_record r ON r.project_id = v.project_id AND r.valid_from = v.valid_from"
+        f" FROM (SELECT i.project_id, i.valid_from, {whole}"
+        f"  FROM (SELECT v.project_id, v.valid_from FROM {_combined(_CHOSEN)}{where} ORDER BY {order}{limit}) i"
+        "  LEFT JOIN rm_project_version f ON f.project_id = i.project_id AND f.valid_from = i.valid_from"
+        f"  LEFT JOIN jsonb_to_recordset(CAST(:touched_rows AS jsonb)) AS x({spec}) ON i.valid_from IS NULL AND x.project_id = i.project_id"
+        ") v"
         f" ORDER BY {order}"
     )
+
+
+def count_projects(conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None) -> int:
+    """How many projects match at the horizon (the sort plays no part)."""
+    where, params = _base(conn, horizon, flt, unit_scope)
+    return int(conn.execute(text(f"SELECT count(*) FROM {_combined(_FILTERED)}{where}"), params).scalar_one())
+
+
+def page_projects(
+    conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """One page of the matching projects at the horizon, in the filter's order."""
+    where, params = _base(conn, horizon, flt, unit_scope)
+    rows = conn.execute(text(_page_sql(where, flt.sort, True)), {**params, "limit": limit, "offset": offset}).mappings()
+    return [dict(r) for r in rows]
 
 
 def search_projects(
@@ -215,18 +241,16 @@ def search_projects(
     (A count as a window over the page query would scan once, but it sorts every matching row
     instead of keeping the top N, and spills beyond ``work_mem`` at 200,000 projects.)
     """
-    source, params = _base(conn, horizon, flt, unit_scope)
-    total = int(conn.execute(text(f"SELECT count(*) {source}"), params).scalar_one())
+    total = count_projects(conn, horizon, flt, unit_scope=unit_scope)
     if offset >= total:
         return ProjectPage(total)
-    rows = conn.execute(text(_page_sql(source, flt.sort, True)), {**params, "limit": limit, "offset": offset}).mappings()
-    return ProjectPage(total, [dict(r) for r in rows])
+    return ProjectPage(total, page_projects(conn, horizon, flt, unit_scope=unit_scope, limit=limit, offset=offset))
 
 
 def iter_projects(conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None) -> Iterator[dict[str, Any]]:
     """Every matching project at the horizon, in the list's order, streamed (the CSV export)."""
-    source, params = _base(conn, horizon, flt, unit_scope)
-    result = conn.execute(text(_page_sql(source, flt.sort, False)).execution_options(stream_results=True, yield_per=5000), params)
+    where, params = _base(conn, horizon, flt, unit_scope)
+    result = conn.execute(text(_page_sql(where, flt.sort, False)).execution_options(stream_results=True, yield_per=5000), params)
     for row in result.mappings():
         yield dict(row)
 

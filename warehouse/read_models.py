@@ -172,8 +172,14 @@ def position(conn: Connection, *, lock: str = "") -> int:
 _VERSION_COLUMNS = (
     "project_id", "valid_from", "valid_to", "unit", "industry", "channel", "reached", "signed_on", "landed_on",
     "started_on", "produced_on", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "funds_on",
-    "funds_cny_wan", "confidential", "merged_into",
+    "funds_cny_wan", "confidential", "merged_into", "name", "investor", "parcel_id", "factory_id", "anomalies",
 )  # fmt: skip
+
+
+def _last_site(r: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(parcel, factory) of the record's last landing; the parcel named at signing when it never landed."""
+    site = r["sites"][-1] if r["sites"] else None
+    return (site[2] if site else None) or r.get("intended_parcel_id"), site[3] if site else None
 
 
 def _version_row(version: Version) -> tuple[Any, ...]:
@@ -201,6 +207,10 @@ def _version_row(version: Version) -> tuple[Any, ...]:
         cny_wan,
         r["confidential"],
         r.get("merged_into"),
+        r.get("name"),
+        r.get("investor"),
+        *_last_site(r),
+        len(r["anomalies"]),
     )
 
 
@@ -233,6 +243,10 @@ def _version_line(version: Version) -> str:
             "{" + ",".join(str(f[1]) for f in cny) + "}",
             "t" if r["confidential"] else "f",
             _text(r.get("merged_into")),
+            _text(r.get("name")),
+            _text(r.get("investor")),
+            *(_text(x) for x in _last_site(r)),
+            str(len(r["anomalies"])),
         )
     )
 

@@ -256,8 +256,20 @@ rm_project_version = Table(
     Column("funds_cny_wan", ARRAY(Double), nullable=False, server_default=text("'{}'")),
     Column("confidential", Boolean, nullable=False),
     Column("merged_into", Text, comment="The project this one is a duplicate of (merged event): KPIs skip it"),
+    Column("name", Text),
+    Column("investor", Text),
+    Column("parcel_id", Text, comment="The parcel of the last landing, else the parcel named at signing"),
+    Column("factory_id", Text, comment="The standard factory of the last landing"),
+    Column("anomalies", Integer, nullable=False, server_default=text("0"), comment="How many anomalies the state carries"),
     PrimaryKeyConstraint("project_id", "valid_from", name="rm_project_version_pkey"),
     Index("rm_project_version_valid", "valid_to", "valid_from"),
+    Index(
+        "rm_project_version_open",
+        text("signed_on DESC NULLS LAST"),
+        "project_id",
+        postgresql_include=["valid_from", "unit", "industry", "reached", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "name", "investor", "parcel_id", "factory_id"],
+        postgresql_where=text("valid_to = DATE '9999-12-31'"),
+    ),
     comment="Valid-time versions of each project's state (as of a day, known at rm_position.seq): what KPIs sum",
 )
 

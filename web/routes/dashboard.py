@@ -16,8 +16,6 @@ the latest lifecycle change (signing, landing, start, cancellation) of any of it
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -33,9 +31,10 @@ from events.model import STAGE_LABELS, end_of_day
 from events.store import Horizon
 from reports.kpi import format_kpi
 from reports.ranking import write_ranking_xlsx
-from warehouse.dashboard import Series, UnitActivity, current_version, series_at
+from warehouse.dashboard import Series, UnitActivity, series_at
 from warehouse.progress import pending_count
 from warehouse.replay import kpi_report, parse_known_at
+from web.answers import answer
 from web.config import Lights
 from web.i18n import lang_of
 from web.security import Principal, Reader, engine_of
@@ -188,30 +187,10 @@ def figures(conn: Connection, view: View, unit: str | None) -> Figures:
     return Figures(cards, ranking, series)
 
 
-# Figures at one read-model version are the same for every request (the log is append-only): a small
-# cache per process spares the same dashboard being summed again for each user. Keyed by the
-# database, the read models' (position, updated_at) and the query; nothing is cached while the models lag.
-_CACHE_SIZE = 128
-_cache: OrderedDict[tuple[Any, ...], Figures] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
 def cached_figures(conn: Connection, view: View, unit: str | None) -> Figures:
-    version = current_version(conn)
-    if version is None:
-        return figures(conn, view, unit)
-    key = (conn.engine.url.render_as_string(hide_password=True), version, view, unit)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            return hit
-    found = figures(conn, view, unit)
-    with _cache_lock:
-        _cache[key] = found
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return found
+    """The figures, reused while the read models stand still (``web.answers``): the same dashboard is
+    not summed again for each user."""
+    return answer(conn, ("dashboard", view, unit), lambda: figures(conn, view, unit))
 
 
 def _cards(report: dict[str, Any], lang: str) -> list[dict[str, Any]]:
@@ -375,17 +354,21 @@ def api_kpis(
     unit = principal.unit_scope
     args: dict[str, Any] = {"date_from": lo, "date_to": hi, "as_of": day, "known_at": instant, "mode": mode}
     with engine_of(request).connect() as conn:
-        if unit is None:
-            report = kpi_report(conn, **args, by=by)
-        elif by is KpiGroup.UNIT:
-            report = kpi_report(conn, **args, by=by)
-            report["groups"] = [g for g in report["groups"] if g["key"] == unit]
-            report["total"] = report["groups"][0] if report["groups"] else kpi_report(conn, unit=unit, **args)
-        else:
-            report = kpi_report(conn, unit=unit, **args, by=by)
+        report = answer(conn, ("api.kpis", unit, by, *args.values()), lambda: _kpis(conn, args, unit, by))
     if "groups" in report:
         return KpiRanking.model_validate(report)
     return KpiReport.model_validate(report)
+
+
+def _kpis(conn: Connection, args: dict[str, Any], unit: str | None, by: KpiGroup | None) -> dict[str, Any]:
+    if unit is None:
+        return kpi_report(conn, **args, by=by)
+    if by is KpiGroup.UNIT:
+        report = kpi_report(conn, **args, by=by)
+        report["groups"] = [g for g in report["groups"] if g["key"] == unit]
+        report["total"] = report["groups"][0] if report["groups"] else kpi_report(conn, unit=unit, **args)
+        return report
+    return kpi_report(conn, unit=unit, **args, by=by)
 
 
 @api.get("/kpis/trend", response_model=Trend, summary="Monthly trend · 月度趋势 (flow figures per calendar month)")
@@ -401,7 +384,8 @@ def api_trend(
     instant = _instant(known_at, "known_at") if known_at else None
     unit = principal.unit_scope
     with engine_of(request).connect() as conn:
-        series = series_at(conn, Horizon(day, instant), unit=unit, months=months)
+        horizon = Horizon(day, instant)
+        series = answer(conn, ("api.trend", horizon, unit, months), lambda: series_at(conn, horizon, unit=unit, months=months))
     return Trend(
         as_of=day.isoformat(),
         known_at=instant.isoformat() if instant else None,

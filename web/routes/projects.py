@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
@@ -37,12 +37,14 @@ from warehouse.project_search import (
     STAGES,
     ProjectDetail,
     ProjectFilter,
+    count_projects,
     filter_choices,
     iter_projects,
+    page_projects,
     project_detail,
     project_unit,
-    search_projects,
 )
+from web.answers import answer
 from web.i18n import lang_of, translator
 from web.query import DATE, choice, horizon_of, parse_day
 from web.security import CsrfChecked, Principal, Reader, Writer, engine_of, require_unit
@@ -115,12 +117,20 @@ Listing = Annotated[ListQuery, Depends(list_query)]
 
 
 def _search(request: Request, principal: Principal, query: ListQuery) -> tuple[int, list[dict[str, Any]]]:
+    """The count and the page, each reused while the read models stand still (``web.answers``): the
+    count is shared by every page and order of the same filter."""
+    horizon, flt, scope = query.horizon, query.filters, principal.unit_scope
+    offset = (query.page - 1) * query.page_size
     with engine_of(request).connect() as conn:
-        found = search_projects(
-            conn, query.horizon, query.filters, unit_scope=principal.unit_scope,
-            limit=query.page_size, offset=(query.page - 1) * query.page_size,
-        )  # fmt: skip
-    return found.total, found.rows
+        total = answer(conn, ("projects.count", horizon, replace(flt, sort=""), scope), lambda: count_projects(conn, horizon, flt, unit_scope=scope))
+        if offset >= total:
+            return total, []
+        rows = answer(
+            conn,
+            ("projects.page", horizon, flt, scope, query.page_size, offset),
+            lambda: page_projects(conn, horizon, flt, unit_scope=scope, limit=query.page_size, offset=offset),
+        )
+    return total, [dict(r) for r in rows]  # the callers' own copies: the cached rows stay as they were
 
 
 # --- pages ------------------------------------------------------------------------------------
