@@ -18,7 +18,8 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -52,6 +53,8 @@ ROW_FIELDS: tuple[str, ...] = ("name", *(f.col for f in SITE_FIELDS))
 assert set(ROW_FIELDS) <= PUBLIC_SITE_FIELDS  # noqa: S101 - a guard on the module's own constants
 FIELD_BY_COL: dict[str, Field] = {f.col: f for f in SITE_FIELDS}
 MAX_CACHED = 4
+MEMO_SIZE = 64
+_MEMO_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,19 @@ class PublicView:
     parks: gpd.GeoDataFrame
     pois: gpd.GeoDataFrame
     projects: gpd.GeoDataFrame
+    # Answers derived from this view (the map's GeoJSON bytes by query), kept while the view is.
+    memo: dict[tuple[Any, ...], bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    def memoised(self, key: tuple[Any, ...], make: Callable[[], bytes]) -> bytes:
+        """``make()``, kept for ``key`` (at most :data:`MEMO_SIZE` answers per view)."""
+        found = self.memo.get(key)
+        if found is None:
+            found = make()
+            with _MEMO_LOCK:
+                if len(self.memo) >= MEMO_SIZE:
+                    self.memo.clear()
+                self.memo[key] = found
+        return found
 
 
 def _plain(value: Any, decimals: int | None = None) -> Any:

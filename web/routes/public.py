@@ -193,12 +193,19 @@ def api_public_geojson(
     lang: LangQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAP_SITES_MAX)] = MAP_SITES_DEFAULT,
     projects: ProjectsQuery = False,
-) -> FeatureCollection:
+) -> Response:
     view = _view(request)
     language = lang or lang_of(request)
-    hits = filtered(view, park=park or None, kind=kind or None)
-    features = [*context_features(view, language, park=park or None, with_projects=projects), *(site_feature(view, i, language) for i in hits[:limit])]
-    return FeatureCollection.model_validate(
-        {"type": "FeatureCollection", "features": features, "total_sites": len(hits), "truncated": len(hits) > limit}
-    )
+
+    def make() -> bytes:
+        hits = filtered(view, park=park or None, kind=kind or None)
+        features = [*context_features(view, language, park=park or None, with_projects=projects), *(site_feature(view, i, language) for i in hits[:limit])]
+        collection = FeatureCollection.model_validate(
+            {"type": "FeatureCollection", "features": features, "total_sites": len(hits), "truncated": len(hits) > limit}
+        )
+        return collection.model_dump_json().encode()
+
+    # The same map for every visitor of the same view: built once per query (the view changes with the data).
+    body = view.memoised(("sites.geojson", park, kind, language, limit, projects), make)
+    return Response(body, media_type="application/json")
 
