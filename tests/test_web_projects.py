@@ -436,3 +436,21 @@ def test_the_list_equals_the_fold_at_every_horizon(web_district_url: Any, web_di
             pages = [r["project_id"] for off in range(0, len(want), 3) for r in page_projects(conn, horizon, landed, unit_scope=None, limit=3, offset=off)]
             assert pages == want, horizon
     engine.dispose()
+
+
+def test_search_folds_case_for_letters_and_matches_chinese_exactly(web_district_url: Any) -> None:
+    from warehouse.project_search import ProjectFilter, iter_projects
+    from zhaoshang import clock
+
+    engine = make_engine(web_district_url[0], as_app=False)
+    with engine.connect() as conn:
+        horizon = Horizon(clock.today())
+        everything = list(iter_projects(conn, horizon, ProjectFilter(sort="id"), unit_scope=None))
+        named = next(r for r in everything if r["name"] and len(r["name"]) >= 3 and r["name"].lower() == r["name"].upper())
+        fragment = named["name"][1:3]
+        found = [r["project_id"] for r in iter_projects(conn, horizon, ProjectFilter(q=fragment, sort="id"), unit_scope=None)]
+        want = [r["project_id"] for r in everything if any(fragment in (r[k] or "") for k in ("project_id", "name", "investor"))]
+        assert found == want and named["project_id"] in found
+        lower = [r["project_id"] for r in iter_projects(conn, horizon, ProjectFilter(q="t-a", sort="id"), unit_scope=None)]
+        assert "T-A" in lower  # letters: case folded (ILIKE)
+    engine.dispose()

@@ -365,12 +365,6 @@ def _former_ids(conn: Connection, as_of: date) -> dict[str, set[str]]:
     return out
 
 
-
-
-
-
-
-
 def status_report(frame: gpd.GeoDataFrame, horizon: Horizon) -> dict[str, Any]:
     """The JSON of ``land status``: per site (with a representative point, no polygon), totals, anomalies."""
     df = pd.DataFrame(frame.drop(columns="geometry"))

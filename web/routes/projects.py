@@ -149,7 +149,7 @@ def projects_page(request: Request, principal: Reader, query: Listing) -> Respon
     if request.headers.get("hx-request") and request.headers.get("hx-target") == "results":
         return page(request, "projects/_results.html", **context)
     with engine_of(request).connect() as conn:
-        choices = filter_choices(conn)
+        choices = answer(conn, ("projects.choices",), lambda: filter_choices(conn))
     return page(request, "projects/list.html", choices=choices, sorts=list(SORTS), **context)
 
 
