@@ -412,7 +412,7 @@ def test_project_page_in_the_browser_posts_an_event(browser: Any, district_serve
 def test_the_list_equals_the_fold_at_every_horizon(web_district_url: Any, web_district: WebDistrict) -> None:
     """Every project the list gives (stored versions and re-folded ones alike, counted and paged from
     the open versions' index or the closed ones) with the stage, name and site the full fold gives."""
-    from warehouse.project_search import ProjectFilter, count_projects, iter_projects, page_projects
+    from warehouse.project_search import ProjectFilter, ProjectListing, iter_projects
     from warehouse.replay import fold_states
     from zhaoshang import clock
 
@@ -432,8 +432,8 @@ def test_the_list_equals_the_fold_at_every_horizon(web_district_url: Any, web_di
                 assert row["factory_id"] == (site.factory_id if site else None) and row["anomalies"] == len(state.anomalies), row
             landed = ProjectFilter(stage="landed", sort="investment_desc")
             want = sorted((p for p, s in folded.items() if s.stage.value == "landed"), key=lambda p: (-folded[p].investment_wan, p))
-            assert count_projects(conn, horizon, landed, unit_scope=None) == len(want)
-            pages = [r["project_id"] for off in range(0, len(want), 3) for r in page_projects(conn, horizon, landed, unit_scope=None, limit=3, offset=off)]
+            assert ProjectListing(conn, horizon, landed, unit_scope=None).count() == len(want)
+            pages = [r["project_id"] for off in range(0, len(want), 3) for r in ProjectListing(conn, horizon, landed, unit_scope=None).page(3, off)]
             assert pages == want, horizon
     engine.dispose()
 

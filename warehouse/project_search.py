@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import orjson
@@ -222,19 +223,27 @@ def _page_sql(where: str, sort: str, paged: bool) -> str:
     )
 
 
-def count_projects(conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None) -> int:
-    """How many projects match at the horizon (the sort plays no part)."""
-    where, params = _base(conn, horizon, flt, unit_scope)
-    return int(conn.execute(text(f"SELECT count(*) FROM {_combined(_FILTERED)}{where}"), params).scalar_one())
+class ProjectListing:
+    """The projects matching one filter at one horizon: its count and its pages from one reading of the
+    read models (the re-folding of touched projects is done once, lazily, whatever is asked)."""
 
+    def __init__(self, conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None) -> None:
+        self.conn, self.horizon, self.filter, self.unit_scope = conn, horizon, flt, unit_scope
 
-def page_projects(
-    conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None, limit: int, offset: int
-) -> list[dict[str, Any]]:
-    """One page of the matching projects at the horizon, in the filter's order."""
-    where, params = _base(conn, horizon, flt, unit_scope)
-    rows = conn.execute(text(_page_sql(where, flt.sort, True)), {**params, "limit": limit, "offset": offset}).mappings()
-    return [dict(r) for r in rows]
+    @cached_property
+    def _query(self) -> tuple[str, dict[str, Any]]:
+        return _base(self.conn, self.horizon, self.filter, self.unit_scope)
+
+    def count(self) -> int:
+        """How many projects match (the sort plays no part)."""
+        where, params = self._query
+        return int(self.conn.execute(text(f"SELECT count(*) FROM {_combined(_FILTERED)}{where}"), params).scalar_one())
+
+    def page(self, limit: int, offset: int) -> list[dict[str, Any]]:
+        """One page of the matching projects, in the filter's order."""
+        where, params = self._query
+        rows = self.conn.execute(text(_page_sql(where, self.filter.sort, True)), {**params, "limit": limit, "offset": offset}).mappings()
+        return [dict(r) for r in rows]
 
 
 def search_projects(
@@ -245,10 +254,11 @@ def search_projects(
     (A count as a window over the page query would scan once, but it sorts every matching row
     instead of keeping the top N, and spills beyond ``work_mem`` at 200,000 projects.)
     """
-    total = count_projects(conn, horizon, flt, unit_scope=unit_scope)
+    listing = ProjectListing(conn, horizon, flt, unit_scope=unit_scope)
+    total = listing.count()
     if offset >= total:
         return ProjectPage(total)
-    return ProjectPage(total, page_projects(conn, horizon, flt, unit_scope=unit_scope, limit=limit, offset=offset))
+    return ProjectPage(total, listing.page(limit, offset))
 
 
 def iter_projects(conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None) -> Iterator[dict[str, Any]]:

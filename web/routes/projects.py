@@ -37,10 +37,9 @@ from warehouse.project_search import (
     STAGES,
     ProjectDetail,
     ProjectFilter,
-    count_projects,
+    ProjectListing,
     filter_choices,
     iter_projects,
-    page_projects,
     project_detail,
     project_unit,
 )
@@ -122,14 +121,11 @@ def _search(request: Request, principal: Principal, query: ListQuery) -> tuple[i
     horizon, flt, scope = query.horizon, query.filters, principal.unit_scope
     offset = (query.page - 1) * query.page_size
     with engine_of(request).connect() as conn:
-        total = answer(conn, ("projects.count", horizon, replace(flt, sort=""), scope), lambda: count_projects(conn, horizon, flt, unit_scope=scope))
+        listing = ProjectListing(conn, horizon, flt, unit_scope=scope)
+        total = answer(conn, ("projects.count", horizon, replace(flt, sort=""), scope), listing.count)
         if offset >= total:
             return total, []
-        rows = answer(
-            conn,
-            ("projects.page", horizon, flt, scope, query.page_size, offset),
-            lambda: page_projects(conn, horizon, flt, unit_scope=scope, limit=query.page_size, offset=offset),
-        )
+        rows = answer(conn, ("projects.page", horizon, flt, scope, query.page_size, offset), lambda: listing.page(query.page_size, offset))
     return total, [dict(r) for r in rows]  # the callers' own copies: the cached rows stay as they were
 
 
