@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -37,33 +37,10 @@ from events.kpis import (
 )
 from events.projection import STALLED_AFTER_MONTHS, ProjectState
 from events.store import Horizon
-from warehouse.read_models import _COUNTED, _IN_UNIT, _UNTOUCHED, _VALID_ON, PROJECTION, _read, _Reading
+from warehouse.read_models import _COUNTED, _IN_UNIT, _UNTOUCHED, _VALID_ON, _read, _Reading
 
 TREND_KEYS = ("signed", "landed", "started", "produced", "funds_wan")
 _STAGE_COLUMNS = ("signed", "landed", "started", "produced")
-
-# --- when answers can be reused ---------------------------------------------------------------
-
-
-def current_version(conn: Connection) -> tuple[int, datetime] | None:
-    """(position, updated_at) of the read models when they are current with the log, else None.
-
-    Current means the log's newest event is the position: every event up to it was committed when
-    the projector settled it (``read_models.settled_seq``) and the log is append-only, so every
-    answer at any horizon stays the same until the log grows or the models are rebuilt (which
-    moves ``updated_at``). Holds the position ``FOR SHARE`` for the caller's transaction, as readers do.
-    """
-    row = conn.execute(
-        text(
-            "SELECT p.seq, p.updated_at, (SELECT coalesce(max(seq), 0) FROM event_log) AS log_seq"
-            " FROM rm_position p WHERE p.projection = :p FOR SHARE OF p"
-        ),
-        {"p": PROJECTION},
-    ).one_or_none()
-    if row is None or row.seq != row.log_seq:
-        return None
-    return int(row.seq), row.updated_at
-
 
 # --- the monthly trend --------------------------------------------------------------------------
 

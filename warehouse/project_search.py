@@ -29,7 +29,7 @@ from events.model import Event, EventType
 from events.projection import STALLED_AFTER_MONTHS, ProjectState, fold
 from events.store import Horizon
 from events.timeline import Sourced, TimelineEntry, timeline
-from warehouse.read_models import _STALLED, _read
+from warehouse.read_models import _STALLED, _VALID_ON_PARTS, _read
 
 STAGES = ("signed", "landed", "started", "produced", "cancelled")
 SORTS = {
@@ -58,13 +58,6 @@ _TYPES = {
     "last_change_on": "date", "investment_wan": "double precision", "funds_wan": "double precision", "confidential": "boolean",
     "name": "text", "investor": "text", "parcel_id": "text", "factory_id": "text", "anomalies": "integer",
 }  # fmt: skip
-# The versions valid on :d, in two parts the planner can answer from indexes: the open versions (the
-# state from its last change on, which is "today" for nearly every project: the partial index
-# rm_project_version_open) and the closed ones still valid on :d (few, unless :d lies in the past).
-_VALID_PARTS = (
-    "v.valid_to = DATE '9999-12-31' AND v.valid_from <= :d",
-    "v.valid_to > :d AND v.valid_to < DATE '9999-12-31' AND v.valid_from <= :d",
-)
 _STAGE_SQL = (
     "CASE WHEN v.cancelled_on IS NOT NULL THEN 'cancelled'"
     " ELSE (ARRAY['none','signed','landed','started','produced'])[v.reached + 1] END"
@@ -175,7 +168,7 @@ def _combined(columns: tuple[str, ...]) -> str:
         f"SELECT {cols} FROM rm_project_version v"
         " LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"
         f" WHERE t.pid IS NULL AND {part}"
-        for part in _VALID_PARTS
+        for part in _VALID_ON_PARTS
     ]
     names = [*_NARROW, *_WIDE]
     spec = ", ".join(f"{c} {_TYPES[c]}" for c in names)

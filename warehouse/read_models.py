@@ -634,6 +634,26 @@ class _Reading:
     states: dict[str, ProjectState]
 
 
+def current_version(conn: Connection) -> tuple[int, datetime] | None:
+    """(position, updated_at) of the read models when they are current with the log, else None.
+
+    Current means the log's newest event is the position: every event up to it was committed when
+    the projector settled it (``read_models.settled_seq``) and the log is append-only, so every
+    answer at any horizon stays the same until the log grows or the models are rebuilt (which
+    moves ``updated_at``). Holds the position ``FOR SHARE`` for the caller's transaction, as readers do.
+    """
+    row = conn.execute(
+        text(
+            "SELECT p.seq, p.updated_at, (SELECT coalesce(max(seq), 0) FROM event_log) AS log_seq"
+            " FROM rm_position p WHERE p.projection = :p FOR SHARE OF p"
+        ),
+        {"p": PROJECTION},
+    ).one_or_none()
+    if row is None or row.seq != row.log_seq:
+        return None
+    return int(row.seq), row.updated_at
+
+
 def _read(conn: Connection, horizon: Horizon) -> _Reading:
     at = position(conn, lock="FOR SHARE")
     clause, params = horizon_clause(horizon)
@@ -655,6 +675,13 @@ def _read(conn: Connection, horizon: Horizon) -> _Reading:
 
 
 _VALID_ON = "v.valid_from <= :d AND v.valid_to > :d"
+# The same versions in two parts the planner can answer from indexes: the open versions (the state
+# from its last change on, which is "today" for nearly every project: the partial index
+# rm_project_version_open) and the closed ones still valid on :d (few, unless :d lies in the past).
+_VALID_ON_PARTS = (
+    "v.valid_to = DATE '9999-12-31' AND v.valid_from <= :d",
+    "v.valid_to > :d AND v.valid_to < DATE '9999-12-31' AND v.valid_from <= :d",
+)
 _COUNTED = "v.merged_into IS NULL"  # a merged duplicate counts as its kept project only (events.kpis)
 _IN_UNIT = "(CAST(:unit AS text) IS NULL OR v.unit = :unit)"  # one responsible unit (a unit officer's view), or all
 _UNTOUCHED = "LEFT JOIN unnest(CAST(:touched AS text[])) AS t(pid) ON t.pid = v.project_id"

@@ -2,7 +2,7 @@
 
 Every answer the read models give (KPIs, trends, project lists) is the same for the same question
 as long as the models are current with the log and not rebuilt: the log is append-only, and an
-answer "as known at T" never changes afterwards either. ``warehouse.dashboard.current_version`` says
+answer "as known at T" never changes afterwards either. ``warehouse.read_models.current_version`` says
 whether that holds (position = newest event) and names the version (position, updated_at); the key
 is the database, that version and the question. While the models lag behind the log nothing is
 cached: each request computes its answer, exactly, as the read models' readers do.
@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from warehouse.dashboard import current_version
+from warehouse.read_models import current_version
 
 T = TypeVar("T")
 CACHE_SIZE = 512  # answers per process (each is a page of rows or a few figures: kilobytes)
