@@ -734,7 +734,12 @@ def _in(column: str) -> str:
     return f"(v.{column} BETWEEN :lo AND :hi)"
 
 
-_FLOW_FUNDS = "coalesce((SELECT sum(a) FROM unnest(v.funds_on, v.funds_cny_wan) AS f(d, a) WHERE d BETWEEN :lo AND :hi), 0)"
+# Most versions have no arrival in the period: the array test skips the unnest and its aggregate for
+# them (it is evaluated for the filter and again for the sum: 2/5 of a flow statement's time).
+_FLOW_FUNDS = (
+    "CASE WHEN :lo <= ANY(v.funds_on) THEN coalesce((SELECT sum(a) FROM unnest(v.funds_on, v.funds_cny_wan) AS f(d, a)"
+    " WHERE d BETWEEN :lo AND :hi), 0) ELSE 0 END"
+)
 
 
 def _kpi_sql(mode: KpiMode, by: KpiGroup | None) -> str:

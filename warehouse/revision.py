@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
-SCHEMA_REVISION = "0015_project_list"
+SCHEMA_REVISION = "0016_answers"
 
 
 def current_revision(conn: Connection) -> str | None:

@@ -316,6 +316,18 @@ web_session = Table(
     comment="Workspace sessions (SHA-256 of the token), CSRF token, expiry: shared by every web process",
 )
 
+web_answer = Table(
+    "web_answer",
+    metadata,
+    Column("question_sha256", Text, primary_key=True),
+    Column("models_version", Text, nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", LargeBinary, nullable=False),
+    _stamp("made_at"),
+    Index("web_answer_version", "models_version"),
+    comment="Answers of the workspace at a read-model version (tagged JSON), shared by every web process",
+)
+
 web_login_attempt = Table(
     "web_login_attempt",
     metadata,

@@ -73,6 +73,12 @@ def list_users(conn: Connection) -> list[User]:
     return [_user(r) for r in rows]
 
 
+def officer_units(conn: Connection) -> list[str]:
+    """The responsible units that have an enabled ``unit`` officer (whose views the workspace warms)."""
+    found = conn.execute(text("SELECT DISTINCT unit FROM web_user WHERE role = 'unit' AND NOT disabled AND unit IS NOT NULL ORDER BY 1"))
+    return list(found.scalars())
+
+
 def set_disabled(conn: Connection, username: str, disabled: bool) -> User:
     """Disable (or enable) a user; a disabled user's sessions and tokens end at once."""
     row = conn.execute(

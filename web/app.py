@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,11 +21,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warehouse import users
+from warehouse.read_models import current_version
+from warehouse.users import officer_units
 from web.config import WebConfig
 from web.security import LoginRequired
 from web.templating import page
@@ -145,14 +149,53 @@ def create_app(config: WebConfig, engine: Engine) -> FastAPI:
 
 
 def _warm(app: FastAPI) -> None:
-    """Build today's land view and public view in the background (a failure only means a cold first request)."""
+    """Build today's land view and public view in the background (a failure only means a cold first
+    request), then keep the default answers of the current read-model version computed."""
     from events.store import Horizon
     from web.landview import land_views_of, prepared_of
     from web.public_view import cache_of
 
-    day = app.state.config.today()
+    config: WebConfig = app.state.config
+    day = config.today()
     try:
         prepared_of(land_views_of(app.state).get(Horizon(day)))
         cache_of(app.state).get(app.state.engine, day)
     except Exception:
         log.exception("warming the land and public views failed; the first request builds them")
+    warmed: tuple[object, ...] | None = None
+    while True:
+        try:
+            warmed = warm_answers(app.state.engine, config.today(), warmed)
+        except Exception:
+            log.exception("warming the workspace's answers failed; the first requests compute them")
+        time.sleep(config.warm_every_s)
+
+
+WARM_LOCK = "zhaoshang.web.warm-answers"
+
+
+def warm_answers(engine: Engine, day: date, warmed: tuple[object, ...] | None) -> tuple[object, ...] | None:
+    """Today's default dashboards, KPIs and first list pages (everyone's and each officer's unit's),
+    unless ``warmed`` says they are of the current version and day already. One process computes
+    them while the others wait for the lock and then read them from the warehouse (``web.answers``).
+    Returns what was warmed, None while the read models lag (nothing is reused then)."""
+    from web.routes import dashboard, projects
+
+    with engine.connect() as lock_conn:
+        with lock_conn.begin():
+            version = current_version(lock_conn)
+            units = officer_units(lock_conn)
+        if version is None:
+            return None
+        now = (version, day, tuple(units))
+        if now == warmed:
+            return warmed
+        lock_conn.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": WARM_LOCK})
+        try:
+            for warm in (dashboard.warm, projects.warm):
+                with engine.connect() as conn:
+                    warm(conn, day, units)
+        finally:
+            lock_conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": WARM_LOCK})
+            lock_conn.commit()
+    return now

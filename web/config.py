@@ -35,3 +35,6 @@ class WebConfig:
     # Build today's land and public views when the process starts, so no user waits for the first
     # (seconds at a province's size); `zhaoshang serve` turns it on, tests leave it off.
     warm_caches: bool = False
+    # With warm_caches: how often (seconds) to look for a new read-model version (or a new day) and
+    # compute the default dashboard, KPI and project-list answers for it in one of the processes.
+    warm_every_s: float = 60.0

@@ -122,12 +122,25 @@ def dashboard_view(
     published_at: InstantQuery = None,
 ) -> View:
     """The page's and the export's query: defaults are today, this year to the as-of day, the quarter."""
-    day = as_of or request.app.state.config.today()
+    published = _instant(published_at, "published_at") if published_at else None
+    return view_for(as_of or request.app.state.config.today(), date_from, date_to, mode, ranking, version, published)
+
+
+def view_for(
+    day: date,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    mode: KpiMode = KpiMode.COHORT,
+    ranking: str = "quarter",
+    version: str = "corrected",
+    published_at: datetime | None = None,
+) -> View:
+    """The view as of ``day`` (the others as :func:`dashboard_view` defaults them)."""
     hi = date_to or day
     lo = date_from or date(hi.year, 1, 1)
     if lo > hi:
         raise HTTPException(422, f"date_from {lo} is after date_to {hi}")
-    published = _instant(published_at, "published_at") if published_at else published_instant(day)
+    published = published_at or published_instant(day)
     rank_from, rank_to = (quarter_start(day), day) if ranking == "quarter" else (lo, hi)
     return View(day, lo, hi, mode, ranking, rank_from, rank_to, version, published)
 
@@ -177,14 +190,34 @@ class Figures:
 
 
 def figures(conn: Connection, view: View, unit: str | None) -> Figures:
-    """Everything the dashboard shows, in one transaction (the read models' position held FOR SHARE)."""
+    """Everything the dashboard shows, in one transaction (the read models' position held FOR SHARE).
+    Each part is the answer the API gives to the same question (``/api/kpis``, ``/api/kpis/trend``)."""
     period: dict[str, Any] = {"date_from": view.date_from, "date_to": view.date_to, "as_of": view.as_of, "known_at": view.known_at, "mode": view.mode}
-    cards = kpi_report(conn, **period, unit=unit)
-    ranking = kpi_report(
-        conn, date_from=view.rank_from, date_to=view.rank_to, as_of=view.as_of, known_at=view.known_at, mode=view.mode, by=KpiGroup.UNIT
-    )
-    series = series_at(conn, Horizon(view.as_of, view.known_at), unit=unit)
+    cards = kpis_answer(conn, period, unit, None)
+    ranking_period = {**period, "date_from": view.rank_from, "date_to": view.rank_to}
+    ranking = kpis_answer(conn, ranking_period, None, KpiGroup.UNIT)
+    series = series_answer(conn, Horizon(view.as_of, view.known_at), unit, 12)
     return Figures(cards, ranking, series)
+
+
+def kpis_answer(conn: Connection, args: dict[str, Any], unit: str | None, by: KpiGroup | None) -> dict[str, Any]:
+    """``kpi_report`` of ``args`` (date_from, date_to, as_of, known_at, mode) as a unit (or everyone) sees it, reused."""
+    key = tuple(args[k] for k in ("date_from", "date_to", "as_of", "known_at", "mode"))
+    return answer(conn, ("kpis", unit, by, *key), lambda: _kpis(conn, args, unit, by))
+
+
+def series_answer(conn: Connection, horizon: Horizon, unit: str | None, months: int) -> Series:
+    """The trend and the units' activity at the horizon (``series_at``), reused."""
+    return answer(conn, ("series", horizon, unit, months), lambda: series_at(conn, horizon, unit=unit, months=months))
+
+
+def warm(conn: Connection, day: date, units: list[str]) -> None:
+    """Compute today's default dashboard and KPI answers, for everyone and for each unit officer's
+    unit, so no user waits for them (``web.app``'s warming)."""
+    view = view_for(day)
+    for unit in [None, *units]:
+        cached_figures(conn, view, unit)
+        kpis_answer(conn, {"date_from": view.date_from, "date_to": view.date_to, "as_of": day, "known_at": None, "mode": KpiMode.COHORT}, unit, KpiGroup.UNIT)
 
 
 def cached_figures(conn: Connection, view: View, unit: str | None) -> Figures:
@@ -354,7 +387,7 @@ def api_kpis(
     unit = principal.unit_scope
     args: dict[str, Any] = {"date_from": lo, "date_to": hi, "as_of": day, "known_at": instant, "mode": mode}
     with engine_of(request).connect() as conn:
-        report = answer(conn, ("api.kpis", unit, by, *args.values()), lambda: _kpis(conn, args, unit, by))
+        report = kpis_answer(conn, args, unit, by)
     if "groups" in report:
         return KpiRanking.model_validate(report)
     return KpiReport.model_validate(report)
@@ -385,7 +418,7 @@ def api_trend(
     unit = principal.unit_scope
     with engine_of(request).connect() as conn:
         horizon = Horizon(day, instant)
-        series = answer(conn, ("api.trend", horizon, unit, months), lambda: series_at(conn, horizon, unit=unit, months=months))
+        series = series_answer(conn, horizon, unit, months)
     return Trend(
         as_of=day.isoformat(),
         known_at=instant.isoformat() if instant else None,

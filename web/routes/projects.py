@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
 from events.escape import csv_cell
 from events.model import SHANGHAI, STAGE_LABELS, Event, EventType
@@ -116,17 +117,28 @@ Listing = Annotated[ListQuery, Depends(list_query)]
 
 
 def _search(request: Request, principal: Principal, query: ListQuery) -> tuple[int, list[dict[str, Any]]]:
+    with engine_of(request).connect() as conn:
+        return _listed(conn, query.horizon, query.filters, principal.unit_scope, query.page, query.page_size)
+
+
+def _listed(conn: Connection, horizon: Horizon, flt: ProjectFilter, scope: str | None, page_no: int, page_size: int) -> tuple[int, list[dict[str, Any]]]:
     """The count and the page, each reused while the read models stand still (``web.answers``): the
     count is shared by every page and order of the same filter."""
-    horizon, flt, scope = query.horizon, query.filters, principal.unit_scope
-    offset = (query.page - 1) * query.page_size
-    with engine_of(request).connect() as conn:
-        listing = ProjectListing(conn, horizon, flt, unit_scope=scope)
-        total = answer(conn, ("projects.count", horizon, replace(flt, sort=""), scope), listing.count)
-        if offset >= total:
-            return total, []
-        rows = answer(conn, ("projects.page", horizon, flt, scope, query.page_size, offset), lambda: listing.page(query.page_size, offset))
+    offset = (page_no - 1) * page_size
+    listing = ProjectListing(conn, horizon, flt, unit_scope=scope)
+    total = answer(conn, ("projects.count", horizon, replace(flt, sort=""), scope), listing.count)
+    if offset >= total:
+        return total, []
+    rows = answer(conn, ("projects.page", horizon, flt, scope, page_size, offset), lambda: listing.page(page_size, offset))
     return total, [dict(r) for r in rows]  # the callers' own copies: the cached rows stay as they were
+
+
+def warm(conn: Connection, day: date, units: list[str]) -> None:
+    """Compute the list's first page as of ``day`` (no filter), for everyone and for each unit
+    officer's unit, and the filter form's choices (``web.app``'s warming)."""
+    for scope in [None, *units]:
+        _listed(conn, Horizon(day), ProjectFilter(sort="signed_desc"), scope, 1, PAGE_SIZE)
+    answer(conn, ("projects.choices",), lambda: filter_choices(conn))
 
 
 # --- pages ------------------------------------------------------------------------------------
