@@ -435,6 +435,15 @@ def test_the_list_equals_the_fold_at_every_horizon(web_district_url: Any, web_di
             assert ProjectListing(conn, horizon, landed, unit_scope=None).count() == len(want)
             pages = [r["project_id"] for off in range(0, len(want), 3) for r in ProjectListing(conn, horizon, landed, unit_scope=None).page(3, off)]
             assert pages == want, horizon
+            # A text search counts and pages in one pass: the same count, the same pages, and the
+            # count still given past the last page.
+            named = next(s.name for s in folded.values() if s.name and len(s.name) >= 2)
+            search = ProjectFilter(q=named[:2], sort="investment_desc")
+            listing = ProjectListing(conn, horizon, search, unit_scope=None)
+            total = listing.count()
+            assert total >= 1
+            for off in (0, 2, total - 1, total, total + 5):
+                assert listing.counted_page(2, max(off, 0)) == (total, listing.page(2, max(off, 0))), (horizon, off)
     engine.dispose()
 
 

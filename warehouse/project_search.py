@@ -191,7 +191,7 @@ def _base(conn: Connection, horizon: Horizon, flt: ProjectFilter, unit_scope: st
     return where, params
 
 
-def _page_sql(where: str, sort: str, paged: bool) -> str:
+def _page_sql(where: str, sort: str, paged: bool, chosen_from: str | None = None) -> str:
     """The matching rows in the list's order (``paged``: one page; a top-N sort), with the park looked
     up for those rows only.
 
@@ -208,7 +208,7 @@ def _page_sql(where: str, sort: str, paged: bool) -> str:
         f"SELECT {', '.join('v.' + c for c in names if c != 'valid_from')}, {_STAGE_SQL} AS stage,"
         f" coalesce({_STALLED}, false) AS stalled, {park} AS park"
         f" FROM (SELECT i.project_id, i.valid_from, {whole}"
-        f"  FROM (SELECT v.project_id, v.valid_from FROM {_combined(_CHOSEN)}{where} ORDER BY {order}{limit}) i"
+        f"  FROM (SELECT v.project_id, v.valid_from FROM {chosen_from or _combined(_CHOSEN)}{where} ORDER BY {order}{limit}) i"
         "  LEFT JOIN rm_project_version f ON f.project_id = i.project_id AND f.valid_from = i.valid_from"
         f"  LEFT JOIN jsonb_to_recordset(CAST(:touched_rows AS jsonb)) AS x({spec}) ON i.valid_from IS NULL AND x.project_id = i.project_id"
         ") v"
@@ -237,6 +237,21 @@ class ProjectListing:
         where, params = self._query
         rows = self.conn.execute(text(_page_sql(where, self.filter.sort, True)), {**params, "limit": limit, "offset": offset}).mappings()
         return [dict(r) for r in rows]
+
+
+    def counted_page(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        """How many match and one page, from one pass over the versions: for a text search, which no
+        index narrows (a count and a page would each read every open version)."""
+        where, params = self._query
+        chosen = ", ".join(f"v.{c}" for c in _CHOSEN)
+        page_sql = _page_sql("", self.filter.sort, True, chosen_from="m v")
+        sql = (
+            f"WITH m AS MATERIALIZED (SELECT {chosen} FROM {_combined(_CHOSEN)}{where})"
+            f" SELECT t.total, p.* FROM (SELECT count(*) AS total FROM m) t LEFT JOIN ({page_sql}) p ON true"
+        )
+        rows = self.conn.execute(text(sql), {**params, "limit": limit, "offset": offset}).mappings().all()
+        total = int(rows[0]["total"])
+        return total, [{k: v for k, v in r.items() if k != "total"} for r in rows if r["project_id"] is not None]
 
 
 def search_projects(

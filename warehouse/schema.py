@@ -270,6 +270,14 @@ rm_project_version = Table(
         postgresql_include=["valid_from", "unit", "industry", "reached", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "name", "investor", "parcel_id", "factory_id"],
         postgresql_where=text("valid_to = DATE '9999-12-31'"),
     ),
+    Index(
+        "rm_project_version_open_stage",
+        "reached",
+        "industry",
+        "cancelled_on",
+        postgresql_include=["project_id", "valid_from", "unit", "signed_on", "last_change_on", "investment_wan", "funds_wan", "parcel_id", "factory_id"],
+        postgresql_where=text("valid_to = DATE '9999-12-31'"),
+    ),
     comment="Valid-time versions of each project's state (as of a day, known at rm_position.seq): what KPIs sum",
 )
 

@@ -126,6 +126,9 @@ def _listed(conn: Connection, horizon: Horizon, flt: ProjectFilter, scope: str |
     count is shared by every page and order of the same filter."""
     offset = (page_no - 1) * page_size
     listing = ProjectListing(conn, horizon, flt, unit_scope=scope)
+    if flt.q:  # a text search reads every version whatever is asked: count and page in one pass
+        total, rows = answer(conn, ("projects.search", horizon, flt, scope, page_size, offset), lambda: listing.counted_page(page_size, offset))
+        return total, [dict(r) for r in rows]
     total = answer(conn, ("projects.count", horizon, replace(flt, sort=""), scope), listing.count)
     if offset >= total:
         return total, []
