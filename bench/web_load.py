@@ -12,7 +12,8 @@
    ``--parcels`` parcels, ``--factories`` standard factories, four park outlines and a few POIs
    written as GeoPackages (EPSG:4544, Chinese field names) and loaded through
    ``ingestion.land_files.load_land_file``; users of each role (Argon2 hashes of one password).
-2. **The server**: ``zhaoshang serve --workers N --port P`` as a subprocess over that database.
+2. **The server**: ``zhaoshang serve --workers N --port P`` as a subprocess over that database, started
+   cold: the answers a previous run kept in the warehouse (``web_answer``) are deleted first.
 3. **The probe**: every endpoint of the mix (``ENDPOINTS``, or ``--endpoints FILE``, a JSON list of
    the same shape) fetched once as a planner; one that answers 404/405 is not built (yet) and left
    out of the run, and said so.
@@ -645,6 +646,10 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     the_plan = plan(bench, args, [_endpoint(s) for s in specs])
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
+    # A cold start: the answers an earlier run left in the warehouse (same code, same read models)
+    # would serve this run's questions before anything is computed.
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM web_answer"))
     server = start_server(bench.database_url, port, args.workers, bench.work / "serve.log")
     try:
         print(f"server: {base} ({args.workers} workers)", flush=True)
