@@ -141,3 +141,60 @@ def test_warming_computes_the_default_answers_every_process_then_reads(web_distr
             for path in ("/dashboard", "/api/kpis?by=unit", "/api/kpis/trend", "/projects", "/api/projects"):
                 assert client.get(path).status_code == 200, (user, path)
     _one_process_later()
+
+
+def _question_key(conn: Any, question: tuple[Any, ...]) -> tuple[str, str, int]:
+    """(sha, models version, advisory lock key) of a question, as ``web.answers.answer`` makes them."""
+    import hashlib
+
+    from warehouse.read_models import current_version
+
+    version = current_version(conn)
+    assert version is not None
+    models_version = f"{version[0]}@{version[1].isoformat()}"
+    sha = hashlib.sha256(f"{answers.code_fingerprint()}\n{models_version}\n{question!r}".encode()).hexdigest()
+    return sha, models_version, int.from_bytes(bytes.fromhex(sha[:16]), "big", signed=True)
+
+
+def test_a_process_waits_for_the_answer_another_one_is_computing(db: Engine) -> None:
+    import threading
+
+    from warehouse.answer_store import keep_answer
+
+    load_records(db, _hostile_events(date(2025, 6, 30)))
+    read_models.refresh(db)
+    question = ("test.single-flight",)
+    with db.connect() as other:  # another process, computing the question: it holds the question's lock
+        sha, models_version, lock = _question_key(other, question)
+        assert other.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock}).scalar()
+        made, compute = _calls("computed here")
+        got: list[Any] = []
+
+        def ask() -> None:
+            with db.connect() as conn:
+                got.append(answer(conn, question, compute))
+
+        waiter = threading.Thread(target=ask)
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and made == []  # waiting, not computing
+        keep_answer(db, sha, models_version, repr(question), encode("computed there"))
+        waiter.join(10)
+        assert got == ["computed there"] and made == []
+        other.rollback()
+
+    # The other process ends without keeping an answer (it failed): the waiter computes it.
+    _one_process_later()
+    question = ("test.single-flight", 2)
+    with db.connect() as other:
+        _sha, _v, lock = _question_key(other, question)
+        other.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock})
+        made, compute = _calls("computed here")
+        got.clear()
+        waiter = threading.Thread(target=ask)
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and made == []
+        other.rollback()  # its transaction ends: the lock is released
+        waiter.join(10)
+    assert got == ["computed here"] and made == [1]

@@ -8,7 +8,8 @@ the models lag behind the log nothing is reused: each request computes its answe
 read models' readers do.
 
 Two levels: a small LRU per process, then the warehouse (``web_answer``), so every worker process
-and every host behind a proxy computes each question once per version, not once each. In the
+and every host behind a proxy computes each question once per version, not once each; a process
+that finds another one computing the same question (its advisory lock) waits for that answer. In the
 warehouse an answer is tagged JSON (:func:`encode` / :func:`decode`): dates, instants, tuples and the
 answers' own dataclasses come back as they went in; data is never code (no pickle), and a type the
 codec does not know is simply not shared. Its key is the SHA-256 of the code's fingerprint (a
@@ -22,6 +23,7 @@ import hashlib
 import importlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import date, datetime
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from warehouse.answer_store import keep_answer, read_answer
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CACHE_SIZE = 512  # answers per process (each is a page of rows or a few figures: kilobytes)
+WAIT_S = 20.0  # at most this long for another process's answer to the same question, then compute it too
+POLL_S = 0.05
 # The packages whose dataclasses an answer may hold (decoding builds nothing else).
 DATACLASS_PACKAGES = ("events.", "warehouse.", "web.")
 _ROOT = Path(__file__).resolve().parent.parent
@@ -141,18 +145,35 @@ def answer(conn: Connection, question: tuple[Hashable, ...], compute: Callable[[
     models_version = f"{version[0]}@{version[1].isoformat()}"
     asked = repr(question)
     sha = hashlib.sha256(f"{code_fingerprint()}\n{models_version}\n{asked}".encode()).hexdigest()
-    kept = read_answer(conn, sha)
-    found: T
-    if kept is not None:
-        found = decode(kept)
-    else:
-        found = compute()
-        _share(conn, sha, models_version, asked, found)
+    found: T = _once(conn, sha, lambda: _computed(conn, sha, models_version, asked, compute))
     with _lock:
         _cache[key] = found
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return found
+
+
+def _computed(conn: Connection, sha: str, models_version: str, asked: str, compute: Callable[[], T]) -> T:
+    found = compute()
+    _share(conn, sha, models_version, asked, found)
+    return found
+
+
+def _once(conn: Connection, sha: str, compute: Callable[[], T]) -> T:
+    """The kept answer, else ``compute()`` — unless another process is computing the same question
+    (it holds the question's advisory lock): then wait for its answer to be kept, polling, for at most
+    ``WAIT_S``. The lock is the transaction's (released however the request ends) and only ever tried,
+    never waited on, so nested questions cannot deadlock."""
+    lock = int.from_bytes(bytes.fromhex(sha[:16]), "big", signed=True)
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        kept = read_answer(conn, sha)
+        if kept is not None:
+            return decode(kept)  # type: ignore[no-any-return]
+        if conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": lock}).scalar() or time.monotonic() > deadline:
+            kept = read_answer(conn, sha)  # kept between the look and the lock
+            return decode(kept) if kept is not None else compute()
+        time.sleep(POLL_S)
 
 
 def _share(conn: Connection, sha: str, models_version: str, asked: str, found: object) -> None:
