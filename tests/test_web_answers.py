@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from events.model import SHANGHAI
-from tests.test_web_dashboard import _event, _hostile_events
+from tests.web_district import dashboard_event, hostile_unit_events
 from tests.webutil import app_for, client_login
 from warehouse import read_models
 from warehouse.dashboard import Series, UnitActivity
@@ -72,7 +72,7 @@ def _one_process_later() -> None:
 
 def test_an_answer_is_computed_once_for_every_process_and_version(db: Engine) -> None:
     end = date(2025, 6, 30)
-    load_records(db, _hostile_events(end))
+    load_records(db, hostile_unit_events(end))
     read_models.refresh(db)
     question = ("test.shared", end)
     value = {"rows": [{"signed_on": end, "n": 3}], "total": 3}
@@ -87,7 +87,7 @@ def test_an_answer_is_computed_once_for_every_process_and_version(db: Engine) ->
 
     # An event appended: the models lag, nothing is reused or kept.
     recorded = datetime.combine(end, datetime.min.time(), SHANGHAI)
-    load_records(db, [_event("X-s", "X", "signed", end - timedelta(days=3), {"investment_wan": 1, "investor": "某", "industry": "新材料", "name": "x", "unit": "某单位"}, recorded)])
+    load_records(db, [dashboard_event("X-s", "X", "signed", end - timedelta(days=3), {"investment_wan": 1, "investor": "某", "industry": "新材料", "name": "x", "unit": "某单位"}, recorded)])
     with db.connect() as conn:
         assert answer(conn, question, compute) == value
     assert made == [1, 1]
@@ -101,7 +101,7 @@ def test_an_answer_is_computed_once_for_every_process_and_version(db: Engine) ->
 
 
 def test_an_answer_the_codec_cannot_carry_stays_in_its_process(db: Engine) -> None:
-    load_records(db, _hostile_events(date(2025, 6, 30)))
+    load_records(db, hostile_unit_events(date(2025, 6, 30)))
     read_models.refresh(db)
     made, compute = _calls({1, 2})
     with db.connect() as conn:
@@ -161,7 +161,7 @@ def test_a_process_waits_for_the_answer_another_one_is_computing(db: Engine) -> 
 
     from warehouse.answer_store import keep_answer
 
-    load_records(db, _hostile_events(date(2025, 6, 30)))
+    load_records(db, hostile_unit_events(date(2025, 6, 30)))
     read_models.refresh(db)
     question = ("test.single-flight",)
     with db.connect() as other:  # another process, computing the question: it holds the question's lock

@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine
@@ -20,9 +19,9 @@ from typer.testing import CliRunner
 from events.escape import xlsx_unescape
 from events.kpis import KPI_KEYS
 from events.model import SHANGHAI
-from events.store import Horizon, Incoming
+from events.store import Horizon
 from reports.kpi import format_kpi
-from tests.web_district import HOSTILE_NAMES, WebDistrict
+from tests.web_district import HOSTILE_NAMES, WebDistrict, dashboard_event, hostile_unit_events
 from tests.webutil import UNIT_A, UNIT_B, client_login, login
 from warehouse import read_models
 from warehouse.dashboard import months_without_progress, series_at, trend_months
@@ -300,30 +299,10 @@ def test_trend_agrees_with_kpi_report(web_district_url: Any, district_client: An
     ]
 
 
-def _event(eid: str, pid: str, type_: str, on: date, payload: dict[str, Any], recorded: datetime) -> Incoming:
-    record = {"event_id": eid, "project_id": pid, "type": type_, "occurred_at": on.isoformat(), "recorded_at": recorded.isoformat(), "payload": payload}
-    return Incoming(orjson.dumps(record), "test:dashboard", eid)
-
-
-def _hostile_events(end: date) -> list[Incoming]:
-    """Projects whose responsible units are hostile names (and a formula), some behind the read models."""
-    at = datetime.combine(end - timedelta(days=90), datetime.min.time(), SHANGHAI)
-    base = {"investment_wan": 5000, "investor": "某公司", "industry": "新材料"}
-    units = [*HOSTILE_NAMES, "=HYPERLINK(\"http://x\",\"y\")"]
-    out = []
-    for i, unit in enumerate(units):
-        signed = end - timedelta(days=60 + 30 * i)
-        out.append(_event(f"H{i}-s", f"H{i}", "signed", signed, {**base, "name": f"项目{i}", "unit": unit}, at))
-        out.append(_event(f"H{i}-f", f"H{i}", "funds_arrived", signed + timedelta(days=5), {"amount_wan": 100 * (i + 1)}, at))
-        if i % 2:
-            out.append(_event(f"H{i}-l", f"H{i}", "landed", signed + timedelta(days=10), {"land_area_mu": 10}, at))
-    return out
-
-
 def test_trend_and_unit_figures_while_the_read_models_lag(db: Engine) -> None:
     """Events appended after the read models' position are re-folded: the same figures before and after refreshing."""
     end = date(2025, 6, 30)
-    load_records(db, _hostile_events(end))
+    load_records(db, hostile_unit_events(end))
     unit = HOSTILE_NAMES[1]
     with db.connect() as conn:
         lagging = (_trend_figures(series_at(conn, Horizon(end), unit=unit).trend), series_at(conn, Horizon(end)).activity)
@@ -344,7 +323,7 @@ def test_months_without_progress() -> None:
 
 def test_hostile_unit_names_are_text(client: Any, db: Engine) -> None:
     end = date(2025, 6, 30)
-    load_records(db, _hostile_events(end))
+    load_records(db, hostile_unit_events(end))
     read_models.refresh(db)
     client_login(client, "planner1")
     p = {"as_of": end.isoformat(), "date_from": "2024-07-01", "date_to": end.isoformat(), "ranking": "period"}
@@ -409,7 +388,7 @@ def test_dashboard_in_the_browser(browser: Any, district_server: str, web_distri
 
 def test_hostile_unit_names_in_the_browser(browser: Any, web_server: str, web_db: Engine) -> None:
     end = date(2025, 6, 30)
-    load_records(web_db, _hostile_events(end))
+    load_records(web_db, hostile_unit_events(end))
     read_models.refresh(web_db)
     page = browser.new_page()
     dialogs: list[str] = []
@@ -430,14 +409,14 @@ def test_figures_follow_the_log_whatever_is_cached(client: Any, db: Engine) -> N
     """Figures are reused only while the read models are current and unchanged: an event appended
     shows at once (read models lagging), and still after the models catch up."""
     end = date(2025, 6, 30)
-    load_records(db, _hostile_events(end))
+    load_records(db, hostile_unit_events(end))
     read_models.refresh(db)
     client_login(client, "planner1")
     p = {"as_of": end.isoformat(), "date_from": "2024-07-01", "date_to": end.isoformat()}
     first = DashboardHTML(client.get("/dashboard", params=p).text).cards
     assert DashboardHTML(client.get("/dashboard", params=p).text).cards == first
     recorded = datetime.combine(end, datetime.min.time(), SHANGHAI)
-    load_records(db, [_event("X-s", "X", "signed", end - timedelta(days=3), {"investment_wan": 1, "investor": "某", "industry": "新材料", "name": "x", "unit": "某单位"}, recorded)])
+    load_records(db, [dashboard_event("X-s", "X", "signed", end - timedelta(days=3), {"investment_wan": 1, "investor": "某", "industry": "新材料", "name": "x", "unit": "某单位"}, recorded)])
     lagging = DashboardHTML(client.get("/dashboard", params=p).text).cards
     assert int(lagging["signed"]) == int(first["signed"]) + 1
     read_models.refresh(db)

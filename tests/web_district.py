@@ -95,3 +95,23 @@ def load_web_district(engine: Engine, out_dir: Path, today: date, *, projects: i
         published_at=published_at,
         events=result.accepted,
     )
+
+
+def dashboard_event(eid: str, pid: str, type_: str, on: date, payload: dict[str, Any], recorded: datetime) -> Incoming:
+    record = {"event_id": eid, "project_id": pid, "type": type_, "occurred_at": on.isoformat(), "recorded_at": recorded.isoformat(), "payload": payload}
+    return Incoming(orjson.dumps(record), "test:dashboard", eid)
+
+
+def hostile_unit_events(end: date) -> list[Incoming]:
+    """Projects whose responsible units are hostile names (and a formula), some behind the read models."""
+    at = datetime.combine(end - timedelta(days=90), datetime.min.time(), SHANGHAI)
+    base = {"investment_wan": 5000, "investor": "某公司", "industry": "新材料"}
+    units = [*HOSTILE_NAMES, "=HYPERLINK(\"http://x\",\"y\")"]
+    out = []
+    for i, unit in enumerate(units):
+        signed = end - timedelta(days=60 + 30 * i)
+        out.append(dashboard_event(f"H{i}-s", f"H{i}", "signed", signed, {**base, "name": f"项目{i}", "unit": unit}, at))
+        out.append(dashboard_event(f"H{i}-f", f"H{i}", "funds_arrived", signed + timedelta(days=5), {"amount_wan": 100 * (i + 1)}, at))
+        if i % 2:
+            out.append(dashboard_event(f"H{i}-l", f"H{i}", "landed", signed + timedelta(days=10), {"land_area_mu": 10}, at))
+    return out
