@@ -16,7 +16,7 @@ the KPIs' definition (``warehouse.read_models._STALLED``), so the list and the d
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -90,12 +90,6 @@ class ProjectFilter:
     signed_from: date | None = None
     signed_to: date | None = None
     sort: str = "signed_desc"
-
-
-@dataclass(slots=True)
-class ProjectPage:
-    total: int
-    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _like(q: str) -> str:
@@ -238,10 +232,11 @@ class ProjectListing:
         rows = self.conn.execute(text(_page_sql(where, self.filter.sort, True)), {**params, "limit": limit, "offset": offset}).mappings()
         return [dict(r) for r in rows]
 
-
     def counted_page(self, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
         """How many match and one page, from one pass over the versions: for a text search, which no
-        index narrows (a count and a page would each read every open version)."""
+        index narrows (a count and a page would each read every open version). The matches are kept
+        once and counted, then the top N taken (a count as a window over the page query would sort
+        every matching row instead, spilling beyond ``work_mem`` at 200,000 projects)."""
         where, params = self._query
         chosen = ", ".join(f"v.{c}" for c in _CHOSEN)
         page_sql = _page_sql("", self.filter.sort, True, chosen_from="m v")
@@ -252,21 +247,6 @@ class ProjectListing:
         rows = self.conn.execute(text(sql), {**params, "limit": limit, "offset": offset}).mappings().all()
         total = int(rows[0]["total"])
         return total, [{k: v for k, v in r.items() if k != "total"} for r in rows if r["project_id"] is not None]
-
-
-def search_projects(
-    conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None, limit: int, offset: int
-) -> ProjectPage:
-    """One page of the matching projects at the horizon and how many match: a count and a page statement.
-
-    (A count as a window over the page query would scan once, but it sorts every matching row
-    instead of keeping the top N, and spills beyond ``work_mem`` at 200,000 projects.)
-    """
-    listing = ProjectListing(conn, horizon, flt, unit_scope=unit_scope)
-    total = listing.count()
-    if offset >= total:
-        return ProjectPage(total)
-    return ProjectPage(total, listing.page(limit, offset))
 
 
 def iter_projects(conn: Connection, horizon: Horizon, flt: ProjectFilter, *, unit_scope: str | None) -> Iterator[dict[str, Any]]:

@@ -192,12 +192,17 @@ class Figures:
 def figures(conn: Connection, view: View, unit: str | None) -> Figures:
     """Everything the dashboard shows, in one transaction (the read models' position held FOR SHARE).
     Each part is the answer the API gives to the same question (``/api/kpis``, ``/api/kpis/trend``)."""
-    period: dict[str, Any] = {"date_from": view.date_from, "date_to": view.date_to, "as_of": view.as_of, "known_at": view.known_at, "mode": view.mode}
+    period = _period(view)
     cards = kpis_answer(conn, period, unit, None)
     ranking_period = {**period, "date_from": view.rank_from, "date_to": view.rank_to}
     ranking = kpis_answer(conn, ranking_period, None, KpiGroup.UNIT)
     series = series_answer(conn, Horizon(view.as_of, view.known_at), unit, 12)
     return Figures(cards, ranking, series)
+
+
+def _period(view: View) -> dict[str, Any]:
+    """The KPI arguments of the view's period (the cards; ``/api/kpis`` asks the same)."""
+    return {"date_from": view.date_from, "date_to": view.date_to, "as_of": view.as_of, "known_at": view.known_at, "mode": view.mode}
 
 
 def kpis_answer(conn: Connection, args: dict[str, Any], unit: str | None, by: KpiGroup | None) -> dict[str, Any]:
@@ -217,7 +222,7 @@ def warm(conn: Connection, day: date, units: list[str]) -> None:
     view = view_for(day)
     for unit in [None, *units]:
         cached_figures(conn, view, unit)
-        kpis_answer(conn, {"date_from": view.date_from, "date_to": view.date_to, "as_of": day, "known_at": None, "mode": KpiMode.COHORT}, unit, KpiGroup.UNIT)
+        kpis_answer(conn, _period(view), unit, KpiGroup.UNIT)
 
 
 def cached_figures(conn: Connection, view: View, unit: str | None) -> Figures:
@@ -397,9 +402,10 @@ def _kpis(conn: Connection, args: dict[str, Any], unit: str | None, by: KpiGroup
     if unit is None:
         return kpi_report(conn, **args, by=by)
     if by is KpiGroup.UNIT:
-        report = kpi_report(conn, **args, by=by)
+        # The unit's row of everyone's ranking (that answer shared with every other unit), as a copy.
+        report = dict(kpis_answer(conn, args, None, by))
         report["groups"] = [g for g in report["groups"] if g["key"] == unit]
-        report["total"] = report["groups"][0] if report["groups"] else kpi_report(conn, unit=unit, **args)
+        report["total"] = report["groups"][0] if report["groups"] else kpis_answer(conn, args, unit, None)
         return report
     return kpi_report(conn, unit=unit, **args, by=by)
 
