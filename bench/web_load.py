@@ -415,10 +415,9 @@ def plan(bench: Bench, args: argparse.Namespace, endpoints: list[dict[str, Any]]
         }
         sample = conn.execute(
             text(
-                "SELECT project_id, unit, record->>'name' AS name FROM ("
-                "  SELECT v.project_id, v.unit, row_number() OVER (PARTITION BY v.unit ORDER BY md5(v.project_id)) AS k"
+                "SELECT project_id, unit, name FROM ("
+                "  SELECT v.project_id, v.unit, v.name, row_number() OVER (PARTITION BY v.unit ORDER BY md5(v.project_id)) AS k"
                 "  FROM rm_project_version v WHERE v.valid_to = DATE '9999-12-31') s"
-                " JOIN LATERAL (SELECT record FROM rm_project_record r WHERE r.project_id = s.project_id ORDER BY valid_from DESC LIMIT 1) r ON true"
                 " WHERE k <= 200"
             )
         ).all()

@@ -322,6 +322,16 @@ def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
+# The keys of a state record, in the order state_record writes them: a store may keep a record as
+# the list of its values (warehouse.read_models keeps a million of them) and rebuild it from this.
+RECORD_FIELDS = (
+    "project_id", "name", "investor", "industry", "unit", "channel", "investment_wan", "foreign",
+    "foreign_usd_wan", "confidential", "location", "intended_parcel_id", "reached", "signed_on",
+    "landed_on", "started_on", "produced_on", "cancelled_on", "cancel_reason", "last_change_on",
+    "funds", "sites", "anomalies", "merged_into", "signed_seen",
+)  # fmt: skip
+
+
 def state_record(state: ProjectState) -> dict[str, Any]:
     """Everything a :class:`ProjectState` holds, JSON-ready (dates as ISO strings): what a read model
     stores, so :func:`state_from_record` gives back an equal state without the events."""

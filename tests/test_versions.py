@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 
 from events.model import CORRECTION_TYPES, Event, EventType, end_of_day, local_date
-from events.projection import fold, state_record
+from events.projection import RECORD_FIELDS, fold, state_from_record, state_record
 from events.store import Horizon
 from events.versions import Version, extend_versions, group_by_subject, versions
 from tests.strategies import histories
@@ -41,6 +41,11 @@ def test_versions_equal_the_fold_on_every_day(history: list[Event]) -> None:
             visible = [e for e in history if Horizon(day).sees(e)]  # corrections (retracted, merged) whatever their date
             state = fold(visible).get(pid)
             assert _version_on(vs, day) == (state_record(state) if state is not None else None), (pid, day)
+            if state is not None:
+                # A store may keep a record as its values in RECORD_FIELDS order (warehouse.read_models does).
+                record = state_record(state)
+                assert tuple(record) == RECORD_FIELDS
+                assert state_record(state_from_record(dict(zip(RECORD_FIELDS, record.values(), strict=True)))) == record
 
 
 @settings(max_examples=500, deadline=None)

@@ -57,18 +57,15 @@ class Candidate:
     reasons: list[tuple[str, str]] = field(default_factory=list)  # (zh, en)
 
 
-_NORMAL_INVESTOR = r"regexp_replace(lower(r.record->>'investor'), '[[:space:]()（）·.,，、\-]', '', 'g')"
+_NORMAL_INVESTOR = r"regexp_replace(lower(v.investor), '[[:space:]()（）·.,，、\-]', '', 'g')"
 
 _CANDIDATE_ROWS = f"""
-WITH current AS (
-    SELECT v.project_id, v.valid_from, v.signed_on, v.investment_wan, v.industry, v.unit, v.channel, v.confidential
+WITH named AS (
+    SELECT v.project_id, v.valid_from, v.signed_on, v.investment_wan, v.industry, v.unit, v.channel, v.confidential,
+           v.name, v.investor, {_NORMAL_INVESTOR} AS investor_key
     FROM rm_project_version v
     WHERE v.valid_from <= :d AND v.valid_to > :d AND v.merged_into IS NULL AND v.cancelled_on IS NULL AND v.signed_on IS NOT NULL
-      AND (CAST(:unit AS text) IS NULL OR v.unit = :unit)
-), named AS (
-    SELECT c.*, r.record->>'name' AS name, r.record->>'investor' AS investor, {_NORMAL_INVESTOR} AS investor_key
-    FROM current c JOIN rm_project_record r USING (project_id, valid_from)
-    WHERE coalesce(r.record->>'investor', '') <> ''
+      AND (CAST(:unit AS text) IS NULL OR v.unit = :unit) AND coalesce(v.investor, '') <> ''
 )
 SELECT * FROM named WHERE investor_key IN (SELECT investor_key FROM named GROUP BY 1 HAVING count(*) > 1)
 ORDER BY investor_key, signed_on, project_id

@@ -32,7 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 
 metadata = MetaData()
 
@@ -286,9 +286,9 @@ rm_project_record = Table(
     metadata,
     Column("project_id", Text, nullable=False),
     Column("valid_from", Date, nullable=False),
-    Column("record", JSONB, nullable=False),
+    Column("record", JSON, nullable=False),
     PrimaryKeyConstraint("project_id", "valid_from", name="rm_project_record_pkey"),
-    comment="The whole state of each version (events.projection.state_record)",
+    comment="The whole state of each version: the JSON array of events.projection.state_record's values in RECORD_FIELDS order",
 )
 
 web_user = Table(
