@@ -457,3 +457,22 @@ def empty_tables(conn: Connection, *tables: str) -> None:
         return
     conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
     conn.exec_driver_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE")
+
+
+# The log's indexes that only the read models need (migration 0010): dropped, the log is as it was
+# before them, for the "before this issue" side of a comparison.
+_READ_MODEL_LOG_INDEXES = {
+    "event_log_project": "CREATE INDEX event_log_project ON event_log (project_id)",
+    "event_log_recorded": "CREATE INDEX event_log_recorded ON event_log (recorded_at) INCLUDE (occurred_at, type, project_id)",
+    "event_log_retraction_target": (
+        "CREATE INDEX event_log_retraction_target ON event_log ((payload->>'event_id')) WHERE type = 'retracted'"
+    ),
+}
+
+
+def read_model_log_indexes(conn: Connection, *, keep: bool) -> None:
+    """Drop the read models' indexes on the (empty) log, and create them again when ``keep``."""
+    for index, create in _READ_MODEL_LOG_INDEXES.items():
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
+        if keep:
+            conn.exec_driver_sql(create)

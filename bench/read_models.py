@@ -1,12 +1,13 @@
 """Read models over 1,000,000 events: every as-of answer next to a bare scan of the log, in the same run.
 
-    ./run bench read_models [--events N] [--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]
+    ./run bench read_models [--events N] [--append-runs N] [--growth] [--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]
 
 In the run's own database (or the empty one given):
 
 1. **Append, before and after**: the event file loaded as before this issue (the read models' three
    log indexes dropped, no projector) and then as now (indexes kept, ``read_models.refresh`` after
-   the load), each from an empty log.
+   the load), each from an empty log; ``--append-runs`` pairs (default 3) at the largest size, one
+   after the other, each pair's ratio its own.
 2. **Answers**, each three times on the warm log, in a process of its own (so its peak memory is its
    own), next to the bare scan (``SELECT … FROM event_log`` fetched through psycopg, nothing done):
    current KPIs by unit (as of the clock's today, known now), KPIs at month ends (known now), KPIs
@@ -31,7 +32,17 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import FULL_EVENTS, N_EVENTS, ROOT, Bench, bench_run, empty_tables, parser
+from _common import (
+    FULL_EVENTS,
+    N_EVENTS,
+    ROOT,
+    Bench,
+    CpuMeter,
+    bench_run,
+    empty_tables,
+    parser,
+    read_model_log_indexes,
+)
 from sqlalchemy import text
 
 from events.model import SHANGHAI
@@ -43,13 +54,6 @@ from warehouse.replay import kpi_report
 
 ZHAOSHANG = str(Path(sys.executable).with_name("zhaoshang"))
 RUNS = 3
-LOG_INDEXES = {
-    "event_log_project": "CREATE INDEX event_log_project ON event_log (project_id)",
-    "event_log_recorded": "CREATE INDEX event_log_recorded ON event_log (recorded_at) INCLUDE (occurred_at, type, project_id)",
-    "event_log_retraction_target": (
-        "CREATE INDEX event_log_retraction_target ON event_log ((payload->>'event_id')) WHERE type = 'retracted'"
-    ),
-}
 MONTH_ENDS = (date(2024, 6, 30), date(2025, 6, 30), date(2026, 9, 30))
 ANY_HORIZONS = (
     (date(2024, 3, 17), datetime(2024, 4, 2, 10, 30, tzinfo=SHANGHAI)),
@@ -170,17 +174,16 @@ def _load(bench: Bench, events: Path, *, before: bool) -> dict[str, float]:
     with engine.begin() as conn:
         empty_tables(conn, "event_log", "dead_letter", "rm_project_version", "rm_project_record")
         conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
-        for index, create in LOG_INDEXES.items():
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
-            if not before:
-                conn.exec_driver_sql(create)
+        read_model_log_indexes(conn, keep=not before)
     t0 = time.perf_counter()
     res = load_records(engine, read_jsonl(events, "bench"))
     t1 = time.perf_counter()
     out = {"load": t1 - t0, "read": float(res.read)}
     if not before:
-        read_models.refresh(engine)
+        with CpuMeter(engine) as cpu:
+            read_models.refresh(engine)
         out["refresh"] = time.perf_counter() - t1
+        out["refresh_client_cpu"], out["refresh_server_cpu"] = cpu.client, cpu.server
     return out
 
 
@@ -194,6 +197,7 @@ def main() -> None:
         return
     ap = parser(__doc__)
     ap.add_argument("--events", type=int, default=N_EVENTS, help=f"events in the log (default $ZHAOSHANG_BENCH_EVENTS or {FULL_EVENTS:,})")
+    ap.add_argument("--append-runs", type=int, default=RUNS, help=f"append pairs (before, now) at the largest size (default {RUNS})")
     ap.add_argument("--growth", action="store_true", help="also measure at 10,000 and 100,000 events first (how each figure grows)")
     args = ap.parse_args()
     with bench_run("read_models", args, published={"events": FULL_EVENTS}) as bench:
@@ -208,16 +212,23 @@ NAMES = ("bare scan", "current kpis by unit", "month-end kpis", "any-instant kpi
 GROWTH_SIZES = (10_000, 100_000)
 
 
-def measure(bench: Bench, n: int) -> dict[str, Any]:
-    """Append ``n`` events before and after this issue, then every answer's figures at that size."""
+def measure(bench: Bench, n: int, append_runs: int = 1) -> dict[str, Any]:
+    """Append ``n`` events before and after this issue (``append_runs`` pairs), then every answer's figures at that size."""
     engine = bench.engine
     assert engine is not None
     url = bench.database_url
     events = bench.events_file(n)
-    before = _load(bench, events, before=True)
-    print(f"[{n:,}] append before: {before['load']:.1f} s", flush=True)
-    after = _load(bench, events, before=False)
-    print(f"[{n:,}] append now: {after['load']:.1f} s + read models {after['refresh']:.1f} s", flush=True)
+    pairs = []
+    for _ in range(append_runs):
+        before = _load(bench, events, before=True)
+        print(f"[{n:,}] append before: {before['load']:.1f} s", flush=True)
+        after = _load(bench, events, before=False)
+        print(
+            f"[{n:,}] append now: {after['load']:.1f} s + read models {after['refresh']:.1f} s"
+            f" (CPU s: {after['refresh_client_cpu']:.1f} Python, {after['refresh_server_cpu']:.1f} PostgreSQL)",
+            flush=True,
+        )
+        pairs.append((before, after))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
         projects = conn.execute(text("SELECT count(DISTINCT project_id) FROM event_log")).scalar_one()
@@ -227,7 +238,7 @@ def measure(bench: Bench, n: int) -> dict[str, Any]:
     for name in NAMES:
         figures[name] = run_figure(name, url)
         print(f"[{n:,}]  {name}: {_ms(figures[name]['seconds'][:5])} ms · peak {figures[name]['peak_mib']:.0f} MiB", flush=True)
-    return {"n": n, "before": before, "after": after, "projects": projects, "versions": versions, "figures": figures}
+    return {"n": n, "before": before, "after": after, "pairs": pairs, "projects": projects, "versions": versions, "figures": figures}
 
 
 def _growth_table(results: list[dict[str, Any]]) -> str:
@@ -245,7 +256,7 @@ def _growth_table(results: list[dict[str, Any]]) -> str:
 def run(bench: Bench, args: argparse.Namespace) -> None:
     sizes = [n for n in GROWTH_SIZES if n < args.events] if args.growth else []
     results = [measure(bench, n) for n in sizes]
-    last = measure(bench, args.events)
+    last = measure(bench, args.events, args.append_runs)
     results.append(last)
     load0 = os.getloadavg()[0]
     figures, before, after = last["figures"], last["before"], last["after"]
@@ -256,6 +267,14 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     rate_now = after["read"] / (after["load"] + after["refresh"])
     rate_now_append = after["read"] / after["load"]
     growth = _growth_table(results) if len(results) > 1 else "(run with --growth for 10,000 and 100,000 events too)"
+    append_rows = []
+    for i, (b, a) in enumerate(last["pairs"], 1):
+        rb = b["read"] / b["load"]
+        append_rows.append(
+            f"| {i} | {b['load']:.1f} | {a['load']:.1f} | {a['refresh']:.1f} ({a['refresh_client_cpu']:.1f} + {a['refresh_server_cpu']:.1f}) |"
+            f" {a['read'] / a['load'] / rb:.2f}× | **{a['read'] / (a['load'] + a['refresh']) / rb:.2f}×** |"
+        )
+    append_table = "\n".join(append_rows)
 
     def row(name: str, what: str, goal: str) -> str:
         xs = figures[name]["seconds"]
@@ -288,11 +307,14 @@ run over the median bare scan of the same run. Load average {load0:.1f} at the e
 |---|---:|---:|---|---:|
 {table}
 
-Append of the {args.events:,} events into an empty log: before this issue (no read-model indexes,
-no projector) {before['load']:.1f} s ({rate_before:,.0f} events/s); now {after['load']:.1f} s
-({rate_now_append:,.0f} events/s, **{rate_now_append / rate_before:.2f}×**) plus {after['refresh']:.1f} s for the
-projector to bring the read models up to the log: {rate_now:,.0f} events/s with the read models
-kept (**{rate_now / rate_before:.2f}×**; goal ≥ 0.8×).
+Append of the {args.events:,} events into an empty log, {len(last['pairs'])} pairs one after the other: before this
+issue (no read-model indexes, no projector), then now (with them) followed by the projector bringing
+the read models up to the log (its CPU seconds: Python + PostgreSQL). Goal: with the read models
+kept, ≥ 0.8× of the rate before.
+
+| run | before: append s | now: append s | + projector s (CPU) | append ÷ before | with the read models ÷ before |
+|---|---:|---:|---:|---:|---:|
+{append_table}
 
 How each figure grows with the log (same run; peak memory of the answering process):
 

@@ -13,8 +13,13 @@
    committed), the ratio (goal ≥ 0.6), the peak RSS of each process, and checks the warehouse
    holds every event exactly once.
 
+5. With ``--kept-vs-before R``: R pairs of one-process sink runs on the same topic, one after the
+   other: *before* the read models (their log indexes dropped, projected only once the sink has
+   stopped, outside its rate) and *kept* (indexes in place, the projector following every
+   ``--projections-every`` seconds while the sink runs); each pair's ratio kept ÷ before (goal ≥ 0.8).
+
 Usage: ``./run bench stream [--events N] [--partitions P] [--batch-size B] [--workers 1,3]
-[--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]``.
+[--kept-vs-before R] [--database-url URL] [--work-dir DIR] [--cache-dir DIR] [--keep] [--no-doc]``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Bench, bench_run, empty_tables, parser, stop_when_consumed
+from _common import ROOT, Bench, bench_run, empty_tables, parser, read_model_log_indexes, stop_when_consumed
 from sqlalchemy import text
 
 from ingestion.broker import LocalBroker
@@ -233,6 +238,7 @@ def main() -> None:
                     help="fail when the sink commits nothing new for this many seconds (default 300)")
     ap.add_argument("--bare", nargs=3, metavar=("BOOTSTRAP", "TOPIC", "N"), help=argparse.SUPPRESS)
     ap.add_argument("--projections-every", type=float, default=5.0, help="seconds between the read models' catch-ups while the sink runs (0: only at its end)")
+    ap.add_argument("--kept-vs-before", type=int, default=3, metavar="R", help="pairs of sink runs before the read models and with them kept (0: none)")
     args = ap.parse_args()
     if args.bare:
         bare_consumer(args.bare[0], args.bare[1], int(args.bare[2]))
@@ -246,7 +252,6 @@ def main() -> None:
 
 def run(bench: Bench, args: argparse.Namespace) -> None:
     path = bench.events_file(args.events)
-    db_url = bench.database_url
     engine = bench.engine
     assert engine is not None
     bench.empty_tables()
@@ -268,35 +273,26 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
 
         runs = []
         for workers in [int(w) for w in args.workers.split(",")]:
-            with engine.begin() as conn:
-                empty_tables(conn, "event_log", "dead_letter", "stream_offset", "rm_project_version", "rm_project_record")
-                conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
-            # No idle timeout: the sink runs until the warehouse has committed all n messages.
-            sink, sink_wall, sink_rss, sink_cpu = run_measured(
-                [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", broker.bootstrap, "--topic", topic,
-                 "--name", "bench", "--batch-size", str(args.batch_size), "--workers", str(workers),
-                 # The read models kept while streaming: the projector follows every few seconds.
-                 "--projections-every", str(args.projections_every), "--json", "--database-url", db_url],
-                consumed=lambda: sink_consumed(engine, "bench", topic),
-                expected=n,
-                stall_s=args.stall_timeout,
-            )
-            with engine.connect() as conn:
-                in_log = conn.exec_driver_sql("SELECT count(*) FROM event_log").scalar_one()
-            exact = sink["read"] == n and in_log == sink["accepted"] == n - sink["duplicates"] - sink["rejected"]
+            sink, sink_rss, sink_cpu, _ = sink_run(bench, broker.bootstrap, topic, n, args, workers=workers, every_s=args.projections_every)
             ratio = sink["events_per_s"] / bare["events_per_s"]
             print(
                 f"  warehouse sink, {workers} process(es): {sink['events_per_s']:,.0f} events/s (ratio {ratio:.2f}, goal ≥ {GOAL_RATIO}),"
                 f" peak RSS {sink_rss:,.0f} MiB, {sink_cpu / n * 1e6:.1f} µs CPU per event (client),"
-                f" {sink['elapsed_s']:.1f} s to the last commit; {in_log:,} events in the log; exact: {exact}",
+                f" {sink['elapsed_s']:.1f} s to the last commit",
                 flush=True,
             )
-            if not exact:
-                raise SystemExit(
-                    f"FAILED: {n:,} events published; the sink read {sink['read']:,} and accepted {sink['accepted']:,}"
-                    f" ({sink['duplicates']:,} duplicates, {sink['rejected']:,} rejected); the warehouse holds {in_log:,}"
-                )
             runs.append((workers, sink, sink_rss, ratio, sink_cpu / n * 1e6))
+        pairs = []
+        for i in range(args.kept_vs_before):
+            before, _, _, before_wall = sink_run(bench, broker.bootstrap, topic, n, args, workers=1, every_s=0.0, before=True)
+            kept, _, _, kept_wall = sink_run(bench, broker.bootstrap, topic, n, args, workers=1, every_s=args.projections_every)
+            pairs.append((before, before_wall, kept, kept_wall))
+            print(
+                f"  pair {i + 1}: before the read models {before['events_per_s']:,.0f} events/s,"
+                f" kept (projector every {args.projections_every:g} s) {kept['events_per_s']:,.0f} events/s:"
+                f" {kept['events_per_s'] / before['events_per_s']:.2f}× (goal ≥ 0.8)",
+                flush=True,
+            )
         split: dict[str, float] = {}
         if args.profile:
             split = profile_split(engine, broker.bootstrap, topic, min(args.profile, n))
@@ -323,6 +319,26 @@ the rest, and they are what bounds the ratio.
         f"| warehouse sink (`zhaoshang stream --workers {w}`, batch {args.batch_size:,}) | {s['events_per_s']:,.0f} events/s"
         f" | **{r:.2f}** | {rss:,.0f} MiB | {us:.1f} µs |"
         for w, s, rss, r, us in runs
+    )
+    pair_rows = "\n".join(
+        f"| {i} | {b['events_per_s']:,.0f} events/s ({bw:.1f} s) | {k['events_per_s']:,.0f} events/s ({kw:.1f} s) |"
+        f" **{k['events_per_s'] / b['events_per_s']:.2f}×** |"
+        for i, (b, bw, k, kw) in enumerate(pairs, 1)
+    )
+    kept_table = (
+        f"""
+The sink with the read models kept (`--kept-vs-before`, one process, on the same topic, one run after
+the other): *before* them (the log without their indexes; they are brought up to date once, after the
+sink stops, outside its rate) and *kept* (the projector following every {args.projections_every:g} s while the sink
+runs). Seconds in brackets: the whole run, the last catch-up of the read models included. Goal: kept
+÷ before ≥ 0.8.
+
+| pair | before | kept | kept ÷ before |
+|---|---:|---:|---:|
+{pair_rows}
+"""
+        if pairs
+        else ""
     )
     bench.write_section(
         f"""
@@ -351,8 +367,43 @@ process. So one sink process on one core can reach at most {bare_cpu / single_us
 whatever the batching; `--workers N` (one sink process per partition set, the scale-out design)
 adds cores, but on this {bench.provenance.cpus}-CPU machine they are shared with PostgreSQL itself (and with the other
 engineers' jobs during this run).
-{split_table}""",
+{kept_table}{split_table}""",
     )
+
+
+def sink_run(
+    bench: Bench, bootstrap: str, topic: str, n: int, args: argparse.Namespace, *, workers: int, every_s: float, before: bool = False
+) -> tuple[dict[str, Any], float, float, float]:
+    """One sink run over the whole topic into an empty log: its JSON result, peak RSS MiB, client CPU s and wall s
+    (its final catch-up of the read models included). ``before``: the log without the read models' indexes."""
+    engine = bench.engine
+    assert engine is not None
+    with engine.begin() as conn:
+        empty_tables(conn, "event_log", "dead_letter", "stream_offset", "rm_project_version", "rm_project_record")
+        conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
+        read_model_log_indexes(conn, keep=not before)
+    try:
+        # No idle timeout: the sink runs until the warehouse has committed all n messages.
+        sink, wall, rss, cpu = run_measured(
+            [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", bootstrap, "--topic", topic,
+             "--name", "bench", "--batch-size", str(args.batch_size), "--workers", str(workers),
+             # The read models kept while streaming: the projector follows every few seconds.
+             "--projections-every", str(every_s), "--json", "--database-url", bench.database_url],
+            consumed=lambda: sink_consumed(engine, "bench", topic),
+            expected=n,
+            stall_s=args.stall_timeout,
+        )  # fmt: skip
+    finally:
+        with engine.begin() as conn:
+            read_model_log_indexes(conn, keep=True)
+    with engine.connect() as conn:
+        in_log = conn.exec_driver_sql("SELECT count(*) FROM event_log").scalar_one()
+    if not (sink["read"] == n and in_log == sink["accepted"] == n - sink["duplicates"] - sink["rejected"]):
+        raise SystemExit(
+            f"FAILED: {n:,} events published; the sink read {sink['read']:,} and accepted {sink['accepted']:,}"
+            f" ({sink['duplicates']:,} duplicates, {sink['rejected']:,} rejected); the warehouse holds {in_log:,}"
+        )
+    return sink, rss, cpu, wall
 
 
 def _tansu_version() -> str:

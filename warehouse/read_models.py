@@ -228,8 +228,7 @@ def _version_line(version: Version) -> str:
     r = version.record
     funds = r["funds"]
     cny = [f for f in funds if f[2] == "CNY"] if funds else funds
-    site = r["sites"][-1] if r["sites"] else None
-    parcel, factory = (site[2] if site else None) or r["intended_parcel_id"], site[3] if site else None
+    parcel, factory = _last_site(r)
     pid, unit, industry, channel, merged, name, investor = (
         version.project_id, r["unit"], r["industry"], r["channel"], r["merged_into"], r["name"], r["investor"]
     )  # fmt: skip
