@@ -781,8 +781,12 @@ def _kpi_sql(mode: KpiMode, by: KpiGroup | None) -> str:
             " coalesce(sum(v.investment_wan), 0) AS investment_wan, coalesce(sum(v.funds_wan), 0) AS funds_wan,"
             f" count(*) FILTER (WHERE {_STALLED}) AS stalled"
         )
-        source = f"rm_project_version v {_UNTOUCHED} WHERE t.pid IS NULL AND {_VALID_ON} AND {_COUNTED} AND {_IN_UNIT} AND {_in('signed_on')}"
-        return f"SELECT {key} AS key, {sums} FROM {source} GROUP BY 1"
+        # In the two parts of _VALID_ON_PARTS: the open versions of the projects signed in the period
+        # are read from their index alone (rm_project_version_open covers every column summed here).
+        valid = " UNION ALL ".join(
+            f"SELECT * FROM rm_project_version v WHERE {part} AND {_COUNTED} AND {_IN_UNIT} AND {_in('signed_on')}" for part in _VALID_ON_PARTS
+        )
+        return f"SELECT {key} AS key, {sums} FROM ({valid}) v {_UNTOUCHED} WHERE t.pid IS NULL GROUP BY 1"
     # flow: each stage entry within [lo, hi]; a project counts where it contributes anything
     per_row = (
         f"SELECT {key} AS key, {_in('signed_on')} AS s, {_in('landed_on')} AS l, {_in('started_on')} AS st,"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import ProgrammingError
 
-SCHEMA_REVISION = "0018_record_arrays"
+SCHEMA_REVISION = "0019_kpi_covering"
 
 
 def current_revision(conn: Connection) -> str | None:

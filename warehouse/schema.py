@@ -267,7 +267,10 @@ rm_project_version = Table(
         "rm_project_version_open",
         text("signed_on DESC NULLS LAST"),
         "project_id",
-        postgresql_include=["valid_from", "unit", "industry", "reached", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "name", "investor", "parcel_id", "factory_id"],
+        postgresql_include=[
+            "valid_from", "unit", "industry", "reached", "cancelled_on", "last_change_on", "investment_wan", "funds_wan", "name",
+            "investor", "parcel_id", "factory_id", "channel", "merged_into",
+        ],  # fmt: skip
         postgresql_where=text("valid_to = DATE '9999-12-31'"),
     ),
     Index(
