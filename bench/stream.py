@@ -117,7 +117,7 @@ def run_measured(
     ``expected``: never before its input is consumed. The run fails (SystemExit) when the child
     exits first, or when ``consumed()`` stays put for ``stall_s`` seconds.
 
-    Peak RSS is polled from ``/proc/PID/status`` (VmHWM) of the child and its descendants every
+    CPU seconds of a stopped child run to the moment it was told to stop. Peak RSS is polled from ``/proc/PID/status`` (VmHWM) of the child and its descendants every
     50 ms: ``wait4``'s ``ru_maxrss`` would count the benchmark process itself, copied at fork.
     With several processes, the figure is the sum of their peaks. CPU seconds (user + system,
     start-up included) are polled the same way, so the last 50 ms of each process are missed.
@@ -143,9 +143,13 @@ def run_measured(
 
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
+    cpu_at_stop: float | None = None
     try:
         if consumed is not None:
             stop_when_consumed(proc, consumed, expected, stall_s)
+            # A sink's own work ends here: what it does once stopped (the read models' last
+            # catch-up) is not the sink's CPU.
+            cpu_at_stop = sum(cpu.values())
         out, _ = proc.communicate()
     finally:
         done.set()
@@ -156,7 +160,7 @@ def run_measured(
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} … failed with exit code {proc.returncode}")
-    return json.loads(out), wall, sum(peaks.values()) / 1024, sum(cpu.values())
+    return json.loads(out), wall, sum(peaks.values()) / 1024, sum(cpu.values()) if cpu_at_stop is None else cpu_at_stop
 
 
 def sink_consumed(engine: Any, sink: str, topic: str) -> int:

@@ -216,10 +216,6 @@ def _version_row(version: Version) -> tuple[Any, ...]:
     )
 
 
-def _text(value: Any) -> str:
-    return NULL if value is None else copy_escape(value if isinstance(value, str) else str(value))
-
-
 _COPY_SPECIAL = re.compile(SPECIAL_PATTERN)
 
 
