@@ -476,3 +476,11 @@ def read_model_log_indexes(conn: Connection, *, keep: bool) -> None:
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index}")
         if keep:
             conn.exec_driver_sql(create)
+
+
+def empty_log(conn: Connection, *, read_model_indexes: bool, also: tuple[str, ...] = ()) -> None:
+    """An empty log and empty read models at position 0 (and the tables ``also``), with the read
+    models' log indexes or, for the "before this issue" side of a comparison, without them."""
+    empty_tables(conn, "event_log", "dead_letter", "rm_project_version", "rm_project_record", *also)
+    conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
+    read_model_log_indexes(conn, keep=read_model_indexes)

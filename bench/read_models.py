@@ -39,9 +39,8 @@ from _common import (
     Bench,
     CpuMeter,
     bench_run,
-    empty_tables,
+    empty_log,
     parser,
-    read_model_log_indexes,
 )
 from sqlalchemy import text
 
@@ -172,9 +171,7 @@ def _load(bench: Bench, events: Path, *, before: bool) -> dict[str, float]:
     engine = bench.engine
     assert engine is not None
     with engine.begin() as conn:
-        empty_tables(conn, "event_log", "dead_letter", "rm_project_version", "rm_project_record")
-        conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
-        read_model_log_indexes(conn, keep=not before)
+        empty_log(conn, read_model_indexes=not before)
     t0 = time.perf_counter()
     res = load_records(engine, read_jsonl(events, "bench"))
     t1 = time.perf_counter()
@@ -238,7 +235,7 @@ def measure(bench: Bench, n: int, append_runs: int = 1) -> dict[str, Any]:
     for name in NAMES:
         figures[name] = run_figure(name, url)
         print(f"[{n:,}]  {name}: {_ms(figures[name]['seconds'][:5])} ms · peak {figures[name]['peak_mib']:.0f} MiB", flush=True)
-    return {"n": n, "before": before, "after": after, "pairs": pairs, "projects": projects, "versions": versions, "figures": figures}
+    return {"n": n, "pairs": pairs, "projects": projects, "versions": versions, "figures": figures}
 
 
 def _growth_table(results: list[dict[str, Any]]) -> str:
@@ -248,7 +245,7 @@ def _growth_table(results: list[dict[str, Any]]) -> str:
     for name in NAMES:
         cells = [f"{statistics.median(r['figures'][name]['seconds']) * 1000:,.1f} · {r['figures'][name]['peak_mib']:.0f}" for r in results]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    cells = [f"{r['after']['refresh']:.1f} s for {r['projects']:,} projects" for r in results]
+    cells = [f"{r['pairs'][-1][1]['refresh']:.1f} s for {r['projects']:,} projects" for r in results]
     lines.append("| projector from an empty read model | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -259,7 +256,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     last = measure(bench, args.events, args.append_runs)
     results.append(last)
     load0 = os.getloadavg()[0]
-    figures, before, after = last["figures"], last["before"], last["after"]
+    figures, (before, after) = last["figures"], last["pairs"][-1]
     projects, versions = last["projects"], last["versions"]
     scan = statistics.median(figures["bare scan"]["seconds"])
     one = sorted(figures["one project"]["seconds"])

@@ -37,7 +37,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, Bench, bench_run, empty_tables, parser, read_model_log_indexes, stop_when_consumed
+from _common import (
+    ROOT,
+    Bench,
+    bench_run,
+    empty_log,
+    empty_tables,
+    parser,
+    read_model_log_indexes,
+    stop_when_consumed,
+)
 from sqlalchemy import text
 
 from ingestion.broker import LocalBroker
@@ -117,10 +126,11 @@ def run_measured(
     ``expected``: never before its input is consumed. The run fails (SystemExit) when the child
     exits first, or when ``consumed()`` stays put for ``stall_s`` seconds.
 
-    CPU seconds of a stopped child run to the moment it was told to stop. Peak RSS is polled from ``/proc/PID/status`` (VmHWM) of the child and its descendants every
+    Peak RSS is polled from ``/proc/PID/status`` (VmHWM) of the child and its descendants every
     50 ms: ``wait4``'s ``ru_maxrss`` would count the benchmark process itself, copied at fork.
     With several processes, the figure is the sum of their peaks. CPU seconds (user + system,
-    start-up included) are polled the same way, so the last 50 ms of each process are missed.
+    start-up included) are polled the same way, so the last 50 ms of each process are missed; for a
+    child that is stopped, up to the moment it is told to stop.
     """
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -380,20 +390,19 @@ engineers' jobs during this run).
 def sink_run(
     bench: Bench, bootstrap: str, topic: str, n: int, args: argparse.Namespace, *, workers: int, every_s: float, before: bool = False
 ) -> tuple[dict[str, Any], float, float, float]:
-    """One sink run over the whole topic into an empty log: its JSON result, peak RSS MiB, client CPU s and wall s
-    (its final catch-up of the read models included). ``before``: the log without the read models' indexes."""
+    """One sink run over the whole topic into an empty log: its JSON result, peak RSS MiB, client CPU s
+    (to the stop) and wall s (its final catch-up of the read models included). ``before``: the log
+    without the read models' indexes."""
     engine = bench.engine
     assert engine is not None
     with engine.begin() as conn:
-        empty_tables(conn, "event_log", "dead_letter", "stream_offset", "rm_project_version", "rm_project_record")
-        conn.exec_driver_sql("UPDATE rm_position SET seq = 0")
-        read_model_log_indexes(conn, keep=not before)
+        empty_log(conn, read_model_indexes=not before, also=("stream_offset",))
     try:
         # No idle timeout: the sink runs until the warehouse has committed all n messages.
         sink, wall, rss, cpu = run_measured(
             [sys.executable, "-m", "zhaoshang.cli", "stream", "--bootstrap", bootstrap, "--topic", topic,
              "--name", "bench", "--batch-size", str(args.batch_size), "--workers", str(workers),
-             # The read models kept while streaming: the projector follows every few seconds.
+             # every_s > 0: the read models kept while streaming, the projector following.
              "--projections-every", str(every_s), "--json", "--database-url", bench.database_url],
             consumed=lambda: sink_consumed(engine, "bench", topic),
             expected=n,
