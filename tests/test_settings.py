@@ -62,3 +62,17 @@ def test_logs_as_json_lines_on_stderr(db_url_str: str) -> None:
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
     assert any(r["logger"] == "warehouse.provision" and r["level"] == "INFO" and "database" in r for r in records)
     assert '"level"' not in done.stdout  # logs never mix with a command's result
+
+
+def test_every_bad_variable_is_named_with_its_reason_and_an_empty_one_is_unset() -> None:
+    from zhaoshang.settings import InvalidSettings
+
+    with pytest.raises(InvalidSettings) as caught:
+        load_settings({"ZHAOSHANG_STATEMENT_TIMEOUT": "-1", "ZHAOSHANG_DEBUG": "maybe", "ZHAOSHANG_TODAY": "2026-02-30", "ZHAOSHANG_KAFKA_TOPIC": "t"})
+    named = {variable for variable, _raw, _reason in caught.value.problems}
+    assert named == {"ZHAOSHANG_STATEMENT_TIMEOUT", "ZHAOSHANG_DEBUG", "ZHAOSHANG_TODAY"}
+    assert "ZHAOSHANG_DEBUG='maybe': must be true or false" in str(caught.value)
+    settings = load_settings({"zhaoshang_debug": "YES", "ZHAOSHANG_LOG_LEVEL": "info", "ZHAOSHANG_CONNECT_TIMEOUT": " ", "DAGSTER_HOME": "/tmp/d"})
+    assert settings.debug and settings.log_level == "INFO" and settings.connect_timeout == 10
+    assert settings.is_set("dagster_home") and not settings.is_set("connect_timeout") and str(settings.dagster_home) == "/tmp/d"
+    assert Settings.variable("tianditu_key") == "TIANDITU_KEY" and Settings.variable("today") == "ZHAOSHANG_TODAY"

@@ -168,7 +168,7 @@ def url_of(database_url: str | None) -> URL:
         url = resolve_url(database_url or settings.database_url)
     except ValueError as exc:
         fail(f"--database-url / {ENV_VAR}: {exc}")
-    explicit = settings.model_fields_set
+    explicit = settings.fields_set
     url = with_timeouts(
         url,
         connect_timeout_s=settings.connect_timeout if "connect_timeout" in explicit else None,

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 
 from zhaoshang.common import JsonFlag, emit_json, fail, out
-from zhaoshang.settings import describe_invalid, load_settings
+from zhaoshang.settings import InvalidSettings, describe_invalid, load_settings
 
 
 def settings_cmd(json_out: JsonFlag = False) -> None:
     """环境设置 · the environment variables zhaoshang reads, with their values here and what they mean."""
     try:
         settings = load_settings()
-    except ValidationError as exc:
+    except InvalidSettings as exc:
         fail(f"invalid setting: {describe_invalid(exc)}")
     rows = settings.variables()
     if json_out:

@@ -1,0 +1,36 @@
+"""A command imports only what it runs: the command line loads the modules of the command it was given."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from zhaoshang import cli
+
+
+def test_every_command_is_mapped_to_the_modules_that_define_it() -> None:
+    app = cli.load_commands(cli.ALL_MODULES)
+    assert set(cli.ALL_MODULES) == {m for ms in cli.COMMAND_MODULES.values() for m in ms}
+    top = {c.name: [c.callback.__module__ if c.callback else ""] for c in app.registered_commands}
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        top[str(group.name)] = [c.callback.__module__ if c.callback else "" for c in group.typer_instance.registered_commands]
+    assert set(top) == set(cli.COMMAND_MODULES)
+    for name, modules in top.items():
+        assert set(modules) <= set(cli.COMMAND_MODULES[name]), (name, modules)
+    assert cli.modules_for(["deadletters", "list", "--limit", "1"]) == ("zhaoshang.commands.core",)
+    assert cli.modules_for(["--help"]) == cli.modules_for(["no-such-command"]) == cli.ALL_MODULES
+
+
+def test_a_database_command_starts_without_the_heavy_layers() -> None:
+    heavy = ("fastapi", "dagster", "geopandas", "pandas", "folium", "kafka", "openpyxl", "alembic", "pydantic_settings")
+    probe = (
+        "import sys\n"
+        "from zhaoshang.cli import load_commands, modules_for\n"
+        "from zhaoshang.settings import load_settings\n"
+        "load_settings()\n"
+        "load_commands(modules_for(['deadletters', 'list']))\n"
+        f"print(','.join(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", done.stdout
