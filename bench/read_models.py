@@ -5,14 +5,16 @@
 In the run's own database (or the empty one given):
 
 1. **Append, before and after**: the event file loaded as before this issue (the read models' three
-   log indexes dropped, no projector) and then as now (indexes kept, ``read_models.refresh`` after
-   the load), each from an empty log; ``--append-runs`` pairs (default 3) at the largest size, one
-   after the other, each pair's ratio its own.
+   log indexes dropped, no projector), then as now (indexes kept, ``read_models.refresh`` after
+   the load), then as now with the projector following during the load (``read_models.Follower``,
+   as ``zhaoshang stream`` runs it) and catching up after, each from an empty log; ``--append-runs``
+   runs of the three (default 3) at the largest size, one after the other, each run's ratios its own.
 2. **Answers**, each three times on the warm log, in a process of its own (so its peak memory is its
    own), next to the bare scan (``SELECT … FROM event_log`` fetched through psycopg, nothing done):
    current KPIs by unit (as of the clock's today, known now), KPIs at month ends (known now), KPIs
    at any date and any known-at instant, every project's replay row at a date, one project's state
-   and history at a random instant (100 projects), and ``zhaoshang`` start-up to its first query.
+   and history at a random instant (100 projects), and ``zhaoshang`` start-up to its first query
+   next to its floor here (a Python importing SQLAlchemy and psycopg, connecting, ``SELECT 1``).
 
 Run it at 10,000, 100,000 and 1,000,000 events (``--events``) to see how each figure grows.
 """
@@ -173,17 +175,24 @@ def _child(name: str, url: str) -> None:
 # --- the run ---------------------------------------------------------------------------------------
 
 
-def _load(bench: Bench, events: Path, *, before: bool) -> dict[str, float]:
-    """Load the file into an empty log as before this issue (``before``) or as now; seconds of each step."""
+FOLLOW_EVERY_S = 5.0  # the follower's round, as the stream bench runs it
+
+
+def _load(bench: Bench, events: Path, *, before: bool = False, follow: bool = False) -> dict[str, float]:
+    """Load the file into an empty log as before this issue (``before``), or as now with the
+    projector run after the append, or (``follow``) following it during the append every
+    ``FOLLOW_EVERY_S`` at its lower priority, then catching up; seconds of each step."""
     engine = bench.engine
     assert engine is not None
     with engine.begin() as conn:
         empty_log(conn, read_model_indexes=not before)
     t0 = time.perf_counter()
-    res = load_records(engine, read_jsonl(events, "bench"))
-    t1 = time.perf_counter()
-    out = {"load": t1 - t0, "read": float(res.read)}
+    with read_models.Follower(engine, FOLLOW_EVERY_S if follow else 0) as follower:
+        res = load_records(engine, read_jsonl(events, "bench"))
+        t1 = time.perf_counter()
+    out = {"load": t1 - t0, "read": float(res.read), "rounds": float(follower.rounds)}
     if not before:
+        t1 = time.perf_counter()
         with CpuMeter(engine) as cpu:
             read_models.refresh(engine)
         out["refresh"] = time.perf_counter() - t1
@@ -201,7 +210,7 @@ def main() -> None:
         return
     ap = parser(__doc__)
     ap.add_argument("--events", type=int, default=N_EVENTS, help=f"events in the log (default $ZHAOSHANG_BENCH_EVENTS or {FULL_EVENTS:,})")
-    ap.add_argument("--append-runs", type=int, default=RUNS, help=f"append pairs (before, now) at the largest size (default {RUNS})")
+    ap.add_argument("--append-runs", type=int, default=RUNS, help=f"append runs (before; now, projector after; now, projector following) at the largest size (default {RUNS})")
     ap.add_argument("--growth", action="store_true", help="also measure at 10,000 and 100,000 events first (how each figure grows)")
     args = ap.parse_args()
     with bench_run("read_models", args, published={"events": FULL_EVENTS}) as bench:
@@ -234,7 +243,7 @@ GROWTH_SIZES = (10_000, 100_000)
 
 
 def measure(bench: Bench, n: int, append_runs: int = 1) -> dict[str, Any]:
-    """Append ``n`` events before and after this issue (``append_runs`` pairs), then every answer's figures at that size."""
+    """Append ``n`` events before and after this issue (``append_runs`` runs of three), then every answer's figures at that size."""
     engine = bench.engine
     assert engine is not None
     url = bench.database_url
@@ -243,13 +252,19 @@ def measure(bench: Bench, n: int, append_runs: int = 1) -> dict[str, Any]:
     for _ in range(append_runs):
         before = _load(bench, events, before=True)
         print(f"[{n:,}] append before: {before['load']:.1f} s", flush=True)
-        after = _load(bench, events, before=False)
+        after = _load(bench, events)
         print(
             f"[{n:,}] append now: {after['load']:.1f} s + read models {after['refresh']:.1f} s"
             f" (CPU s: {after['refresh_client_cpu']:.1f} Python, {after['refresh_server_cpu']:.1f} PostgreSQL)",
             flush=True,
         )
-        pairs.append((before, after))
+        following = _load(bench, events, follow=True)
+        print(
+            f"[{n:,}] append now, the projector following: {following['load']:.1f} s ({following['rounds']:.0f} rounds)"
+            f" + catch-up {following['refresh']:.1f} s",
+            flush=True,
+        )
+        pairs.append((before, after, following))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")
         projects = conn.execute(text("SELECT count(DISTINCT project_id) FROM event_log")).scalar_one()
@@ -280,7 +295,7 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     last = measure(bench, args.events, args.append_runs)
     results.append(last)
     load0 = os.getloadavg()[0]
-    figures, (before, after) = last["figures"], last["pairs"][-1]
+    figures, (before, after, _following) = last["figures"], last["pairs"][-1]
     projects, versions = last["projects"], last["versions"]
     scan = statistics.median(figures["bare scan"]["seconds"])
     one = sorted(figures["one project"]["seconds"])
@@ -289,11 +304,12 @@ def run(bench: Bench, args: argparse.Namespace) -> None:
     rate_now_append = after["read"] / after["load"]
     growth = _growth_table(results) if len(results) > 1 else "(run with --growth for 10,000 and 100,000 events too)"
     append_rows = []
-    for i, (b, a) in enumerate(last["pairs"], 1):
+    for i, (b, a, f) in enumerate(last["pairs"], 1):
         rb = b["read"] / b["load"]
         append_rows.append(
             f"| {i} | {b['load']:.1f} | {a['load']:.1f} | {a['refresh']:.1f} ({a['refresh_client_cpu']:.1f} + {a['refresh_server_cpu']:.1f}) |"
             f" {a['read'] / a['load'] / rb:.2f}× | **{a['read'] / (a['load'] + a['refresh']) / rb:.2f}×** |"
+            f" {f['load']:.1f} ({f['rounds']:.0f}) | {f['refresh']:.1f} | **{f['read'] / f['load'] / rb:.2f}×** | {f['read'] / (f['load'] + f['refresh']) / rb:.2f}× |"
         )
     append_table = "\n".join(append_rows)
 
@@ -329,13 +345,14 @@ run over the median bare scan of the same run. Load average {load0:.1f} at the e
 |---|---:|---:|---|---:|
 {table}
 
-Append of the {args.events:,} events into an empty log, {len(last['pairs'])} pairs one after the other: before this
-issue (no read-model indexes, no projector), then now (with them) followed by the projector bringing
-the read models up to the log (its CPU seconds: Python + PostgreSQL). Goal: with the read models
-kept, ≥ 0.8× of the rate before.
+Append of the {args.events:,} events into an empty log, {len(last['pairs'])} runs of three, one after the other:
+before this issue (no read-model indexes, no projector); now, the projector run after the append
+(its CPU seconds: Python + PostgreSQL); now, the projector following the log during the append
+every {FOLLOW_EVERY_S:g} s at its lower priority (its rounds), then catching up. Goal: with the read
+models kept, ≥ 0.8× of the rate before.
 
-| run | before: append s | now: append s | + projector s (CPU) | append ÷ before | with the read models ÷ before |
-|---|---:|---:|---:|---:|---:|
+| run | before: append s | now: append s | + projector s (CPU) | append ÷ before | append + projector ÷ before | following: append s (rounds) | + catch-up s | append ÷ before | append + catch-up ÷ before |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {append_table}
 
 How each figure grows with the log (same run; peak memory of the answering process):

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 PROJECTION = "project_versions"
 OPEN_END = date(9999, 12, 31)  # valid_to of a version still in force
+FOLLOWER_NICENESS = 10  # added to the follower process's nice value: the writer beside it comes first
 _CHUNK_PROJECTS = 20_000  # projects re-versioned per step of a large update: bounds memory
 
 _EVENT_COLUMNS = "seq, event_id, project_id, type, occurred_at, recorded_at, schema_version, payload::text"
@@ -82,11 +83,21 @@ def settled_seq(conn: Connection) -> int:
     """The log's high-water mark below which no append is still in flight.
 
     Appends hold a shared advisory lock to their commit; taking it exclusively waits for them, so
-    every seq up to the returned one is committed or never will be. Run in its own short
-    transaction (the lock is released at its end).
+    every seq up to the returned one is committed or never will be. One round trip: the lock and
+    the read go as one query string, so on an autocommit connection (``refresh``) the server takes
+    and releases the lock with no wait on this process, and appends queued behind the lock never
+    wait for a client the scheduler has put aside (the follower runs at a lower CPU priority). In a
+    transaction the lock is held to its end. The read is a statement of its own, so it sees every
+    append the lock waited for.
     """
-    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOG_APPEND_LOCK})")
-    return _log_seq(conn)
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"SELECT pg_advisory_xact_lock({LOG_APPEND_LOCK}); SELECT coalesce(max(seq), 0) FROM event_log")
+        cursor.nextset()
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return int(row[0])
 
 
 def _log_seq(conn: Connection) -> int:
@@ -546,7 +557,7 @@ def update(conn: Connection, *, upto: int | None = None, on_progress: Callable[[
 
 def refresh(engine: Engine, on_progress: Callable[[int, int], None] | None = None) -> Progress:
     """Settle the log's high-water mark, then :func:`update` to it: what commands run after appending."""
-    with engine.begin() as conn:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         upto = settled_seq(conn)
     with engine.begin() as conn:
         return update(conn, upto=upto, on_progress=on_progress)
@@ -856,10 +867,12 @@ class Follower:
     """The projector following the log beside a long-running writer (``zhaoshang stream``): a
     process that brings the read models up to the log every ``every_s`` seconds while there is lag.
 
-    A process of its own, so the writer keeps its interpreter to itself (a thread shared its lock).
-    Not at a lower CPU priority: starved while it holds the advisory lock of :func:`settled_seq`,
-    it would hold the appends queued behind it. Its own connections; that lock orders it with the
-    appends. A failed round is logged and retried at the next one (answers stay exact while the
+    A process of its own, so the writer keeps its interpreter to itself (a thread shared its lock),
+    at a lower CPU priority (``FOLLOWER_NICENESS``): on a busy machine the writer's appends come
+    first and the models lag, then catch up when it is quiet (answers are exact meanwhile). It can
+    afford to be put aside because the server takes and releases the advisory lock of
+    :func:`settled_seq` in one query string: no append ever waits on this process. Its own
+    connections; that lock orders it with the appends. A failed round is logged and retried at the next one (answers stay exact while the
     models lag); whatever is left is caught up by the writer's last refresh.
     """
 
@@ -893,6 +906,7 @@ class Follower:
 def _follow(url: str, as_app: bool, every_s: float, stop: Any, rounds: Any, writer_pid: int) -> None:
     """The follower process: a refresh every ``every_s`` seconds until ``stop`` is set or the writer is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the writer stops it (an interrupt reaches the whole group)
+    os.nice(FOLLOWER_NICENESS)
     engine = make_engine(url, as_app=as_app)
     try:
         while not stop.wait(every_s) and os.getppid() == writer_pid:  # a killed writer leaves no orphan behind
