@@ -97,6 +97,7 @@ def settled_seq(conn: Connection) -> int:
         row = cursor.fetchone()
     finally:
         cursor.close()
+    assert row is not None  # max() returns one row
     return int(row[0])
 
 
