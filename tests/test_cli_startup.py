@@ -34,3 +34,19 @@ def test_a_database_command_starts_without_the_heavy_layers() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "", done.stdout
+
+
+def test_each_command_runs_as_itself_when_only_its_modules_are_loaded() -> None:
+    # A module with one command (`demo`, `match`, `settings`) must not become the whole program.
+    probe = (
+        "import sys\n"
+        "from zhaoshang.cli import load_commands, modules_for\n"
+        "app = load_commands(modules_for(sys.argv[1:]))\n"
+        "app(prog_name='zhaoshang')\n"
+    )
+    names = sorted(cli.COMMAND_MODULES)
+    runs = [subprocess.Popen([sys.executable, "-c", probe, name, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in names]
+    for name, run in zip(names, runs, strict=True):
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, (name, err)
+        assert f"Usage: zhaoshang {name} " in " ".join(out.split()), (name, out[:300])

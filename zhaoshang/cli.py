@@ -18,6 +18,15 @@ _app = typer.Typer(
     epilog="退出码 exit codes:\n\n" + exit_codes_text().replace("\n", "\n\n"),
 )
 
+
+
+@_app.callback()
+def _root() -> None:
+    # A callback keeps the app a group of commands when a run loads a module with one command
+    # (`demo`, `match`): typer would otherwise make that command the whole program.
+    pass
+
+
 # Each command group lives in its own module and registers itself. A run imports only the modules
 # of the command it was given (a module pulls in its layer: the web app, Dagster, geopandas), so a
 # command starts without the others' imports; `--help`, no command or an unknown one loads them all.
