@@ -79,6 +79,9 @@ _TYPES = {t.value: t for t in EventType}
 # --- the log, as the read models read it -------------------------------------------------------
 
 
+_LOG_SEQ_SQL = "SELECT coalesce(max(seq), 0) FROM event_log"
+
+
 def settled_seq(conn: Connection) -> int:
     """The log's high-water mark below which no append is still in flight.
 
@@ -92,7 +95,7 @@ def settled_seq(conn: Connection) -> int:
     """
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(f"SELECT pg_advisory_xact_lock({LOG_APPEND_LOCK}); SELECT coalesce(max(seq), 0) FROM event_log")
+        cursor.execute(f"SELECT pg_advisory_xact_lock({LOG_APPEND_LOCK}); {_LOG_SEQ_SQL}")
         cursor.nextset()
         row = cursor.fetchone()
     finally:
@@ -102,7 +105,7 @@ def settled_seq(conn: Connection) -> int:
 
 
 def _log_seq(conn: Connection) -> int:
-    return int(conn.exec_driver_sql("SELECT coalesce(max(seq), 0) FROM event_log").scalar_one())
+    return int(conn.exec_driver_sql(_LOG_SEQ_SQL).scalar_one())
 
 
 def _events(rows: Iterable[Any]) -> list[Event]:
@@ -641,7 +644,7 @@ def status(conn: Connection) -> dict[str, Any]:
     """The projection's position, the log's, the lag in events, and the size of the store."""
     row = conn.execute(
         text(
-            "SELECT p.seq, p.updated_at, (SELECT coalesce(max(seq), 0) FROM event_log) AS log_seq,"
+            f"SELECT p.seq, p.updated_at, ({_LOG_SEQ_SQL}) AS log_seq,"
             " (SELECT count(*) FROM rm_project_version) AS versions,"
             " (SELECT count(DISTINCT project_id) FROM rm_project_version WHERE valid_to = DATE '9999-12-31') AS projects"
             " FROM rm_position p WHERE p.projection = :p"
@@ -682,7 +685,7 @@ def current_version(conn: Connection) -> tuple[int, datetime] | None:
     """
     row = conn.execute(
         text(
-            "SELECT p.seq, p.updated_at, (SELECT coalesce(max(seq), 0) FROM event_log) AS log_seq"
+            f"SELECT p.seq, p.updated_at, ({_LOG_SEQ_SQL}) AS log_seq"
             " FROM rm_position p WHERE p.projection = :p FOR SHARE OF p"
         ),
         {"p": PROJECTION},
@@ -873,8 +876,9 @@ class Follower:
     first and the models lag, then catch up when it is quiet (answers are exact meanwhile). It can
     afford to be put aside because the server takes and releases the advisory lock of
     :func:`settled_seq` in one query string: no append ever waits on this process. Its own
-    connections; that lock orders it with the appends. A failed round is logged and retried at the next one (answers stay exact while the
-    models lag); whatever is left is caught up by the writer's last refresh.
+    connections; that lock orders it with the appends. A failed round is logged and retried at the
+    next one (answers stay exact while the models lag); whatever is left is caught up by the
+    writer's last refresh.
     """
 
     def __init__(self, engine: Engine, every_s: float) -> None:

@@ -63,7 +63,6 @@ ALL_MODULES = (
     "zhaoshang.commands.serve",
 )
 _loaded: set[str] = set()
-_groups_added: set[str] = set()
 
 
 def modules_for(args: list[str]) -> tuple[str, ...]:
@@ -82,10 +81,10 @@ def load_commands(modules: tuple[str, ...]) -> typer.Typer:
         if name not in _loaded:
             importlib.import_module(name).register(_app)
             _loaded.add(name)
+    added = {info.name for info in _app.registered_groups}
     for group, sub in GROUPS.items():
-        if group not in _groups_added and (sub.registered_commands or sub.registered_groups):
+        if group not in added and (sub.registered_commands or sub.registered_groups):
             _app.add_typer(sub, name=group)
-            _groups_added.add(group)
     return _app
 
 
