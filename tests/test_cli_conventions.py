@@ -3,7 +3,10 @@ name, one table of exit codes (README and ``zhaoshang --help`` alike)."""
 
 from __future__ import annotations
 
+import inspect
 import re
+import types
+import typing
 from collections import defaultdict
 from collections.abc import Iterator
 from enum import Enum, StrEnum
@@ -108,20 +111,33 @@ def options() -> Iterator[tuple[str, Any]]:
             yield from walk(sub, [*path, name])
         for param in cmd.params:
             if param.param_type_name == "option":
+                param.annotation = annotation_of(cmd, param.name)
                 yield " ".join(path), param
 
     yield from walk(typer.main.get_command(app), [])
 
 
+def annotation_of(cmd: Any, name: str) -> Any:
+    """The Python type the command's own function declares for a parameter (``X | None`` and
+    ``list[X]`` read as X): read from the function, not from typer's internals, which change between releases."""
+    if cmd.callback is None:
+        return None
+    hint = typing.get_type_hints(inspect.unwrap(cmd.callback)).get(name)
+    while typing.get_origin(hint) in (types.UnionType, typing.Union, list):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
 def vocabulary_of(param: Any) -> type[Enum] | None:
-    kind = param.type_descriptor.annotation
+    kind = param.annotation
     return kind if isinstance(kind, type) and issubclass(kind, Enum) else None
 
 
 def meaning(param: Any) -> tuple[Any, ...]:
     """What an option takes: its Python type (an enum names its vocabulary), bounds, repeated or not, a flag
     or not, and the environment variable that stands in for it."""
-    return (param.type_descriptor.annotation, param.min, param.max, param.multiple, param.is_flag, param.envvar)
+    bounds = (getattr(param.type, "min", None), getattr(param.type, "max", None))
+    return (param.annotation, *bounds, param.multiple, param.is_flag, param.envvar)
 
 
 # The demo starts its own broker unless told otherwise: a ZHAOSHANG_KAFKA_BOOTSTRAP set for real work
