@@ -30,6 +30,8 @@ from reports.bulletin import bulletin_markdown
 from warehouse.event_store import load_records, read_jsonl
 from warehouse.replay import kpi_report
 from zhaoshang.cli import app
+from zhaoshang.common import progress
+from zhaoshang.data_column import DataColumn
 
 HOSTILE = [
     "[/]",
@@ -334,3 +336,16 @@ def test_maps_show_hostile_names_as_text(db: Engine, tmp_path: Path) -> None:
         report = inspect_page(tmp_path / page)
         assert report.errors == [], report.errors
         assert (report.features or 0) > 0
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_progress_bar_shows_a_file_name_as_text(value: str) -> None:
+    """The bar's description and status (a file name, a project) are data: shown, never read as markup."""
+    bar = progress()
+    with bar:
+        bar.add_task(value, total=None, status=value)
+        task = bar.tasks[0]
+        columns = [c for c in bar.columns if isinstance(c, DataColumn)]
+        shown = [c.render(task) for c in columns]
+    assert [t.plain for t in shown] == [terminal(value), terminal(value)]
+    assert all(not t.spans for t in shown)

@@ -13,15 +13,6 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.style import Style
 from rich.text import Text
 from sqlalchemy import Engine
@@ -32,6 +23,8 @@ from warehouse.db import ENV_VAR, STATEMENT_TIMEOUT_VAR, make_engine, resolve_ur
 from zhaoshang.settings import load_settings
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from warehouse import read_models
 
 
@@ -301,24 +294,19 @@ def emit_json(data: Any) -> None:
     binary.flush()
 
 
-class _DataColumn(TextColumn):
-    """A progress text column whose text (a file name, a status) is data: no markup, controls visible."""
-
-    def __init__(self, text_format: str, style: str = "none") -> None:
-        super().__init__(text_format, style=style, markup=False)
-
-    def render(self, task: Task) -> Text:
-        text = super().render(task)
-        return Text(terminal(text.plain), style=text.style)
-
-
 def progress(transient: bool = True) -> Progress:
+    """A progress bar on the console (a file name or status in it is data: shown, never read as markup)."""
+    # Here, with rich.progress: only the commands that show a bar pay for them.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TimeElapsedColumn
+
+    from zhaoshang.data_column import DataColumn
+
     return Progress(
         SpinnerColumn(),
-        _DataColumn("{task.description}", style="progress.description"),
+        DataColumn("{task.description}", style="progress.description"),
         BarColumn(),
         MofNCompleteColumn(),
-        _DataColumn("{task.fields[status]}"),
+        DataColumn("{task.fields[status]}"),
         TimeElapsedColumn(),
         console=console,
         transient=transient,

@@ -20,7 +20,6 @@ from warehouse.event_store import (
     read_jsonl,
     retry_dead_letters,
 )
-from warehouse.replay import kpi_report, replay_rows
 from zhaoshang.common import (
     DatabaseUrl,
     JsonFlag,
@@ -100,6 +99,8 @@ def replay(
     """回放 · every project as it stood on a date, as known at an instant."""
     day = parse_date_or_today(as_of, "--as-of")
     horizon = Horizon(day, parse_known_at_option(known_at))
+    from warehouse.replay import replay_rows  # here: the read models' layer is not every command's start-up
+
     engine = engine_of(database_url)
     with engine.connect() as conn:
         rows = replay_rows(conn, horizon)
@@ -174,6 +175,8 @@ def report_kpis(
         fail(f"--from {lo} is after --to {hi}")
     if xlsx is not None:
         output_file(xlsx, "--xlsx")
+    from warehouse.replay import kpi_report  # here: the read models' layer is not every command's start-up
+
     engine = engine_of(database_url)
     with engine.connect() as conn:
         report = kpi_report(conn, date_from=lo, date_to=hi, as_of=day, known_at=parse_known_at_option(known_at), mode=mode, by=by)
