@@ -36,9 +36,36 @@ def test_a_database_command_starts_without_the_heavy_layers(db: Engine, db_url_s
         "except SystemExit as done:\n"
         "    assert not done.code, done.code\n"
         f"print('loaded:', ','.join(m for m in {heavy!r} if m in sys.modules))\n"
+        "import gc\n"
+        "from zhaoshang import common\n"
+        "print('left:', len(common._ENGINES), gc.get_freeze_count() > 0)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines()[-1] == "loaded: ", done.stdout
+    assert done.stdout.splitlines()[-2:] == ["loaded: ", "left: 0 True"], done.stdout
+
+
+def test_the_console_script_leaves_its_objects_out_of_the_final_collection(db: Engine, db_url_str: str) -> None:
+    """``leave`` (the console script's last step) closes the engines ``engine_of`` made, so the
+    command's connection is gone while the process still lives, and freezes the heap."""
+    probe = (
+        "import gc, sys\n"
+        "from zhaoshang import common\n"
+        f"engine = common.engine_of({db_url_str!r})\n"
+        "with engine.connect() as conn:\n"
+        "    pid = conn.exec_driver_sql('SELECT pg_backend_pid()').scalar_one()\n"
+        "common.leave()\n"
+        "print(pid, engine.pool.checkedin(), common._ENGINES == [], gc.get_freeze_count() > 0, flush=True)\n"
+        "sys.stdin.read()\n"  # alive until the test has looked at the server
+    )
+    with subprocess.Popen([sys.executable, "-c", probe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()
+        pid, checked_in, cleared, frozen = line.split()
+        assert (checked_in, cleared, frozen) == ("0", "True", "True"), line
+        with db.connect() as conn:  # the process lives on, its connection closed
+            assert not conn.exec_driver_sql(f"SELECT 1 FROM pg_stat_activity WHERE pid = {int(pid)}").first()
+        proc.stdin.close()
+    assert proc.returncode == 0
 
 
 def test_each_command_runs_as_itself_when_only_its_modules_are_loaded() -> None:

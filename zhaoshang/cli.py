@@ -102,7 +102,7 @@ def main() -> None:
     the ones that come from below: a connection killed mid-load, a file that turned unreadable.
     ``ZHAOSHANG_DEBUG=1`` lets the traceback through.
     """
-    from zhaoshang.common import ExitCode, describe_failure, fail
+    from zhaoshang.common import ExitCode, describe_failure, fail, leave
     from zhaoshang.logs import configure_logging
     from zhaoshang.settings import InvalidSettings, describe_invalid, load_settings
 
@@ -124,6 +124,8 @@ def main() -> None:
             fail(describe_failure(exc), code=ExitCode.FAILED)
         except typer.Exit as done:
             raise SystemExit(done.exit_code) from None
+    finally:
+        leave()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -171,6 +172,18 @@ def url_of(database_url: str | None) -> URL:
     return url
 
 
+_ENGINES: list[Engine] = []  # made by engine_of: closed by leave()
+
+
+def leave() -> None:
+    """The console script's last step: close the commands' connections, then keep every object out
+    of the interpreter's final collection, which looks through them all for cycles (~0.1 s of each
+    command's exit on a 2-core machine, finding nothing a process about to end needs freed)."""
+    while _ENGINES:
+        _ENGINES.pop().dispose()
+    gc.freeze()
+
+
 def engine_of(database_url: str | None) -> Engine:
     """An engine on a warehouse whose schema is current: one query checks the revision.
 
@@ -182,6 +195,7 @@ def engine_of(database_url: str | None) -> Engine:
     shown = url.render_as_string(hide_password=True)
     try:
         engine = make_engine(url)
+        _ENGINES.append(engine)
         with engine.connect() as conn:
             at = current_revision(conn)
     except Exception as exc:  # connection refused or timed out, auth, no such database: say so plainly
