@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
@@ -54,7 +55,7 @@ def test_the_console_script_leaves_its_objects_out_of_the_final_collection(db: E
         "with engine.connect() as conn:\n"
         "    pid = conn.exec_driver_sql('SELECT pg_backend_pid()').scalar_one()\n"
         "common.leave()\n"
-        "print(pid, engine.pool.checkedin(), common._ENGINES == [], gc.get_freeze_count() > 0, flush=True)\n"
+        "print(pid, engine.pool.checkedin(), not common._ENGINES, gc.get_freeze_count() > 0, flush=True)\n"
         "sys.stdin.read()\n"  # alive until the test has looked at the server
     )
     with subprocess.Popen([sys.executable, "-c", probe], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
@@ -83,3 +84,18 @@ def test_each_command_runs_as_itself_when_only_its_modules_are_loaded() -> None:
         out, err = run.communicate(timeout=120)
         assert run.returncode == 0, (name, err)
         assert f"Usage: zhaoshang {name} " in " ".join(out.split()), (name, out[:300])
+
+
+def test_an_engine_a_command_let_go_of_is_not_kept(db: Engine, db_url_str: str) -> None:
+    """Commands run in one process (the tests do) must not pile up engines and their connections
+    until the server refuses more: ``engine_of`` remembers an engine only while it is in use."""
+    from zhaoshang import common
+
+    for _ in range(3):
+        engine = common.engine_of(db_url_str)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    assert engine in common._ENGINES
+    del engine, conn
+    gc.collect()
+    assert not common._ENGINES

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 import sys
+import weakref
 from datetime import date, datetime
 from enum import IntEnum
 from pathlib import Path
@@ -172,15 +173,18 @@ def url_of(database_url: str | None) -> URL:
     return url
 
 
-_ENGINES: list[Engine] = []  # made by engine_of: closed by leave()
+# Made by engine_of and still in use: closed by leave(). Weak: an engine a command has let go of
+# (a test runs many commands in one process) is collected with its connections, as before.
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def leave() -> None:
     """The console script's last step: close the commands' connections, then keep every object out
     of the interpreter's final collection, which looks through them all for cycles (~0.1 s of each
     command's exit on a 2-core machine, finding nothing a process about to end needs freed)."""
-    while _ENGINES:
-        _ENGINES.pop().dispose()
+    for engine in list(_ENGINES):
+        engine.dispose()
+    _ENGINES.clear()
     gc.freeze()
 
 
@@ -195,7 +199,7 @@ def engine_of(database_url: str | None) -> Engine:
     shown = url.render_as_string(hide_password=True)
     try:
         engine = make_engine(url)
-        _ENGINES.append(engine)
+        _ENGINES.add(engine)
         with engine.connect() as conn:
             at = current_revision(conn)
     except Exception as exc:  # connection refused or timed out, auth, no such database: say so plainly
