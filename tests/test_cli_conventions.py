@@ -90,7 +90,7 @@ def test_a_bad_choice_is_a_usage_error(args: list[str], option: str, vocabulary:
 def test_every_closed_option_is_one_of_the_vocabularies() -> None:
     """No command keeps a hand-made list: every Choice option takes exactly one vocabulary's values."""
     vocabularies = {tuple(v.value for v in e) for e in (Lang, KpiMode, KpiGroup, SiteKind, Basemap, Profile, LogFormat, BulletinVersion, BulletinFormat)}
-    choices = {(path, p.opts[0]): tuple(v.value for v in vocabulary_of(p)) for path, p in options() if vocabulary_of(p)}
+    choices = {(path, p.opts[0]): tuple(v.value for v in vocabulary_of(kind)) for path, p, kind in options() if vocabulary_of(kind)}
     assert choices and all(values in vocabularies for values in choices.values()), choices
     listed = {(" ".join(command_words(args)), option) for args, option, _ in CHOICES}
     assert set(choices) == listed  # and the tests above cover each one
@@ -103,16 +103,15 @@ def test_the_vocabularies_and_their_labels_agree() -> None:
         member(Basemap, "bing", "basemap")
 
 
-def options() -> Iterator[tuple[str, Any]]:
-    """(command path, option) for every option of every command (typer's own click objects)."""
+def options() -> Iterator[tuple[str, Any, Any]]:
+    """(command path, option, its Python type) for every option of every command (typer's own click objects)."""
 
-    def walk(cmd: Any, path: list[str]) -> Iterator[tuple[str, Any]]:
+    def walk(cmd: Any, path: list[str]) -> Iterator[tuple[str, Any, Any]]:
         for name, sub in getattr(cmd, "commands", {}).items():
             yield from walk(sub, [*path, name])
         for param in cmd.params:
             if param.param_type_name == "option":
-                param.annotation = annotation_of(cmd, param.name)
-                yield " ".join(path), param
+                yield " ".join(path), param, annotation_of(cmd, param.name)
 
     yield from walk(typer.main.get_command(app), [])
 
@@ -128,16 +127,15 @@ def annotation_of(cmd: Any, name: str) -> Any:
     return hint
 
 
-def vocabulary_of(param: Any) -> type[Enum] | None:
-    kind = param.annotation
+def vocabulary_of(kind: Any) -> type[Enum] | None:
     return kind if isinstance(kind, type) and issubclass(kind, Enum) else None
 
 
-def meaning(param: Any) -> tuple[Any, ...]:
+def meaning(param: Any, kind: Any) -> tuple[Any, ...]:
     """What an option takes: its Python type (an enum names its vocabulary), bounds, repeated or not, a flag
     or not, and the environment variable that stands in for it."""
     bounds = (getattr(param.type, "min", None), getattr(param.type, "max", None))
-    return (param.annotation, *bounds, param.multiple, param.is_flag, param.envvar)
+    return (kind, *bounds, param.multiple, param.is_flag, param.envvar)
 
 
 # The demo starts its own broker unless told otherwise: a ZHAOSHANG_KAFKA_BOOTSTRAP set for real work
@@ -149,10 +147,10 @@ def test_one_meaning_per_option_name() -> None:
     """An option name takes the same kind of value in every command (``--partitions`` once meant a count
     in ``events publish`` and a list in ``stream``; the count is ``--partition-count`` now)."""
     seen: dict[str, dict[tuple[Any, ...], list[str]]] = defaultdict(lambda: defaultdict(list))
-    for path, param in options():
+    for path, param, kind in options():
         for name in param.opts:
             if (path, name) not in UNBOUND:
-                seen[name][meaning(param)].append(path)
+                seen[name][meaning(param, kind)].append(path)
     assert {name: dict(by) for name, by in seen.items() if len(by) > 1} == {}
     used_by = {name: sorted(path for paths in by.values() for path in paths) for name, by in seen.items()}
     assert (used_by["--partition-count"], used_by["--partitions"]) == (["events publish"], ["stream"])

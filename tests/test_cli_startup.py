@@ -73,8 +73,7 @@ def test_each_command_runs_as_itself_when_only_its_modules_are_loaded() -> None:
     # A module with one command (`demo`, `match`, `settings`) must not become the whole program.
     probe = (
         "import sys\n"
-        "import typer\n"
-        "from zhaoshang.cli import _app, load_commands, modules_for\n"
+        "from zhaoshang.cli import load_commands, modules_for\n"
         "app = load_commands(modules_for(sys.argv[1:]))\n"
         "app(prog_name='zhaoshang')\n"
     )
